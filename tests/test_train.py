@@ -1,0 +1,155 @@
+import numpy as np
+import pytest
+import torch
+
+from kdviz.data import Mnist
+from kdviz.models import StackedStudents, student_mlp
+from kdviz.train import (
+    StudentConfig,
+    TeacherConfig,
+    choose_device,
+    count_errors,
+    jitter,
+    load_or_train_teacher,
+    logits_of,
+    to_inputs,
+    train_students,
+    transfer_indices,
+)
+
+
+@pytest.fixture
+def toy():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(300, 784, generator=g)
+    y = torch.randint(0, 10, (300,), generator=g)
+    teacher_logits = torch.randn(300, 10, generator=g) * 4
+    return x, y, teacher_logits
+
+
+def fake_mnist(n_train=200, n_test=50):
+    rng = np.random.default_rng(0)
+    return Mnist(
+        rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, n_train),
+        rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, n_test),
+    )
+
+
+def test_a_grid_of_stacked_students_equals_each_student_trained_alone(toy):
+    x, y, teacher_logits = toy
+    config = StudentConfig(hidden=16, epochs=2, batch_size=64)
+    temperatures, alphas = [1.0, 4.0, 20.0], [0.0, 0.5, 1.0]
+    grid, _ = train_students(x, y, teacher_logits, temperatures, alphas, config, progress=False)
+    for k, (T, alpha) in enumerate(zip(temperatures, alphas, strict=True)):
+        alone, _ = train_students(x, y, teacher_logits, T, alpha, config, progress=False)
+        for W_grid, W_alone in zip(grid.parameters(), alone.parameters(), strict=True):
+            torch.testing.assert_close(W_grid[k], W_alone[0], rtol=1e-4, atol=1e-5)
+
+
+def test_same_seed_same_student_other_seed_other_student(toy):
+    x, y, teacher_logits = toy
+    config = StudentConfig(hidden=16, epochs=1, batch_size=64)
+    a, _ = train_students(x, y, teacher_logits, 2.0, 0.5, config, progress=False)
+    b, _ = train_students(x, y, teacher_logits, 2.0, 0.5, config, progress=False)
+    c, _ = train_students(x, y, teacher_logits, 2.0, 0.5, StudentConfig(16, 1, 64, seed=1), progress=False)
+    assert torch.equal(a.weights[0], b.weights[0])
+    assert not torch.equal(a.weights[0], c.weights[0])
+
+
+def test_history_and_callback_report_every_epoch(toy):
+    x, y, teacher_logits = toy
+    seen = []
+    _, history = train_students(
+        x,
+        y,
+        teacher_logits,
+        [1.0, 5.0],
+        0.5,
+        StudentConfig(hidden=8, epochs=3),
+        x_test=x[:50],
+        y_test=y[:50],
+        track_train_errors=True,
+        progress=False,
+        callback=lambda epoch, h: seen.append(epoch),
+    )
+    assert seen == [0, 1, 2] and history.epochs == [1, 2, 3]
+    assert history.test_errors[-1].shape == (2,) and history.train_errors[-1].shape == (2,)
+    assert np.isfinite(np.array(history.loss)).all()
+
+
+def test_training_lowers_the_loss(toy):
+    x, _, _ = toy
+    teacher_logits = 3 * x[:, :10]  # a learnable teacher: its logits are a linear map of the input
+    y = teacher_logits.argmax(-1)
+    _, history = train_students(
+        x, y, teacher_logits, 3.0, 0.5, StudentConfig(hidden=64, epochs=10, batch_size=32), progress=False
+    )
+    assert history.loss[-1][0] < 0.5 * history.loss[0][0]
+
+
+def test_hard_label_students_need_no_teacher(toy):
+    x, y, _ = toy
+    model, _ = train_students(x, y, None, 1.0, 0.0, StudentConfig(hidden=8, epochs=1), progress=False)
+    assert model.n_students == 1
+    with pytest.raises(ValueError, match="teacher_logits are needed"):
+        train_students(x, y, None, 1.0, 0.5, StudentConfig(hidden=8, epochs=1), progress=False)
+
+
+def test_stacked_student_extracts_to_an_ordinary_model():
+    students = [student_mlp(12) for _ in range(3)]
+    stacked = StackedStudents(students)
+    x = torch.randn(7, 784)
+    for k in range(3):
+        torch.testing.assert_close(stacked(x)[k], students[k](x))
+        torch.testing.assert_close(stacked.student(k)(x), students[k](x))
+
+
+def test_jitter_moves_pixels_by_at_most_the_shift():
+    image = torch.full((1, 28, 28), -1.0)
+    image[0, 14, 14] = 5.0
+    images = to_inputs(np.zeros((1, 28, 28), np.uint8)).repeat(200, 1)
+    images[:, 14 * 28 + 14] = 5.0
+    shifted = jitter(images, 2, torch.Generator().manual_seed(0)).view(200, 28, 28)
+    rows, cols = (shifted == 5.0).nonzero()[:, 1:].T
+    assert (shifted == 5.0).sum() == 200  # each image keeps its one bright pixel
+    assert rows.min() == 12 and rows.max() == 16 and cols.min() == 12 and cols.max() == 16
+
+
+def test_transfer_set_options():
+    labels = np.repeat(np.arange(10), 100)
+    no_threes = transfer_indices(labels, drop_class=3)
+    assert 3 not in labels[no_threes] and len(no_threes) == 900
+    small = transfer_indices(labels, fraction=0.03, seed=0)
+    assert len(small) == 30 and len(np.unique(small)) == 30
+    np.testing.assert_array_equal(small, transfer_indices(labels, fraction=0.03, seed=0))
+    with pytest.raises(ValueError, match="fraction"):
+        transfer_indices(labels, fraction=0.0)
+
+
+def test_class_bias_changes_predictions():
+    logits = torch.tensor([[[2.0, 1.0, 0.0], [0.0, 3.0, 0.0]]])
+    labels = torch.tensor([1, 1])
+    assert count_errors(logits, labels)[0] == 1
+    assert count_errors(logits, labels, class_bias=[0.0, 1.5, 0.0])[0] == 0
+
+
+def test_device_override_and_default():
+    assert choose_device("cpu") == torch.device("cpu")
+    assert choose_device().type in {"cpu", "cuda", "mps"}
+
+
+def test_teacher_is_cached_by_configuration(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(tmp_path))
+    mnist = fake_mnist()
+    config = TeacherConfig(hidden=16, epochs=1, n_train=200)
+    first, info = load_or_train_teacher(mnist, config, device="cpu", progress=False)
+    assert not info["cached"]
+    second, info = load_or_train_teacher(mnist, config, device="cpu", progress=False)
+    assert info["cached"]
+    x = to_inputs(mnist.test_images)
+    torch.testing.assert_close(logits_of(first, x), logits_of(second, x))
+    _, info = load_or_train_teacher(mnist, TeacherConfig(hidden=16, epochs=1, n_train=200, seed=1), "cpu", False)
+    assert not info["cached"]
+    assert len(list(tmp_path.glob("teacher-*.pt"))) == 2
