@@ -5,7 +5,7 @@ imported here; torch, plotting and widget helpers live in their own modules.
 """
 
 from .gradients import logit_matching_grad, soft_ce_grad
-from .temperature import dq_dT, entropy, expected_logit, softmax, turning_temperature
+from .temperature import dq_dT, entropy, expected_logit, random_logits, softmax, turning_temperature
 
 __all__ = [
     "softmax",
@@ -13,6 +13,7 @@ __all__ = [
     "expected_logit",
     "turning_temperature",
     "entropy",
+    "random_logits",
     "soft_ce_grad",
     "logit_matching_grad",
 ]

@@ -14,7 +14,13 @@ from ._checks import as_logits, as_temperature
 
 def _shifted(z, T, axis):
     """Broadcast z against T and subtract the max logit: s_i = z_i - max_j z_j <= 0."""
-    z, T = np.broadcast_arrays(as_logits(z, axis=axis), as_temperature(T))
+    z, T = as_logits(z, axis=axis), as_temperature(T)
+    try:
+        z, T = np.broadcast_arrays(z, T)
+    except ValueError:
+        raise ValueError(
+            f"temperatures of shape {T.shape} do not broadcast against logits of shape {z.shape}"
+        ) from None
     return z - z.max(axis=axis, keepdims=True), T
 
 
@@ -97,3 +103,10 @@ def entropy(q, axis=-1):
     if np.isnan(q).any() or (q < 0).any():
         raise ValueError("entropy needs probabilities: no NaN and no negative entries")
     return entr(q).sum(axis=axis)
+
+
+def random_logits(n, seed=0, scale=2.0):
+    """n logits drawn from a normal distribution with standard deviation ``scale`` (seeded)."""
+    if n < 2:
+        raise ValueError(f"need at least 2 classes, got {n}")
+    return np.random.default_rng(seed).normal(scale=scale, size=n)

@@ -166,6 +166,7 @@ def test_entropy_limits():
         (lambda: softmax(np.zeros((3, 0))), "empty"),
         (lambda: softmax([-np.inf, -np.inf]), "all -inf"),
         (lambda: softmax(3.0), "scalar"),
+        (lambda: softmax(np.zeros(4), np.ones(3)), "do not broadcast"),
         (lambda: dq_dT([1.0, np.nan], 1.0), "NaN"),
         (lambda: dq_dT([1.0, 2.0], -2.0), "must be >= 0"),
         (lambda: turning_temperature([1.0, 2.0, 3.0], 5), "out of range"),

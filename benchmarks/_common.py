@@ -1,0 +1,42 @@
+"""Shared set-up for the benchmarks: real MNIST when available, else random images of the same size."""
+
+import os
+import time
+
+import numpy as np
+import torch
+
+from kdviz.train import to_inputs, to_labels
+
+
+def transfer_set(n, device):
+    """n training images and labels as device tensors, plus random 'teacher' logits."""
+    try:
+        from kdviz.data import load_mnist
+
+        mnist = load_mnist(download=False)
+        images, labels, source = mnist.train_images[:n], mnist.train_labels[:n], "MNIST"
+    except Exception as err:  # no local copy: the timing does not depend on pixel values
+        rng = np.random.default_rng(0)
+        images, labels = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n)
+        source = f"random images ({type(err).__name__}; set KDVIZ_DATA_DIR for MNIST)"
+    x, y = to_inputs(images, device), to_labels(labels, device)
+    teacher_logits = torch.randn(n, 10, generator=torch.Generator().manual_seed(0)).to(device) * 3
+    return x, y, teacher_logits, source
+
+
+def timed(fn):
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    out = fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, out
+
+
+def header(title, device):
+    print(
+        f"{title}\n  device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{os.cpu_count()} cores"
+    )

@@ -1,0 +1,198 @@
+"""One function per figure. Each takes numbers, computes what it shows with the numpy core, and
+returns a matplotlib Figure (never calls plt.show); widgets redraw by calling it again."""
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .gradients import logit_matching_grad, soft_ce_grad
+from .temperature import dq_dT, entropy, expected_logit, softmax, turning_temperature
+
+CLASS_COLORS = [f"C{i % 10}" for i in range(20)]
+
+
+def _figure(width=7.0, height=3.6, ncols=1):
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(1, ncols)
+    return fig, axes
+
+
+def loglog_slope(x, y):
+    """Slope of the least-squares line through (log x, log y)."""
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+def plot_probabilities(logits, T, labels=None):
+    """Bars of q(T) for the given logits, the T = 1 probabilities as outlines, entropy in the title."""
+    logits = np.asarray(logits, dtype=float)
+    q, q1 = softmax(logits, T), softmax(logits, 1.0)
+    labels = labels if labels is not None else [str(i) for i in range(len(logits))]
+    fig, ax = _figure(6.5, 3.4)
+    x = np.arange(len(logits))
+    ax.bar(x, q, color="C0", label=f"q at T = {T:.3g}")
+    ax.bar(x, q1, fill=False, edgecolor="k", linestyle="--", label="q at T = 1")
+    ax.axhline(1 / len(logits), color="gray", lw=0.8, label="1/n")
+    ax.set(xticks=x, xticklabels=labels, ylim=(0, 1.05), ylabel="probability", xlabel="class")
+    ax.set_title(f"T = {T:.3g}: entropy {entropy(q):.3f} nats (max log n = {np.log(len(logits)):.3f})")
+    ax.legend(loc="upper right", fontsize=8)
+    return fig
+
+
+def plot_temperature_curves(logits, T_max=5.0, log_T=False, n_points=400, show_turning=True):
+    """q_i(T) for every class, with the 1/n line, the T = 1 marker and each turning temperature T*."""
+    logits = np.asarray(logits, dtype=float)
+    n = len(logits)
+    T = np.geomspace(T_max * 1e-3, T_max, n_points) if log_T else np.linspace(T_max / n_points, T_max, n_points)
+    q = softmax(logits[None, :], T[:, None])
+    fig, ax = _figure()
+    for i in range(n):
+        ax.plot(T, q[:, i], color=CLASS_COLORS[i], label=f"z{i} = {logits[i]:.2f}")
+        t_star = turning_temperature(logits, i) if show_turning else None
+        if t_star is not None and T[0] <= t_star <= T[-1]:
+            ax.plot(t_star, softmax(logits, t_star)[i], "o", color=CLASS_COLORS[i], mec="k")
+    ax.axhline(1 / n, color="gray", ls="--", lw=1, label="1/n")
+    ax.axvline(1.0, color="k", ls=":", lw=1, label="T = 1")
+    ax.set(xlabel="temperature T", ylabel="q_i(T)", ylim=(0, 1.02), xscale="log" if log_T else "linear")
+    ax.set_title("q_i(T) for each class (dots: turning temperatures T*)")
+    ax.legend(fontsize=7, ncols=2 if n > 6 else 1, loc="center left", bbox_to_anchor=(1, 0.5))
+    return fig
+
+
+def plot_uniform_gap(logits, T_min=1.0, T_max=1e3):
+    """max_i |q_i(T) - 1/n| on log-log axes: for large T it falls like 1/T (slope -1)."""
+    logits = np.asarray(logits, dtype=float)
+    T = np.geomspace(T_min, T_max, 200)
+    gap = np.abs(softmax(logits[None, :], T[:, None]) - 1 / len(logits)).max(axis=1)
+    tail = T >= T_max / 10
+    slope = loglog_slope(T[tail], gap[tail])
+    fig, ax = _figure(5.5, 3.4)
+    ax.loglog(T, gap, label="max |q_i - 1/n|")
+    ax.loglog(T[tail], gap[tail][0] * (T[tail] / T[tail][0]) ** -1, "k--", lw=1, label="slope -1")
+    ax.set(xlabel="temperature T", ylabel="distance from uniform", title=f"fitted slope for large T: {slope:.3f}")
+    ax.legend()
+    return fig
+
+
+def plot_sign_map(logits, T_min=0.05, T_max=50.0):
+    """Sign of dq_i/dT over (class, T): red rising, blue falling; the black line is E_q[z]."""
+    logits = np.asarray(logits, dtype=float)
+    order = np.argsort(logits)
+    T = np.geomspace(T_min, T_max, 300)
+    sign = np.sign(dq_dT(logits[None, order], T[:, None]))
+    fig, ax = _figure(7, 3.6)
+    ax.pcolormesh(T, np.arange(len(logits)), sign.T, cmap="coolwarm", vmin=-1, vmax=1, shading="nearest")
+    ax.set(xscale="log", xlabel="temperature T", ylabel="class, sorted by logit")
+    ax.set_yticks(range(len(logits)), [f"z = {logits[i]:.2f}" for i in order])
+    mean_rank = np.interp(expected_logit(logits[None, :], T[:, None]), logits[order], np.arange(len(logits)))
+    ax.plot(T, mean_rank, "k", lw=2, label="E_q[z] (falls with T)")
+    ax.set_title("sign of dq_i/dT: red = rising, blue = falling")
+    ax.legend(loc="upper right", fontsize=8)
+    return fig
+
+
+def plot_turning_point(logits, i, T_max=20.0):
+    """Class i's q_i(T) and the gap E_q[z] - z_i whose sign is that of dq_i/dT, with T* marked."""
+    logits = np.asarray(logits, dtype=float)
+    T = np.geomspace(T_max * 1e-3, T_max, 400)
+    q = softmax(logits[None, :], T[:, None])[:, i]
+    gap = expected_logit(logits[None, :], T[:, None]) - logits[i]
+    t_star = turning_temperature(logits, i)
+    fig, (ax_q, ax_gap) = _figure(9, 3.4, ncols=2)
+    ax_q.semilogx(T, q, color=CLASS_COLORS[i % 20])
+    ax_q.axhline(1 / len(logits), color="gray", ls="--", lw=1, label="1/n")
+    ax_gap.semilogx(T, gap, color=CLASS_COLORS[i % 20])
+    ax_gap.axhline(0, color="k", lw=0.8)
+    if t_star is not None:
+        for ax in (ax_q, ax_gap):
+            ax.axvline(t_star, color="k", ls=":", label=f"T* = {t_star:.3f}")
+        verdict = f"rises until T* = {t_star:.3f}, then falls"
+    else:
+        verdict = "always falls (largest logit)" if logits[i] >= logits.max() else "always rises (z_i <= mean z)"
+    ax_q.set(xlabel="T", ylabel=f"q_{i}(T)", title=f"class {i} (z = {logits[i]:.2f}): {verdict}")
+    ax_gap.set(xlabel="T", ylabel=f"E_q[z] - z_{i}", title="sign of this = sign of dq_i/dT")
+    ax_q.legend(fontsize=8)
+    return fig
+
+
+def plot_dark_knowledge(probabilities, temperatures=(1.0, 20.0), labels=None, true_class=None):
+    """A teacher's probabilities re-softened at several temperatures, on a log axis.
+
+    Uses log q as logits: softmax(log q / T) is what the teacher would say at temperature T.
+    """
+    logits = np.log(np.asarray(probabilities, dtype=float))
+    labels = labels if labels is not None else [str(i) for i in range(len(logits))]
+    fig, ax = _figure(7, 3.4)
+    width = 0.8 / len(temperatures)
+    x = np.arange(len(logits))
+    for k, T in enumerate(temperatures):
+        ax.bar(x + (k - (len(temperatures) - 1) / 2) * width, softmax(logits, T), width, label=f"T = {T:g}")
+    ax.set(yscale="log", xticks=x, xticklabels=labels, xlabel="class", ylabel="probability (log scale)")
+    ax.set_ylim(bottom=min(1e-12, np.exp(logits[np.isfinite(logits)].min()) / 10), top=2)
+    title = "the same teacher output at two temperatures"
+    ax.set_title(title + (f" (true class {true_class})" if true_class is not None else ""))
+    ax.legend()
+    return fig
+
+
+def plot_gradient_scaling(student_logits, teacher_logits, T_min=1.0, T_max=1e3):
+    """|dC/dz| against T (slope -2 for large T) and the flat T^2 |dC/dz|."""
+    T = np.geomspace(T_min, T_max, 200)
+    z, v = np.asarray(student_logits, float), np.asarray(teacher_logits, float)
+    norms = np.linalg.norm(soft_ce_grad(z[None, :], v[None, :], T[:, None]), axis=1)
+    tail = T >= T_max / 10
+    fig, ax = _figure(6, 3.6)
+    ax.loglog(T, norms, label=f"|(q - p)/T|  (slope {loglog_slope(T[tail], norms[tail]):.2f})")
+    ax.loglog(
+        T, T**2 * norms, label=f"T^2 |(q - p)/T|  (slope {loglog_slope(T[tail], T[tail] ** 2 * norms[tail]):.2f})"
+    )
+    ax.set(xlabel="temperature T", ylabel="gradient norm", title="why the soft term is multiplied by T^2")
+    ax.legend()
+    return fig
+
+
+def soft_share(student_logits, teacher_logits, label, T, alpha, scale_by_T2=True):
+    """Share of the soft term in the norm of the blended gradient
+    alpha * s * (q_T - p_T)/T + (1 - alpha) * (q_1 - y), with s = T^2 or 1."""
+    z, v = np.asarray(student_logits, float), np.asarray(teacher_logits, float)
+    T = np.asarray(T, float)[..., None]
+    soft = alpha * (T**2 if scale_by_T2 else 1.0) * soft_ce_grad(z, v, T)
+    hard = (1 - alpha) * (softmax(z) - np.eye(len(z))[label])
+    soft_norm, hard_norm = np.linalg.norm(soft, axis=-1), np.linalg.norm(hard)
+    return soft_norm / (soft_norm + hard_norm)
+
+
+def plot_soft_share(student_logits, teacher_logits, label, T, alpha, T_max=100.0):
+    """How much of the blended gradient comes from the soft term, with and without T^2, as T moves."""
+    grid = np.geomspace(1.0, T_max, 200)
+    fig, ax = _figure(6.5, 3.6)
+    for scaled, style in ((True, "-"), (False, "--")):
+        share = soft_share(student_logits, teacher_logits, label, grid, alpha, scaled)
+        ax.semilogx(grid, share, style, label="alpha T^2 KL + (1-alpha) CE" if scaled else "without T^2")
+    ax.axvline(T, color="k", ls=":")
+    now = soft_share(student_logits, teacher_logits, label, T, alpha)
+    ax.set(xlabel="temperature T", ylabel="soft share of gradient norm", ylim=(0, 1))
+    ax.set_title(f"alpha = {alpha:.2f}, T = {T:.3g}: soft share {float(now):.2f} with T^2")
+    ax.legend()
+    return fig
+
+
+def plot_logit_matching(student_logits, teacher_logits, shift=0.0, T_min=1.0, T_max=1e4):
+    """Relative error of T^2 (q - p)/T against logit matching, raw (z - v)/N and centred, vs T."""
+    z = np.asarray(student_logits, float) + shift
+    v = np.asarray(teacher_logits, float)
+    T = np.geomspace(T_min, T_max, 200)
+    scaled = T[:, None] ** 2 * soft_ce_grad(z[None, :], v[None, :], T[:, None])
+    raw = (z - v) / len(z)
+    centred = T[:, None] ** 2 * logit_matching_grad(z, v, T[:, None])
+    err_raw = np.linalg.norm(scaled - raw, axis=1) / np.linalg.norm(raw)
+    err_centred = np.linalg.norm(scaled - centred, axis=1) / np.linalg.norm(centred, axis=1)
+    tail = T >= T_max / 10
+    fig, ax = _figure(6.5, 3.6)
+    ax.loglog(
+        T,
+        err_centred,
+        label=f"centred ((z - mean z) - (v - mean v))/N, slope {loglog_slope(T[tail], err_centred[tail]):.2f}",
+    )
+    ax.loglog(T, err_raw, "--", label="raw (z - v)/N")
+    ax.set(xlabel="temperature T", ylabel="relative error", title=f"T^2 dC/dz against logit matching (shift {shift:g})")
+    ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,124 @@
+"""One function per interactive panel: ipywidgets controls around a ``kdviz.plots`` function.
+
+A ``Panel`` redraws its figure into an image widget whenever a control changes. A ValueError
+from bad input (a typo in the logits box) is shown in red under the controls; anything else
+propagates, so tests that set control values see it.
+"""
+
+import html
+import io
+
+import ipywidgets as widgets
+import numpy as np
+
+from . import plots
+from .temperature import random_logits
+
+
+def figure_png(fig):
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    return buffer.getvalue()
+
+
+class Panel(widgets.VBox):
+    """Controls, a message line and the figure ``draw(**control_values)`` returns."""
+
+    def __init__(self, draw, controls):
+        self.draw, self.controls = draw, controls
+        self.message = widgets.HTML()
+        self.image = widgets.Image(format="png")
+        self.figure, self.error = None, None
+        for control in controls.values():
+            control.observe(lambda change: self.refresh(), names="value")
+        super().__init__([widgets.HBox(list(controls.values())), self.message, self.image])
+        self.refresh()
+
+    def values(self):
+        return {name: control.value for name, control in self.controls.items()}
+
+    def refresh(self):
+        try:
+            figure = self.draw(**self.values())
+        except ValueError as err:
+            self.error = str(err)
+            self.message.value = f"<span style='color:#b00020'>{html.escape(self.error)}</span>"
+            return
+        self.error, self.message.value = None, ""
+        self.figure = figure
+        self.image.value = figure_png(figure)
+
+
+def parse_logits(text):
+    """'1, 3, 2' -> array([1., 3., 2.]); a clear ValueError for anything else."""
+    try:
+        values = [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"logits must be numbers separated by commas, got {text!r}") from None
+    if len(values) < 2:
+        raise ValueError("enter at least two logits, separated by commas")
+    return np.array(values)
+
+
+def temperature_slider(value=1.0, low=0.05, high=100.0, description="T"):
+    """A log-scale temperature slider."""
+    return widgets.FloatLogSlider(
+        value=value,
+        base=10,
+        min=np.log10(low),
+        max=np.log10(high),
+        step=0.01,
+        description=description,
+        continuous_update=True,
+        readout_format=".3g",
+    )
+
+
+def temperature_panel(logits=(1.0, 3.0, 2.0), T=1.0):
+    """Bar chart of q(T) with a log T slider (0.05 to 100) and an editable logits box."""
+    controls = {
+        "T": temperature_slider(T),
+        "logits": widgets.Text(
+            value=", ".join(f"{v:g}" for v in logits), description="logits", continuous_update=False
+        ),
+    }
+    return Panel(lambda T, logits: plots.plot_probabilities(parse_logits(logits), T), controls)
+
+
+def curves_panel(n=7, seed=0, T_max=5.0, log_T=False):
+    """q_i(T) curves for n random logits: sliders for n, seed, T range and a log-axis switch."""
+    controls = {
+        "n": widgets.IntSlider(value=n, min=2, max=20, description="classes n"),
+        "seed": widgets.IntSlider(value=seed, min=0, max=50, description="seed"),
+        "T_max": widgets.FloatLogSlider(
+            value=T_max, base=10, min=0, max=3, step=0.05, description="T max", continuous_update=False
+        ),
+        "log_T": widgets.Checkbox(value=log_T, description="log T axis"),
+    }
+
+    def draw(n, seed, T_max, log_T):
+        return plots.plot_temperature_curves(random_logits(n, seed), T_max=T_max, log_T=log_T)
+
+    return Panel(draw, controls)
+
+
+def turning_panel(logits, i=None):
+    """Pick a class and see q_i(T), the sign of dq_i/dT and its turning temperature T*."""
+    logits = np.asarray(logits, dtype=float)
+    options = [(f"class {k} (z = {z:.2f})", k) for k, z in enumerate(logits)]
+    i = int(np.argsort(logits)[-2]) if i is None else i
+    controls = {"i": widgets.Dropdown(options=options, value=i, description="class")}
+    return Panel(lambda i: plots.plot_turning_point(logits, i), controls)
+
+
+def soft_share_panel(student_logits, teacher_logits, label, T=5.0, alpha=0.5):
+    """Sliders for T and alpha: how much of the blended gradient the soft term supplies, with and without T^2."""
+    controls = {
+        "T": temperature_slider(T, low=1.0, high=100.0),
+        "alpha": widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha"),
+    }
+
+    def draw(T, alpha):
+        return plots.plot_soft_share(student_logits, teacher_logits, label, T, alpha)
+
+    return Panel(draw, controls)
