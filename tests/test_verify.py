@@ -6,7 +6,7 @@ from kdviz.verify import chain_rule_errors, dq_dT_errors, kl_pitfalls
 
 
 def test_dq_dT_table_shows_agreement():
-    for T, finite_error, autograd_error in dq_dT_errors(random_logits(6, seed=3), [0.3, 1.0, 30.0]):
+    for _T, finite_error, autograd_error in dq_dT_errors(random_logits(6, seed=3), [0.3, 1.0, 30.0]):
         assert finite_error < 1e-8 and autograd_error < 1e-12
 
 
