@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
 from .train import (
     StudentConfig,
@@ -20,6 +21,7 @@ from .train import (
     to_inputs,
     to_labels,
     train_students,
+    transfer_indices,
 )
 
 PAPER_ERRORS = {"teacher": 67, "student": 146, "distilled": 74}  # Hinton et al. 2015, section 3
@@ -35,7 +37,7 @@ class Preset:
 
 PRESETS = {
     "paper": Preset(TeacherConfig(), StudentConfig(hidden=800, epochs=30)),
-    "quick": Preset(TeacherConfig(epochs=6, n_train=10000), StudentConfig(hidden=300, epochs=10)),
+    "quick": Preset(TeacherConfig(epochs=12, n_train=10000), StudentConfig(hidden=300, epochs=10)),
 }
 
 
@@ -88,31 +90,43 @@ def prepare(data, preset, device=None, progress=True, callback=None):
     )
 
 
-def run_distillation(data, preset, device=None, progress=True):
-    """Test errors (out of 10,000) and seconds for teacher, student alone and distilled student."""
-    start = time.perf_counter()
-    ws = prepare(data, preset, device, progress)
-    seconds = {"teacher": time.perf_counter() - start}
-    errors = {"teacher": int(count_errors(logits_of(ws.teacher, ws.x_test), ws.y_test))}
+def compare_students(workspace, preset, progress=True):
+    """Test errors and seconds of the teacher, the student alone (alpha = 0) and the distilled student."""
+    errors = {"teacher": single_errors(logits_of(workspace.teacher, workspace.x_test), workspace.y_test)}
+    seconds = {"teacher": round(workspace.teacher_info["seconds"], 2)}
     for name, alpha in (("student", 0.0), ("distilled", preset.alpha)):
         start = time.perf_counter()
         model, _ = train_students(
-            ws.x_train, ws.y_train, ws.teacher_logits, preset.T, alpha, preset.student, progress=progress
+            workspace.x_train,
+            workspace.y_train,
+            workspace.teacher_logits,
+            preset.T,
+            alpha,
+            preset.student,
+            progress=progress,
         )
-        errors[name] = int(count_errors(logits_of(model, ws.x_test), ws.y_test)[0])
-        seconds[name] = time.perf_counter() - start
+        errors[name] = single_errors(logits_of(model, workspace.x_test), workspace.y_test)
+        seconds[name] = round(time.perf_counter() - start, 2)
     return {
         "teacher_errors": errors["teacher"],
         "student_errors": errors["student"],
         "distilled_errors": errors["distilled"],
-        "seconds": {k: round(v, 2) for k, v in seconds.items()},
-        "teacher_cached": ws.teacher_info["cached"],
-        "device": str(ws.device),
-        "n_train": len(ws.x_train),
+        "seconds": seconds,
+        "teacher_cached": workspace.teacher_info["cached"],
+        "device": str(workspace.device),
+        "n_train": len(workspace.x_train),
         "T": preset.T,
         "alpha": preset.alpha,
         "student_hidden": preset.student.hidden,
     }
+
+
+def run_distillation(data, preset, device=None, progress=True):
+    """Load or train the teacher, then ``compare_students``: the paper's table in one call."""
+    start = time.perf_counter()
+    workspace = prepare(data, preset, device, progress)
+    workspace.teacher_info["seconds"] = time.perf_counter() - start
+    return compare_students(workspace, preset, progress)
 
 
 def run_sweep(workspace, temperatures, alphas, student, progress=True):
@@ -131,3 +145,128 @@ def run_sweep(workspace, temperatures, alphas, student, progress=True):
         progress=progress,
     )
     return count_errors(logits_of(model, workspace.x_test), workspace.y_test).reshape(T_grid.shape)
+
+
+def split_validation(workspace, n_validation, seed=0):
+    """Carve a validation set from the *training* data: (train indices, validation indices)."""
+    order = np.random.default_rng(seed).permutation(len(workspace.x_train))
+    return np.sort(order[n_validation:]), np.sort(order[:n_validation])
+
+
+def single_errors(logits, labels, class_bias=None):
+    """Errors of one model as an int (logits (N, C), or (1, N, C) from a one-student stack)."""
+    return int(np.sum(count_errors(logits, labels, class_bias)))
+
+
+BIAS_CANDIDATES = np.round(np.arange(0.0, 20.05, 0.1), 2)
+
+
+def best_class_bias(logits, labels, cls, candidates=BIAS_CANDIDATES):
+    """The bias added to class ``cls``'s logit that leaves the fewest errors on (logits, labels)."""
+    errors = []
+    for b in candidates:
+        bias = np.zeros(logits.shape[-1])
+        bias[cls] = b
+        errors.append(single_errors(logits, labels, bias))
+    return float(candidates[int(np.argmin(errors))])
+
+
+def omitted_class_experiment(workspace, student, T, alpha, omitted=3, n_validation=5000, progress=True):
+    """Distil into a student whose transfer set has no examples of ``omitted``; choose a bias for its
+    logit on a validation split of the training data; report the test digits of that class before/after."""
+    train_idx, val_idx = split_validation(workspace, n_validation)
+    y_train = workspace.y_train.cpu().numpy()
+    keep = train_idx[y_train[train_idx] != omitted]
+    keep_t = torch_index(keep, workspace)
+    model, _ = train_students(
+        workspace.x_train[keep_t],
+        workspace.y_train[keep_t],
+        workspace.teacher_logits[keep_t],
+        T,
+        alpha,
+        student,
+        progress=progress,
+    )
+    val_t = torch_index(val_idx, workspace)
+    bias = best_class_bias(logits_of(model, workspace.x_train[val_t]), workspace.y_train[val_t], omitted)
+    test_logits = logits_of(model, workspace.x_test)
+    is_omitted = workspace.y_test == omitted
+    bias_vector = np.zeros(10)
+    bias_vector[omitted] = bias
+    n_omitted = int(is_omitted.sum())
+    wrong_before = single_errors(test_logits[:, is_omitted], workspace.y_test[is_omitted])
+    wrong_after = single_errors(test_logits[:, is_omitted], workspace.y_test[is_omitted], bias_vector)
+    return {
+        "transfer examples": len(keep),
+        f"{omitted}s in transfer set": int((y_train[keep] == omitted).sum()),
+        "bias": bias,
+        "test errors before bias": single_errors(test_logits, workspace.y_test),
+        "test errors after bias": single_errors(test_logits, workspace.y_test, bias_vector),
+        f"test {omitted}s": n_omitted,
+        f"test {omitted}s correct before bias (%)": round(100 * (1 - wrong_before / n_omitted), 2),
+        f"test {omitted}s correct after bias (%)": round(100 * (1 - wrong_after / n_omitted), 2),
+    }
+
+
+def torch_index(indices, workspace):
+    return torch.as_tensor(indices, device=workspace.device)
+
+
+def small_data_experiment(workspace, student, T, fraction=0.03, seed=0, progress=True):
+    """Hard labels against soft targets on the same small fraction of the training data.
+
+    Trains two students in one stacked pass (alpha = 0 and alpha = 1, soft targets from the teacher
+    trained on all the data) and returns their History with train and test errors per epoch.
+    """
+    idx = torch_index(transfer_indices(workspace.y_train.cpu().numpy(), fraction=fraction, seed=seed), workspace)
+    _, history = train_students(
+        workspace.x_train[idx],
+        workspace.y_train[idx],
+        workspace.teacher_logits[idx],
+        [T, T],
+        [0.0, 1.0],
+        student,
+        x_test=workspace.x_test,
+        y_test=workspace.y_test,
+        track_train_errors=True,
+        progress=progress,
+    )
+    return history, len(idx)
+
+
+def estimate_seconds(workspace, hidden, epochs, n_students=1, n_examples=None, batch_size=128):
+    """Rough wall time of a student run, from timing a few training steps on this machine."""
+    from .train import StudentConfig
+
+    n_examples = len(workspace.x_train) if n_examples is None else n_examples
+    probe = min(20 * batch_size, len(workspace.x_train))
+    start = time.perf_counter()
+    train_students(
+        workspace.x_train[:probe],
+        workspace.y_train[:probe],
+        workspace.teacher_logits[:probe],
+        [4.0] * n_students,
+        0.5,
+        StudentConfig(hidden=hidden, epochs=1, batch_size=batch_size),
+        progress=False,
+    )
+    return (time.perf_counter() - start) * epochs * n_examples / probe
+
+
+def most_confusable(teacher_logits, labels, true_class, other_class, k=3):
+    """Indices of the k examples of ``true_class`` to which the teacher gives most probability of ``other_class``."""
+    logits = np.asarray(teacher_logits, dtype=float)
+    candidates = np.flatnonzero(np.asarray(labels) == true_class)
+    margin = logits[candidates, other_class] - logits[candidates, true_class]
+    return candidates[np.argsort(margin)[::-1][:k]]
+
+
+def teacher_status(preset):
+    """A line telling whether the teacher is cached or how long training it will take (roughly)."""
+    from .train import teacher_cache_path
+
+    if teacher_cache_path(preset.teacher).exists():
+        return "teacher found in the cache: loading it takes a second"
+    # measured on a 2-core laptop CPU: about 12 s per epoch of 60,000 images for the 2x1200 teacher
+    minutes = preset.teacher.epochs * preset.teacher.n_train / 60000 * 12 / 60
+    return f"no cached teacher: training it takes about {minutes:.0f} min on a 2-core CPU (much less on a GPU)"

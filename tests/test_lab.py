@@ -1,0 +1,71 @@
+"""The MNIST notebooks' widgets, driven as a student would: set the sliders, press Train."""
+
+import numpy as np
+import pytest
+import torch
+
+from kdviz.experiments import Workspace, best_class_bias, most_confusable
+from kdviz.models import teacher_mlp
+from kdviz.plots import class_similarity
+from kdviz.widgets import distillation_lab, similarity_panel
+
+
+@pytest.fixture
+def workspace():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 784, generator=g)
+    y = torch.randint(0, 10, (400,), generator=g)
+    teacher = teacher_mlp(hidden=16).eval()
+    with torch.no_grad():
+        teacher_logits = teacher(x)
+    return Workspace(x, y, x[:100], y[:100], teacher, teacher_logits, {"cached": True, "seconds": 0.0}, "cpu")
+
+
+def test_each_train_press_adds_a_row_and_a_point(workspace):
+    lab = distillation_lab(workspace, epochs=1, sizes=(8, 16), hidden=8)
+    lab.controls["T"].value = 10.0
+    lab.controls["alpha"].value = 0.9
+    lab.button.click()
+    assert lab.error is None, lab.error
+    assert len(lab.rows) == 1 and lab.rows[0]["T"] == pytest.approx(10.0) and lab.rows[0]["alpha"] == 0.9
+    assert lab.live.value and lab.results_plot.value
+    first_plot = lab.results_plot.value
+    lab.controls["hidden"].value = 16
+    lab.controls["alpha"].value = 0.0
+    lab.button.click()
+    assert lab.error is None, lab.error
+    assert [r["hidden"] for r in lab.rows] == [8, 16]
+    assert lab.table.value.count("<tr>") == 3  # header + two runs
+    assert lab.results_plot.value != first_plot
+    assert not lab.button.disabled
+
+
+def test_a_failing_press_is_recorded_not_lost(workspace):
+    workspace.teacher_logits = workspace.teacher_logits[:10]  # wrong length: training must refuse
+    lab = distillation_lab(workspace, epochs=1, sizes=(8,), hidden=8)
+    lab.button.click()  # ipywidgets swallows the exception; the lab keeps it
+    assert isinstance(lab.error, ValueError) and "teacher logits" in str(lab.error)
+    assert "training failed" in lab.table.value and not lab.rows
+
+
+def test_similarity_panel_follows_the_temperature(workspace):
+    logits = workspace.teacher_logits.numpy() * 5
+    labels = workspace.y_train.numpy()
+    panel = similarity_panel(logits, labels, T=1.0)
+    before = panel.image.value
+    panel.controls["T"].value = 30.0
+    assert panel.error is None and panel.image.value != before
+    matrix = class_similarity(logits, labels, 30.0)
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
+
+
+def test_best_class_bias_fixes_a_suppressed_class():
+    logits = torch.tensor([[[0.0, 2.0], [0.0, 1.0], [1.0, 0.0]]])  # class 0 is suppressed by up to 2
+    labels = torch.tensor([0, 0, 0])
+    assert best_class_bias(logits, labels, 0) == pytest.approx(2.0)  # argmax breaks the tie at 2 towards class 0
+
+
+def test_most_confusable_ranks_by_margin():
+    logits = np.array([[5.0, 0.0], [5.0, 4.0], [1.0, 9.0], [5.0, 2.0]])
+    labels = np.array([0, 0, 1, 0])
+    np.testing.assert_array_equal(most_confusable(logits, labels, 0, 1, k=2), [1, 3])
