@@ -153,3 +153,12 @@ def load_mnist(root=None, download=True):
 def data_fingerprint():
     """A short key for the data a teacher was trained on: the verified content hashes."""
     return hashlib.sha256("".join(MNIST_FILES.values()).encode()).hexdigest()[:12]
+
+
+def mnist_status(root=None):
+    """One line saying where MNIST will be read from and whether it still has to be downloaded."""
+    folder = default_dir(root)
+    missing = [name for name in MNIST_FILES if _local_copy(folder, name) is None]
+    if not missing:
+        return f"MNIST found in {folder} (each file is verified when loaded)"
+    return f"MNIST is not in {folder} yet: {len(missing)} file(s) will be downloaded and verified on first use (~11 MB)"

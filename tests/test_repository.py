@@ -43,3 +43,29 @@ def test_readme_quick_start_is_exactly_two_commands():
 def test_ci_runs_the_readme_test_command_verbatim():
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert quick_start_commands()[1] in ci_lines
+
+
+def links(cell):
+    return re.findall(r"\]\((\d\d_[\w]+\.ipynb)\)", "".join(cell["source"]))
+
+
+@pytest.mark.parametrize("k", range(len(NOTEBOOKS)), ids=[p.name for p in NOTEBOOKS])
+def test_previous_and_next_links_at_top_and_bottom(k):
+    nb = json.loads(NOTEBOOKS[k].read_text())
+    expected = set()
+    if k > 0:
+        expected.add(NOTEBOOKS[k - 1].name)
+    if k + 1 < len(NOTEBOOKS):
+        expected.add(NOTEBOOKS[k + 1].name)
+    top, bottom = nb["cells"][0], nb["cells"][-1]
+    for where, cell in (("top", top), ("bottom", bottom)):
+        assert cell["cell_type"] == "markdown"
+        found = set(links(cell))
+        assert expected <= found, f"{where} of {NOTEBOOKS[k].name} lacks links to {expected - found}"
+        assert all((ROOT / "notebooks" / name).exists() for name in found)
+
+
+def test_start_here_links_every_lesson():
+    nb = json.loads((ROOT / "notebooks" / "00_start_here.ipynb").read_text())
+    linked = {name for cell in nb["cells"] if cell["cell_type"] == "markdown" for name in links(cell)}
+    assert linked >= {p.name for p in NOTEBOOKS[1:]}
