@@ -184,23 +184,24 @@ def _is_right(exercise, answer):
     return _close(answer, expected, exercise.tolerance)
 
 
-def check(name, answer):
-    """Print whether ``answer`` is right; on a wrong answer, a hint aimed at the likely mistake."""
+def feedback(name, answer):
+    """(is the answer right?, the message a student sees): a hint aimed at the likely mistake if not."""
     if name not in EXERCISES:
         raise ValueError(f"no exercise named {name!r}; choose one of {sorted(EXERCISES)}")
     exercise = EXERCISES[name]
     if answer is None:
-        print(f"{exercise.question}\n  -> replace None with your answer and run the cell again.")
-        return False
+        return False, f"{exercise.question}\n  -> replace None with your answer and run the cell again."
     if _is_right(exercise, answer):
-        print(f"Correct: {answer!r}.")
-        return True
+        return True, f"Correct: {answer!r}."
     for looks_like, hint in exercise.hints:
         if looks_like(answer):
-            print(f"Not yet. Hint: {hint}")
-            return False
-    print(f"Not yet: {answer!r} is not it. Re-read the section above, or call show_solution({name!r}).")
-    return False
+            return False, f"Not yet. Hint: {hint}"
+    return False, f"Not yet: {answer!r} is not it. Re-read the section above, or call show_solution({name!r})."
+
+
+def check(name, answer):
+    """Print whether ``answer`` is right and, if not, a hint aimed at the likely mistake."""
+    print(feedback(name, answer)[1])
 
 
 def solution(name):

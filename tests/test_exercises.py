@@ -2,14 +2,15 @@ import re
 
 import pytest
 
-from kdviz.exercises import EXERCISES, check, solution
+from kdviz.exercises import EXERCISES, check, feedback, solution
 
 NAMES = sorted(EXERCISES)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_expected_answer_passes_its_checker(name, capsys):
-    assert check(name, EXERCISES[name].answer)
+    assert feedback(name, EXERCISES[name].answer)[0]
+    check(name, EXERCISES[name].answer)
     assert "Correct" in capsys.readouterr().out
 
 
@@ -35,18 +36,21 @@ def test_every_hint_fires_on_a_wrong_answer_and_not_on_the_right_one(name):
 
 
 def test_common_mistakes_get_specific_hints(capsys):
-    assert not check("01_softmax_value", 3 / 4)
-    assert "exponentials" in capsys.readouterr().out
-    assert not check("02_turning_temperature", 0.31)
-    assert "not 1/n" in capsys.readouterr().out
-    assert not check("02_always_rising", {0, 1})
-    assert "equal" in capsys.readouterr().out
-    assert not check("05_where_to_choose_the_bias", "test")
-    assert "leaks" in capsys.readouterr().out
+    for name, wrong, words in [
+        ("01_softmax_value", 3 / 4, "exponentials"),
+        ("02_turning_temperature", 0.31, "not 1/n"),
+        ("02_always_rising", {0, 1}, "equal"),
+        ("05_where_to_choose_the_bias", "test", "leaks"),
+    ]:
+        right, message = feedback(name, wrong)
+        assert not right and words in message
+        check(name, wrong)
+        assert words in capsys.readouterr().out
 
 
 def test_unanswered_and_unknown(capsys):
-    assert not check("03_kl_reduction", None)
+    assert not feedback("03_kl_reduction", None)[0]
+    check("03_kl_reduction", None)
     assert "replace None" in capsys.readouterr().out
     with pytest.raises(ValueError, match="no exercise named"):
-        check("99_nothing", 1)
+        feedback("99_nothing", 1)

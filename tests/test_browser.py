@@ -1,0 +1,153 @@
+"""JupyterLab as a student meets it: a real server, headless Chromium, the widgets clicked.
+
+Runs Debian's Chromium (/usr/bin/chromium) through the PyPI playwright package; no browser is
+downloaded. Skips with a reason where Chromium or playwright is missing. Screenshots go to
+artifacts/browser/.
+"""
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts" / "browser"
+CHROMIUM = os.environ.get("KDVIZ_CHROMIUM", "/usr/bin/chromium")
+
+pytestmark = pytest.mark.browser
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab_url():
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    port, token = free_port(), secrets.token_hex(16)
+    env = {**os.environ, "KDVIZ_QUICK": "1"}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--ServerApp.root_dir={ROOT}",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.open_browser=False",
+            "--allow-root",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail("jupyter lab did not start within 60 s")
+                time.sleep(0.5)
+        yield base, token
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser(lab_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        browser.close()
+
+
+def open_and_run_all(browser, lab_url, notebook):
+    base, token = lab_url
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(120_000)
+    page.goto(f"{base}/lab/tree/notebooks/{notebook}?token={token}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()  # kernel started and connected
+    page.click(".jp-NotebookPanel .jp-Cell >> nth=0")
+    page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
+    page.click("li.lm-Menu-item:has-text('Run All Cells')")
+    return page
+
+
+def move_slider(page, slider, presses):
+    handle = slider.locator(".noUi-handle")
+    handle.focus()
+    for _ in range(presses):
+        page.keyboard.press("ArrowRight")
+
+
+def wait_until_idle(page, timeout_ms):
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-InputPrompt')].every(p => !p.textContent.includes('*'))",
+        timeout=timeout_ms,
+    )
+
+
+def test_notebook_01_temperature_slider_redraws_the_plot(browser, lab_url):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = open_and_run_all(browser, lab_url, "01_softmax_and_temperature.ipynb")
+    slider = page.locator(".widget-slider").first
+    slider.wait_for(timeout=120_000)
+    panel_image = page.locator(".jupyter-widgets.widget-image").first
+    panel_image.wait_for()
+    panel_image.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.src && img.src.length > 0", arg=panel_image.element_handle())
+    before = panel_image.get_attribute("src")
+    move_slider(page, slider, 40)
+    page.wait_for_function(
+        "([img, old]) => img.src !== old", arg=[panel_image.element_handle(), before], timeout=30_000
+    )
+    wait_until_idle(page, 120_000)
+    slider.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "01_temperature_slider.png"))
+    assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
+    page.close()
+
+
+def test_notebook_04_lab_train_button_adds_a_row(browser, lab_url):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = open_and_run_all(browser, lab_url, "04_mnist_distillation_lab.ipynb")
+    train = page.locator("button.jupyter-button:has-text('Train')")
+    train.wait_for(timeout=300_000)
+    wait_until_idle(page, 300_000)
+    lab = train.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')][1]")
+    sliders = lab.locator(".widget-slider")
+    move_slider(page, sliders.nth(0), 20)  # T
+    move_slider(page, sliders.nth(1), 6)  # alpha
+    rows_before = lab.locator("table tr").count()
+    train.click()
+    lab.locator("table tr").nth(max(rows_before, 1)).wait_for(timeout=120_000)
+    assert lab.locator("table tr").count() == max(rows_before, 1) + 1
+    lab.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "04_lab_after_train.png"))
+    page.close()
