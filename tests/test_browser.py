@@ -33,6 +33,8 @@ def free_port():
 @pytest.fixture(scope="module")
 def lab_url():
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser tests, but Chromium is not at {CHROMIUM}")
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     port, token = free_port(), secrets.token_hex(16)
@@ -90,10 +92,10 @@ def open_and_run_all(browser, lab_url, notebook):
     base, token = lab_url
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(120_000)
-    page.goto(f"{base}/lab/tree/notebooks/{notebook}?token={token}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+    page.goto(f"{base}/lab/tree/notebooks/{notebook}?reset&token={token}")  # reset: no restored tabs
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", state="attached")
     page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()  # kernel started and connected
-    page.click(".jp-NotebookPanel .jp-Cell >> nth=0")
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").first.click()
     page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
     page.click("li.lm-Menu-item:has-text('Run All Cells')")
     return page
@@ -138,7 +140,11 @@ def test_notebook_04_lab_train_button_adds_a_row(browser, lab_url):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = open_and_run_all(browser, lab_url, "04_mnist_distillation_lab.ipynb")
     train = page.locator("button.jupyter-button:has-text('Train')")
-    train.wait_for(timeout=300_000)
+    try:
+        train.wait_for(timeout=300_000)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "04_failure.png"), full_page=True)
+        raise
     wait_until_idle(page, 300_000)
     lab = train.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')][1]")
     sliders = lab.locator(".widget-slider")
