@@ -45,6 +45,10 @@ def get_preset(name, T=None, alpha=None, hidden=None, seed=None, student_epochs=
     """A preset with any of its student settings overridden."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    if alpha is not None and not 0 <= alpha <= 1:
+        raise ValueError(f"alpha weights the soft term and must lie in [0, 1], got {alpha}")
+    if T is not None and not T > 0:
+        raise ValueError(f"temperature T must be > 0, got {T}")
     preset = PRESETS[name]
     student = replace(
         preset.student,
