@@ -241,8 +241,7 @@ def train_students(
     if len(teacher_logits) != len(x):
         raise ValueError(f"{len(teacher_logits)} teacher logits for {len(x)} transfer examples")
     torch.manual_seed(config.seed)
-    init = [student_mlp(config.hidden) for _ in range(1)]
-    model = StackedStudents(init * len(T)).to(x.device)
+    model = StackedStudents([student_mlp(config.hidden)] * len(T)).to(x.device)  # one shared initialisation
     generator = torch.Generator().manual_seed(config.seed)
     steps_per_epoch = -(-len(x) // config.batch_size)
     optimizer, schedule = _sgd_with_one_cycle(
