@@ -35,6 +35,21 @@ def timed(fn):
     return time.perf_counter() - start, out
 
 
+def warm_up(*fns):
+    """Run each function once untimed: the first run in a process pays for thread pools and allocator growth."""
+    for fn in fns:
+        fn()
+
+
+def median_times(fns, repeats):
+    """Median seconds of each function over ``repeats`` rounds, the functions interleaved within a round."""
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for t, fn in zip(times, fns, strict=True):
+            t.append(timed(fn)[0])
+    return [float(np.median(t)) for t in times]
+
+
 def header(title, device):
     print(
         f"{title}\n  device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
