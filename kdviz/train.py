@@ -89,6 +89,7 @@ class StudentConfig:
     batch_size: int = 128
     lr: float = 0.05
     momentum: float = 0.9
+    max_grad_norm: float | None = None
     seed: int = 0
 
 
@@ -108,6 +109,30 @@ def _sgd_with_one_cycle(params, lr, momentum, weight_decay, total_steps):
         optimizer, max_lr=lr, total_steps=max(total_steps, 2), pct_start=0.15, cycle_momentum=False
     )
     return optimizer, schedule
+
+
+@torch.no_grad()
+def clip_per_student(params, max_norm):
+    """Scale each stacked student's gradient so that its norm, over all of its parameters, is at most max_norm.
+
+    Every parameter's first axis indexes the students, so one student's clipping never touches another's.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    norms = torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0).sqrt()
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
+    return norms
+
+
+def _check_finite(losses, names, epoch, advice):
+    """Raise if any run's mean epoch loss is nan or inf, naming the run and what to change."""
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        k = bad[0]
+        raise FloatingPointError(
+            f"training diverged: the loss of the {names[k]} became {losses[k]} in epoch {epoch + 1}; {advice}"
+        )
 
 
 @torch.no_grad()
@@ -152,6 +177,7 @@ def train_teacher(x, y, config=TeacherConfig(), x_test=None, y_test=None, progre
             optimizer.step()
             schedule.step()
             total += loss.item() * len(idx)
+        _check_finite(np.array([total / len(x)]), ["teacher"], epoch, "lower the learning rate in TeacherConfig")
         _record(history, epoch, [total / len(x)], model, x_test, y_test)
         if history.test_errors:
             bar.set_postfix(test_errors=int(history.test_errors[-1][0]))
@@ -261,11 +287,16 @@ def train_students(
             losses = kd_loss(model(x[idx]), teacher_logits[idx], labels, T_t, alpha_t)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
+            if config.max_grad_norm is not None:
+                clip_per_student(model.parameters(), config.max_grad_norm)
             optimizer.step()
             schedule.step()
             totals += losses.detach() * len(idx)
+        mean_losses = (totals / len(x)).cpu().numpy()
+        names = [f"student with T={t:g}, alpha={a:g}" for t, a in zip(T, alpha, strict=True)]
+        _check_finite(mean_losses, names, epoch, "lower the learning rate or set max_grad_norm in StudentConfig")
         train = (x, y) if track_train_errors and y is not None else (None, None)
-        _record(history, epoch, (totals / len(x)).cpu().numpy(), model, x_test, y_test, *train)
+        _record(history, epoch, mean_losses, model, x_test, y_test, *train)
         if history.test_errors:
             bar.set_postfix(test_errors=int(history.test_errors[-1].min()))
         if callback is not None:

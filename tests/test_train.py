@@ -8,6 +8,7 @@ from kdviz.train import (
     StudentConfig,
     TeacherConfig,
     choose_device,
+    clip_per_student,
     count_errors,
     jitter,
     load_or_train_teacher,
@@ -37,15 +38,48 @@ def fake_mnist(n_train=200, n_test=50):
     )
 
 
-def test_a_grid_of_stacked_students_equals_each_student_trained_alone(toy):
+@pytest.mark.parametrize("max_grad_norm", [None, 0.5])
+def test_a_grid_of_stacked_students_equals_each_student_trained_alone(toy, max_grad_norm):
     x, y, teacher_logits = toy
-    config = StudentConfig(hidden=16, epochs=2, batch_size=64)
+    config = StudentConfig(hidden=16, epochs=2, batch_size=64, max_grad_norm=max_grad_norm)
     temperatures, alphas = [1.0, 4.0, 20.0], [0.0, 0.5, 1.0]
     grid, _ = train_students(x, y, teacher_logits, temperatures, alphas, config, progress=False)
     for k, (T, alpha) in enumerate(zip(temperatures, alphas, strict=True)):
         alone, _ = train_students(x, y, teacher_logits, T, alpha, config, progress=False)
         for W_grid, W_alone in zip(grid.parameters(), alone.parameters(), strict=True):
             torch.testing.assert_close(W_grid[k], W_alone[0], rtol=1e-4, atol=1e-5)
+
+
+def test_clipping_limits_each_students_gradient_norm_and_leaves_small_ones_alone():
+    model = StackedStudents([student_mlp(8)] * 2)
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+        p.grad[1] *= 1e-4  # student 1's gradient is tiny
+    before = [p.grad[1].clone() for p in model.parameters()]
+    norms = clip_per_student(list(model.parameters()), max_norm=1.0)
+    assert norms[0] > 1.0 > norms[1]
+    after = torch.stack([p.grad.pow(2).flatten(1).sum(1) for p in model.parameters()]).sum(0).sqrt()
+    torch.testing.assert_close(after[0], torch.tensor(1.0), rtol=1e-5, atol=0)
+    for p, b in zip(model.parameters(), before, strict=True):
+        assert torch.equal(p.grad[1], b)
+
+
+def test_clipping_keeps_a_soft_target_student_from_blowing_up(toy):
+    x, _, teacher_logits = toy
+    runs = {}
+    for clip in (None, 1.0):
+        config = StudentConfig(hidden=16, epochs=3, batch_size=64, lr=3.0, max_grad_norm=clip)
+        _, history = train_students(x, None, teacher_logits * 10, 20.0, 1.0, config, progress=False)
+        runs[clip] = np.ravel(history.loss)
+    assert runs[None].max() > 1e6
+    assert np.isfinite(runs[1.0]).all() and runs[1.0].max() < 10 * runs[1.0][0]
+
+
+def test_a_loss_that_stops_being_finite_raises_a_clear_error(toy):
+    x, y, teacher_logits = toy
+    huge = x * 1e38  # the first layer overflows to inf, the loss to nan
+    with pytest.raises(FloatingPointError, match=r"diverged.*T=4, alpha=0.5.*lower the learning rate"):
+        train_students(huge, y, teacher_logits, 4.0, 0.5, StudentConfig(hidden=16, epochs=1), progress=False)
 
 
 def test_same_seed_same_student_other_seed_other_student(toy):
