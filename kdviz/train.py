@@ -89,7 +89,7 @@ class StudentConfig:
     batch_size: int = 128
     lr: float = 0.05
     momentum: float = 0.9
-    max_grad_norm: float | None = None
+    max_grad_norm: float | None = 5.0  # per student; keeps soft-target runs at high T from diverging
     seed: int = 0
 
 
