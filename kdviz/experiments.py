@@ -151,6 +151,26 @@ def run_sweep(workspace, temperatures, alphas, student, progress=True):
     return count_errors(logits_of(model, workspace.x_test), workspace.y_test).reshape(T_grid.shape)
 
 
+def errors_against_temperature(workspace, temperatures, alpha, student, progress=True):
+    """Test errors of a distilled student at each temperature, and of the same student on labels alone.
+
+    All len(temperatures) + 1 students train in one stacked pass (the last with alpha = 0, where T
+    plays no part). Returns (errors, one per temperature; labels-only errors).
+    """
+    temperatures = [float(t) for t in temperatures]
+    model, _ = train_students(
+        workspace.x_train,
+        workspace.y_train,
+        workspace.teacher_logits,
+        temperatures + [1.0],
+        [alpha] * len(temperatures) + [0.0],
+        student,
+        progress=progress,
+    )
+    errors = count_errors(logits_of(model, workspace.x_test), workspace.y_test)
+    return errors[:-1], int(errors[-1])
+
+
 def split_validation(workspace, n_validation, seed=0):
     """Carve a validation set from the *training* data: (train indices, validation indices)."""
     order = np.random.default_rng(seed).permutation(len(workspace.x_train))

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from kdviz.experiments import Workspace, best_class_bias, most_confusable
+from kdviz.experiments import Workspace, best_class_bias, errors_against_temperature, most_confusable
 from kdviz.models import teacher_mlp
 from kdviz.plots import class_similarity
+from kdviz.train import StudentConfig, count_errors, logits_of, train_students
 from kdviz.widgets import distillation_lab, similarity_panel
 
 
@@ -69,3 +70,17 @@ def test_most_confusable_ranks_by_margin():
     logits = np.array([[5.0, 0.0], [5.0, 4.0], [1.0, 9.0], [5.0, 2.0]])
     labels = np.array([0, 0, 1, 0])
     np.testing.assert_array_equal(most_confusable(logits, labels, 0, 1, k=2), [1, 3])
+
+
+def test_errors_against_temperature_match_students_trained_one_at_a_time(workspace):
+    config = StudentConfig(hidden=16, epochs=2, batch_size=64)
+    errors, labels_only = errors_against_temperature(workspace, [1, 4], 0.9, config, progress=False)
+
+    def alone(T, alpha):
+        model, _ = train_students(
+            workspace.x_train, workspace.y_train, workspace.teacher_logits, T, alpha, config, progress=False
+        )
+        return int(count_errors(logits_of(model, workspace.x_test), workspace.y_test)[0])
+
+    assert errors.tolist() == [alone(1.0, 0.9), alone(4.0, 0.9)]
+    assert labels_only == alone(1.0, 0.0)
