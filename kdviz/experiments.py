@@ -263,17 +263,22 @@ def estimate_seconds(workspace, hidden, epochs, n_students=1, n_examples=None, b
     from .train import StudentConfig
 
     n_examples = len(workspace.x_train) if n_examples is None else n_examples
+
+    def steps(n):
+        train_students(
+            workspace.x_train[:n],
+            workspace.y_train[:n],
+            workspace.teacher_logits[:n],
+            [4.0] * n_students,
+            0.5,
+            StudentConfig(hidden=hidden, epochs=1, batch_size=batch_size),
+            progress=False,
+        )
+
     probe = min(20 * batch_size, len(workspace.x_train))
+    steps(2 * batch_size)  # untimed: the first run in a process pays for thread pools and memory growth
     start = time.perf_counter()
-    train_students(
-        workspace.x_train[:probe],
-        workspace.y_train[:probe],
-        workspace.teacher_logits[:probe],
-        [4.0] * n_students,
-        0.5,
-        StudentConfig(hidden=hidden, epochs=1, batch_size=batch_size),
-        progress=False,
-    )
+    steps(probe)
     return (time.perf_counter() - start) * epochs * n_examples / probe
 
 

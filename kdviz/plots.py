@@ -3,6 +3,7 @@ returns a matplotlib Figure (never calls plt.show); widgets redraw by calling it
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullLocator
 
 from .gradients import logit_matching_grad, soft_ce_grad
 from .temperature import dq_dT, entropy, expected_logit, softmax, turning_temperature
@@ -10,9 +11,13 @@ from .temperature import dq_dT, entropy, expected_logit, softmax, turning_temper
 CLASS_COLORS = [f"C{i % 10}" for i in range(20)]
 
 
-def _figure(width=7.0, height=3.6, ncols=1):
-    fig = Figure(figsize=(width, height), layout="constrained")
+def _figure(width=7.0, height=3.6, ncols=1, margins=None):
+    """A figure with ncols axes. ``margins`` (subplots_adjust keywords) replaces the constrained layout,
+    which halves the drawing time of figures that are redrawn during training."""
+    fig = Figure(figsize=(width, height), layout=None if margins else "constrained")
     axes = fig.subplots(1, ncols)
+    if margins:
+        fig.subplots_adjust(**margins)
     return fig, axes
 
 
@@ -251,7 +256,8 @@ def plot_class_similarity(teacher_logits, labels, T, hide_diagonal=True):
 
 def plot_training_curves(history, labels=None, title="training"):
     """Loss and error curves from a ``kdviz.train.History``, one line per student."""
-    fig, (ax_loss, ax_err) = _figure(9, 3.2, ncols=2)
+    margins = {"left": 0.08, "right": 0.98, "bottom": 0.16, "top": 0.9, "wspace": 0.25}
+    fig, (ax_loss, ax_err) = _figure(9, 3.2, ncols=2, margins=margins)
     epochs = history.epochs
     loss = np.array(history.loss)
     k = loss.shape[1] if loss.ndim == 2 else 1
@@ -310,7 +316,7 @@ def plot_errors_against_T(temperatures, errors_by_size, baseline_by_size=None):
 
 def plot_lab_results(rows):
     """Every lab run so far: test errors against T, coloured by alpha, one marker per student size."""
-    fig, ax = _figure(6.5, 3.6)
+    fig, ax = _figure(6.5, 3.6, margins={"left": 0.13, "right": 0.97, "bottom": 0.15, "top": 0.9})
     markers = {}
     for row in rows:
         marker = markers.setdefault(row["hidden"], "os^Dv<>"[len(markers) % 7])
@@ -330,6 +336,10 @@ def plot_lab_results(rows):
     ax.set(
         xscale="log", xlabel="temperature T", ylabel="test errors", title="lab runs (colour: alpha, 0 dark to 1 bright)"
     )
+    ax.xaxis.set_major_locator(FixedLocator([1, 2, 5, 10, 20, 50]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter("{x:g}")
+    ax.set_xlim(0.9, 55)
     if markers:
         ax.legend(fontsize=8)
     return fig

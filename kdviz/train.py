@@ -266,6 +266,8 @@ def train_students(
         teacher_logits = torch.zeros(len(x), 10, device=x.device)
     if len(teacher_logits) != len(x):
         raise ValueError(f"{len(teacher_logits)} teacher logits for {len(x)} transfer examples")
+    if not torch.isfinite(teacher_logits).all():
+        raise ValueError("teacher logits contain nan or inf: check the teacher (a diverged teacher gives nan)")
     torch.manual_seed(config.seed)
     model = StackedStudents([student_mlp(config.hidden)] * len(T)).to(x.device)  # one shared initialisation
     generator = torch.Generator().manual_seed(config.seed)

@@ -127,15 +127,19 @@ def soft_share_panel(student_logits, teacher_logits, label, T=5.0, alpha=0.5):
 class DistillationLab(widgets.VBox):
     """Sliders for T and alpha, a student size, and a Train button.
 
-    Each press trains one student from the workspace's cached teacher logits (``kdviz.train``),
-    with a progress bar and a live curve, then adds a row to the results table and a point to the
-    results plot. ``error`` holds the exception of a failed press (ipywidgets would only print it).
+    Each press trains one student from the workspace's cached teacher logits (``kdviz.train``) on
+    the first ``n_transfer`` transfer images (all by default), with a progress bar and a live
+    curve, then adds a row to the results table and a point to the results plot. ``error`` holds
+    the exception of a failed press (ipywidgets would only print it).
     """
 
-    def __init__(self, workspace, epochs=2, sizes=(30, 100, 300, 800), hidden=100, T=4.0, alpha=0.5):
+    def __init__(self, workspace, epochs=2, sizes=(30, 100, 300, 800), hidden=100, T=4.0, alpha=0.5, n_transfer=None):
         from .train import StudentConfig
 
+        if n_transfer is not None and not 0 < n_transfer <= len(workspace.x_train):
+            raise ValueError(f"n_transfer must lie in 1..{len(workspace.x_train)}, got {n_transfer}")
         self.workspace, self.epochs, self._config = workspace, epochs, StudentConfig
+        self.n_transfer = n_transfer
         self.controls = {
             "T": temperature_slider(T, low=1.0, high=50.0),
             "alpha": widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha"),
@@ -163,15 +167,16 @@ class DistillationLab(widgets.VBox):
         from .train import count_errors, logits_of, train_students
 
         ws, values = self.workspace, {name: c.value for name, c in self.controls.items()}
+        n = self.n_transfer
         self.button.disabled, self.error = True, None
         start = time.perf_counter()
         try:
             with self.progress:
                 self.progress.clear_output(wait=True)
                 model, _ = train_students(
-                    ws.x_train,
-                    ws.y_train,
-                    ws.teacher_logits,
+                    ws.x_train[:n],
+                    ws.y_train[:n],
+                    ws.teacher_logits[:n],
                     values["T"],
                     values["alpha"],
                     self._config(hidden=values["hidden"], epochs=self.epochs, seed=len(self.rows)),
@@ -203,9 +208,9 @@ class DistillationLab(widgets.VBox):
         self.results_plot.value = figure_png(plots.plot_lab_results(self.rows))
 
 
-def distillation_lab(workspace, epochs=2, sizes=(30, 100, 300, 800), hidden=100):
+def distillation_lab(workspace, epochs=2, sizes=(30, 100, 300, 800), hidden=100, n_transfer=None):
     """The interactive distillation lab for a prepared ``kdviz.experiments.Workspace``."""
-    return DistillationLab(workspace, epochs=epochs, sizes=sizes, hidden=hidden)
+    return DistillationLab(workspace, epochs=epochs, sizes=sizes, hidden=hidden, n_transfer=n_transfer)
 
 
 def similarity_panel(teacher_logits, labels, T=20.0):

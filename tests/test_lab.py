@@ -49,6 +49,18 @@ def test_a_failing_press_is_recorded_not_lost(workspace):
     assert "training failed" in lab.table.value and not lab.rows
 
 
+def test_the_lab_trains_on_the_first_n_transfer_images_only(workspace):
+    workspace.teacher_logits[200:] = float("nan")  # poison the rest: training on them is refused
+    lab = distillation_lab(workspace, epochs=1, sizes=(8,), hidden=8, n_transfer=200)
+    lab.button.click()
+    assert lab.error is None, lab.error
+    everything = distillation_lab(workspace, epochs=1, sizes=(8,), hidden=8)
+    everything.button.click()
+    assert isinstance(everything.error, ValueError) and "nan" in str(everything.error)
+    with pytest.raises(ValueError, match="n_transfer"):
+        distillation_lab(workspace, n_transfer=0)
+
+
 def test_similarity_panel_follows_the_temperature(workspace):
     logits = workspace.teacher_logits.numpy() * 5
     labels = workspace.y_train.numpy()

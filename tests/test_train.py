@@ -75,6 +75,14 @@ def test_clipping_keeps_a_soft_target_student_from_blowing_up(toy):
     assert np.isfinite(runs[1.0]).all() and runs[1.0].max() < 10 * runs[1.0][0]
 
 
+def test_nan_teacher_logits_are_refused_before_training(toy):
+    x, y, teacher_logits = toy
+    teacher_logits = teacher_logits.clone()
+    teacher_logits[7, 3] = float("nan")
+    with pytest.raises(ValueError, match="teacher logits contain nan"):
+        train_students(x, y, teacher_logits, 4.0, 0.5, StudentConfig(hidden=8, epochs=1), progress=False)
+
+
 def test_a_loss_that_stops_being_finite_raises_a_clear_error(toy):
     x, y, teacher_logits = toy
     huge = x * 1e38  # the first layer overflows to inf, the loss to nan
