@@ -18,6 +18,7 @@ from .train import (
     count_errors,
     load_or_train_teacher,
     logits_of,
+    teacher_cache_path,
     to_inputs,
     to_labels,
     train_students,
@@ -94,22 +95,21 @@ def prepare(data, preset, device=None, progress=True, callback=None):
     )
 
 
+def students_test_errors(workspace, T, alpha, student, progress=True):
+    """Train one student per (T, alpha) on the whole transfer set, stacked; their test errors, one per student."""
+    model, _ = train_students(
+        workspace.x_train, workspace.y_train, workspace.teacher_logits, T, alpha, student, progress=progress
+    )
+    return count_errors(logits_of(model, workspace.x_test), workspace.y_test)
+
+
 def compare_students(workspace, preset, progress=True):
     """Test errors and seconds of the teacher, the student alone (alpha = 0) and the distilled student."""
     errors = {"teacher": single_errors(logits_of(workspace.teacher, workspace.x_test), workspace.y_test)}
     seconds = {"teacher": round(workspace.teacher_info["seconds"], 2)}
     for name, alpha in (("student", 0.0), ("distilled", preset.alpha)):
         start = time.perf_counter()
-        model, _ = train_students(
-            workspace.x_train,
-            workspace.y_train,
-            workspace.teacher_logits,
-            preset.T,
-            alpha,
-            preset.student,
-            progress=progress,
-        )
-        errors[name] = single_errors(logits_of(model, workspace.x_test), workspace.y_test)
+        errors[name] = int(students_test_errors(workspace, preset.T, alpha, preset.student, progress)[0])
         seconds[name] = round(time.perf_counter() - start, 2)
     return {
         "teacher_errors": errors["teacher"],
@@ -139,16 +139,8 @@ def run_sweep(workspace, temperatures, alphas, student, progress=True):
     Returns an array of shape (len(temperatures), len(alphas)).
     """
     T_grid, alpha_grid = np.meshgrid(np.asarray(temperatures, float), np.asarray(alphas, float), indexing="ij")
-    model, _ = train_students(
-        workspace.x_train,
-        workspace.y_train,
-        workspace.teacher_logits,
-        T_grid.ravel(),
-        alpha_grid.ravel(),
-        student,
-        progress=progress,
-    )
-    return count_errors(logits_of(model, workspace.x_test), workspace.y_test).reshape(T_grid.shape)
+    errors = students_test_errors(workspace, T_grid.ravel(), alpha_grid.ravel(), student, progress)
+    return errors.reshape(T_grid.shape)
 
 
 def errors_against_temperature(workspace, temperatures, alpha, student, progress=True):
@@ -158,16 +150,8 @@ def errors_against_temperature(workspace, temperatures, alpha, student, progress
     plays no part). Returns (errors, one per temperature; labels-only errors).
     """
     temperatures = [float(t) for t in temperatures]
-    model, _ = train_students(
-        workspace.x_train,
-        workspace.y_train,
-        workspace.teacher_logits,
-        temperatures + [1.0],
-        [alpha] * len(temperatures) + [0.0],
-        student,
-        progress=progress,
-    )
-    errors = count_errors(logits_of(model, workspace.x_test), workspace.y_test)
+    T = temperatures + [1.0]
+    errors = students_test_errors(workspace, T, [alpha] * len(temperatures) + [0.0], student, progress)
     return errors[:-1], int(errors[-1])
 
 
@@ -260,8 +244,6 @@ def small_data_experiment(workspace, student, T, fraction=0.03, seed=0, progress
 
 def estimate_seconds(workspace, hidden, epochs, n_students=1, n_examples=None, batch_size=128):
     """Rough wall time of a student run, from timing a few training steps on this machine."""
-    from .train import StudentConfig
-
     n_examples = len(workspace.x_train) if n_examples is None else n_examples
 
     def steps(n):
@@ -292,8 +274,6 @@ def most_confusable(teacher_logits, labels, true_class, other_class, k=3):
 
 def teacher_status(preset):
     """A line telling whether the teacher is cached or how long training it will take (roughly)."""
-    from .train import teacher_cache_path
-
     if teacher_cache_path(preset.teacher).exists():
         return "teacher found in the cache: loading it takes a second"
     # measured on a 2-core laptop CPU: about 12 s per epoch of 60,000 images for the 2x1200 teacher

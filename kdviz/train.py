@@ -177,8 +177,9 @@ def train_teacher(x, y, config=TeacherConfig(), x_test=None, y_test=None, progre
             optimizer.step()
             schedule.step()
             total += loss.item() * len(idx)
-        _check_finite(np.array([total / len(x)]), ["teacher"], epoch, "lower the learning rate in TeacherConfig")
-        _record(history, epoch, [total / len(x)], model, x_test, y_test)
+        mean_loss = np.array([total / len(x)])
+        _check_finite(mean_loss, ["teacher"], epoch, "lower the learning rate in TeacherConfig")
+        _record(history, epoch, mean_loss, model, x_test, y_test)
         if history.test_errors:
             bar.set_postfix(test_errors=int(history.test_errors[-1][0]))
         if callback is not None:
@@ -278,6 +279,7 @@ def train_students(
     T_t = torch.as_tensor(T, dtype=torch.float32, device=x.device)
     alpha_t = torch.as_tensor(alpha, dtype=torch.float32, device=x.device)
     history = History()
+    names = [f"student with T={t:g}, alpha={a:g}" for t, a in zip(T, alpha, strict=True)]
     label = f"{len(T)} students" if len(T) > 1 else f"student T={T[0]:g} alpha={alpha[0]:g}"
     bar = tqdm(range(config.epochs), desc=label, disable=not progress, unit="epoch")
     for epoch in bar:
@@ -295,7 +297,6 @@ def train_students(
             schedule.step()
             totals += losses.detach() * len(idx)
         mean_losses = (totals / len(x)).cpu().numpy()
-        names = [f"student with T={t:g}, alpha={a:g}" for t, a in zip(T, alpha, strict=True)]
         _check_finite(mean_losses, names, epoch, "lower the learning rate or set max_grad_norm in StudentConfig")
         train = (x, y) if track_train_errors and y is not None else (None, None)
         _record(history, epoch, mean_losses, model, x_test, y_test, *train)

@@ -134,12 +134,9 @@ class DistillationLab(widgets.VBox):
     """
 
     def __init__(self, workspace, epochs=2, sizes=(30, 100, 300, 800), hidden=100, T=4.0, alpha=0.5, n_transfer=None):
-        from .train import StudentConfig
-
         if n_transfer is not None and not 0 < n_transfer <= len(workspace.x_train):
             raise ValueError(f"n_transfer must lie in 1..{len(workspace.x_train)}, got {n_transfer}")
-        self.workspace, self.epochs, self._config = workspace, epochs, StudentConfig
-        self.n_transfer = n_transfer
+        self.workspace, self.epochs, self.n_transfer = workspace, epochs, n_transfer
         self.controls = {
             "T": temperature_slider(T, low=1.0, high=50.0),
             "alpha": widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha"),
@@ -164,7 +161,7 @@ class DistillationLab(widgets.VBox):
     def train(self, _button=None):
         import time
 
-        from .train import count_errors, logits_of, train_students
+        from .train import StudentConfig, train_students
 
         ws, values = self.workspace, {name: c.value for name, c in self.controls.items()}
         n = self.n_transfer
@@ -173,18 +170,18 @@ class DistillationLab(widgets.VBox):
         try:
             with self.progress:
                 self.progress.clear_output(wait=True)
-                model, _ = train_students(
+                _, history = train_students(
                     ws.x_train[:n],
                     ws.y_train[:n],
                     ws.teacher_logits[:n],
                     values["T"],
                     values["alpha"],
-                    self._config(hidden=values["hidden"], epochs=self.epochs, seed=len(self.rows)),
+                    StudentConfig(hidden=values["hidden"], epochs=self.epochs, seed=len(self.rows)),
                     x_test=ws.x_test,
                     y_test=ws.y_test,
                     callback=self._show_live,
                 )
-            errors = int(count_errors(logits_of(model, ws.x_test), ws.y_test)[0])
+            errors = int(history.test_errors[-1][0])  # counted after the last epoch, in eval mode
             self.rows.append({**values, "test errors": errors, "seconds": round(time.perf_counter() - start, 2)})
             self._show_results()
         except Exception as err:
