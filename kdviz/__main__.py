@@ -2,8 +2,10 @@
 
 import argparse
 import json
+import shlex
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -16,6 +18,50 @@ def _fetch(args):
         path = ensure_file(name, folder, download=True)
         print(f"verified {path}")
     print(f"MNIST is ready in {folder}")
+
+
+def _teacher(args):
+    import datetime
+    import platform
+
+    import torch
+
+    from .data import load_mnist
+    from .experiments import get_preset
+    from .teacher_store import SHIPPED_DIR, save_cached
+    from .train import choose_device, export_teacher, to_inputs, to_labels, train_teacher
+
+    preset = get_preset(args.preset)
+    config = preset.teacher
+    device = choose_device(args.device)
+    folder = Path(args.out) if args.out else SHIPPED_DIR
+    data = load_mnist(args.data_dir)
+    x = to_inputs(data.train_images[: config.n_train], device)
+    y = to_labels(data.train_labels[: config.n_train], device)
+    start = time.perf_counter()
+    model, _ = train_teacher(x, y, config, progress=True)
+    seconds = time.perf_counter() - start
+    save_cached(model, config)
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    record = export_teacher(
+        model,
+        config,
+        data,
+        folder,
+        f"{args.preset}_teacher",
+        {
+            "preset": args.preset,
+            "command": args.command_line,
+            "torch": torch.__version__,
+            "device": f"{device.type} ({device_name}, {torch.get_num_threads()} threads)",
+            "seconds": round(seconds, 1),
+            "created": datetime.date.today().isoformat(),
+        },
+    )
+    print(
+        f"teacher: {record['test_errors']} test errors (float16 weights) after {seconds:.0f} s on {device}; "
+        f"wrote {folder / record['weights_file']} and its record"
+    )
 
 
 def _distill(args):
@@ -91,6 +137,13 @@ def main(argv=None):
         p.add_argument("--data-dir", help="folder with the MNIST files (default: $KDVIZ_DATA_DIR or the cache)")
         p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
+    teacher = commands.add_parser("teacher", help="train a preset's teacher and export it as float16 weights")
+    teacher.add_argument("--preset", choices=["quick", "paper"], default="paper")
+    teacher.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    teacher.add_argument("--data-dir", help="folder with the MNIST files (default: $KDVIZ_DATA_DIR or the cache)")
+    teacher.add_argument("--out", help="folder to export into (default: the package's teachers/ folder)")
+    teacher.set_defaults(run=_teacher)
+
     distill = commands.add_parser("distill", help="teacher, student alone and distilled student")
     common(distill)
     distill.add_argument("--T", type=float, help="temperature of the soft targets")
@@ -103,7 +156,9 @@ def main(argv=None):
     sweep.add_argument("--alpha", type=float, nargs="+", default=[0.5, 0.9, 1.0])
     sweep.set_defaults(run=_sweep)
 
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.command_line = "python -m kdviz " + shlex.join(argv)
     try:
         args.run(args)
     except (ValueError, RuntimeError) as err:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from . import teacher_store
 from .train import (
     StudentConfig,
     TeacherConfig,
@@ -18,7 +19,6 @@ from .train import (
     count_errors,
     load_or_train_teacher,
     logits_of,
-    teacher_cache_path,
     to_inputs,
     to_labels,
     train_students,
@@ -274,7 +274,7 @@ def most_confusable(teacher_logits, labels, true_class, other_class, k=3):
 
 def teacher_status(preset):
     """A line telling whether the teacher is cached or how long training it will take (roughly)."""
-    if teacher_cache_path(preset.teacher).exists():
+    if teacher_store.cache_path(preset.teacher).exists():
         return "teacher found in the cache: loading it takes a second"
     # measured on a 2-core laptop CPU: about 12 s per epoch of 60,000 images for the 2x1200 teacher
     minutes = preset.teacher.epochs * preset.teacher.n_train / 60000 * 12 / 60

@@ -3,7 +3,6 @@ returns a matplotlib Figure (never calls plt.show); widgets redraw by calling it
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, NullLocator
 
 from .gradients import logit_matching_grad, soft_ce_grad
 from .temperature import dq_dT, entropy, expected_logit, softmax, turning_temperature
@@ -11,7 +10,7 @@ from .temperature import dq_dT, entropy, expected_logit, softmax, turning_temper
 CLASS_COLORS = [f"C{i % 10}" for i in range(20)]
 
 
-def _figure(width=7.0, height=3.6, ncols=1, margins=None):
+def new_figure(width=7.0, height=3.6, ncols=1, margins=None):
     """A figure with ncols axes. ``margins`` (subplots_adjust keywords) replaces the constrained layout,
     which halves the drawing time of figures that are redrawn during training."""
     fig = Figure(figsize=(width, height), layout=None if margins else "constrained")
@@ -31,7 +30,7 @@ def plot_probabilities(logits, T, labels=None):
     logits = np.asarray(logits, dtype=float)
     q, q1 = softmax(logits, T), softmax(logits, 1.0)
     labels = labels if labels is not None else [str(i) for i in range(len(logits))]
-    fig, ax = _figure(6.5, 3.4)
+    fig, ax = new_figure(6.5, 3.4)
     x = np.arange(len(logits))
     ax.bar(x, q, color="C0", label=f"q at T = {T:.3g}")
     ax.bar(x, q1, fill=False, edgecolor="k", linestyle="--", label="q at T = 1")
@@ -48,7 +47,7 @@ def plot_temperature_curves(logits, T_max=5.0, log_T=False, n_points=400, show_t
     n = len(logits)
     T = np.geomspace(T_max * 1e-3, T_max, n_points) if log_T else np.linspace(T_max / n_points, T_max, n_points)
     q = softmax(logits[None, :], T[:, None])
-    fig, ax = _figure()
+    fig, ax = new_figure()
     for i in range(n):
         ax.plot(T, q[:, i], color=CLASS_COLORS[i], label=f"z{i} = {logits[i]:.2f}")
         t_star = turning_temperature(logits, i) if show_turning else None
@@ -69,7 +68,7 @@ def plot_uniform_gap(logits, T_min=1.0, T_max=1e3):
     gap = np.abs(softmax(logits[None, :], T[:, None]) - 1 / len(logits)).max(axis=1)
     tail = T >= T_max / 10
     slope = loglog_slope(T[tail], gap[tail])
-    fig, ax = _figure(5.5, 3.4)
+    fig, ax = new_figure(5.5, 3.4)
     ax.loglog(T, gap, label="max |q_i - 1/n|")
     ax.loglog(T[tail], gap[tail][0] * (T[tail] / T[tail][0]) ** -1, "k--", lw=1, label="slope -1")
     ax.set(xlabel="temperature T", ylabel="distance from uniform", title=f"fitted slope for large T: {slope:.3f}")
@@ -83,7 +82,7 @@ def plot_sign_map(logits, T_min=0.05, T_max=50.0):
     order = np.argsort(logits)
     T = np.geomspace(T_min, T_max, 300)
     sign = np.sign(dq_dT(logits[None, order], T[:, None]))
-    fig, ax = _figure(7, 3.6)
+    fig, ax = new_figure(7, 3.6)
     ax.pcolormesh(T, np.arange(len(logits)), sign.T, cmap="coolwarm", vmin=-1, vmax=1, shading="nearest")
     ax.set(xscale="log", xlabel="temperature T", ylabel="class, sorted by logit")
     ax.set_yticks(range(len(logits)), [f"z = {logits[i]:.2f}" for i in order])
@@ -101,7 +100,7 @@ def plot_turning_point(logits, i, T_max=20.0):
     q = softmax(logits[None, :], T[:, None])[:, i]
     gap = expected_logit(logits[None, :], T[:, None]) - logits[i]
     t_star = turning_temperature(logits, i)
-    fig, (ax_q, ax_gap) = _figure(9, 3.4, ncols=2)
+    fig, (ax_q, ax_gap) = new_figure(9, 3.4, ncols=2)
     ax_q.semilogx(T, q, color=CLASS_COLORS[i % 20])
     ax_q.axhline(1 / len(logits), color="gray", ls="--", lw=1, label="1/n")
     ax_gap.semilogx(T, gap, color=CLASS_COLORS[i % 20])
@@ -125,7 +124,7 @@ def plot_dark_knowledge(probabilities, temperatures=(1.0, 20.0), labels=None, tr
     """
     logits = np.log(np.asarray(probabilities, dtype=float))
     labels = labels if labels is not None else [str(i) for i in range(len(logits))]
-    fig, ax = _figure(7, 3.4)
+    fig, ax = new_figure(7, 3.4)
     width = 0.8 / len(temperatures)
     x = np.arange(len(logits))
     for k, T in enumerate(temperatures):
@@ -144,7 +143,7 @@ def plot_gradient_scaling(student_logits, teacher_logits, T_min=1.0, T_max=1e3):
     z, v = np.asarray(student_logits, float), np.asarray(teacher_logits, float)
     norms = np.linalg.norm(soft_ce_grad(z[None, :], v[None, :], T[:, None]), axis=1)
     tail = T >= T_max / 10
-    fig, ax = _figure(6, 3.6)
+    fig, ax = new_figure(6, 3.6)
     ax.loglog(T, norms, label=f"|(q - p)/T|  (slope {loglog_slope(T[tail], norms[tail]):.2f})")
     ax.loglog(
         T, T**2 * norms, label=f"T^2 |(q - p)/T|  (slope {loglog_slope(T[tail], T[tail] ** 2 * norms[tail]):.2f})"
@@ -168,7 +167,7 @@ def soft_share(student_logits, teacher_logits, label, T, alpha, scale_by_T2=True
 def plot_soft_share(student_logits, teacher_logits, label, T, alpha, T_max=100.0):
     """How much of the blended gradient comes from the soft term, with and without T^2, as T moves."""
     grid = np.geomspace(1.0, T_max, 200)
-    fig, ax = _figure(6.5, 3.6)
+    fig, ax = new_figure(6.5, 3.6)
     for scaled, style in ((True, "-"), (False, "--")):
         share = soft_share(student_logits, teacher_logits, label, grid, alpha, scaled)
         ax.semilogx(grid, share, style, label="alpha T^2 KL + (1-alpha) CE" if scaled else "without T^2")
@@ -191,7 +190,7 @@ def plot_logit_matching(student_logits, teacher_logits, shift=0.0, T_min=1.0, T_
     err_raw = np.linalg.norm(scaled - raw, axis=1) / np.linalg.norm(raw)
     err_centred = np.linalg.norm(scaled - centred, axis=1) / np.linalg.norm(centred, axis=1)
     tail = T >= T_max / 10
-    fig, ax = _figure(6.5, 3.6)
+    fig, ax = new_figure(6.5, 3.6)
     ax.loglog(
         T,
         err_centred,
@@ -200,146 +199,4 @@ def plot_logit_matching(student_logits, teacher_logits, shift=0.0, T_min=1.0, T_
     ax.loglog(T, err_raw, "--", label="raw (z - v)/N")
     ax.set(xlabel="temperature T", ylabel="relative error", title=f"T^2 dC/dz against logit matching (shift {shift:g})")
     ax.legend(fontsize=8)
-    return fig
-
-
-def plot_digits(images, labels, n=16, predictions=None):
-    """A grid of the first n digits with their labels (and predictions, where given)."""
-    n = min(n, len(images))
-    cols = min(n, 8)
-    rows = -(-n // cols)
-    fig = Figure(figsize=(1.1 * cols, 1.25 * rows), layout="constrained")
-    for k, ax in enumerate(fig.subplots(rows, cols, squeeze=False).ravel()):
-        ax.axis("off")
-        if k < n:
-            ax.imshow(np.asarray(images[k]).reshape(28, 28), cmap="gray_r")
-            title = f"{labels[k]}" if predictions is None else f"{labels[k]} -> {predictions[k]}"
-            ax.set_title(title, fontsize=9)
-    return fig
-
-
-def plot_digit_soft_targets(image, teacher_logits, label, temperatures=(1.0, 20.0)):
-    """One test digit and the teacher's probabilities for it at several temperatures, on a log axis."""
-    fig = Figure(figsize=(9, 2.8), layout="constrained")
-    ax_img, ax = fig.subplots(1, 2, width_ratios=[1, 4])
-    ax_img.imshow(np.asarray(image).reshape(28, 28), cmap="gray_r")
-    ax_img.set_title(f"true class {label}")
-    ax_img.axis("off")
-    logits = np.asarray(teacher_logits, dtype=float)
-    width = 0.8 / len(temperatures)
-    for k, T in enumerate(temperatures):
-        ax.bar(np.arange(10) + (k - (len(temperatures) - 1) / 2) * width, softmax(logits, T), width, label=f"T = {T:g}")
-    ax.set(yscale="log", xticks=range(10), xlabel="class", ylabel="teacher probability")
-    ax.set_ylim(bottom=max(1e-30, softmax(logits, temperatures[0]).min() / 10), top=2)
-    ax.legend(fontsize=8)
-    return fig
-
-
-def class_similarity(teacher_logits, labels, T):
-    """10 x 10 matrix: row c is the mean soft target softmax(v / T) over examples of true class c."""
-    q = softmax(np.asarray(teacher_logits, dtype=float), T)
-    labels = np.asarray(labels)
-    return np.stack([q[labels == c].mean(axis=0) for c in range(q.shape[1])])
-
-
-def plot_class_similarity(teacher_logits, labels, T, hide_diagonal=True):
-    """Heatmap of the mean soft targets per true class: which digits the teacher thinks alike."""
-    matrix = class_similarity(teacher_logits, labels, T)
-    shown = np.where(np.eye(len(matrix), dtype=bool), np.nan, matrix) if hide_diagonal else matrix
-    fig, ax = _figure(5.2, 4.4)
-    image = ax.imshow(shown, cmap="viridis")
-    fig.colorbar(image, ax=ax, label="mean probability")
-    ax.set(xticks=range(10), yticks=range(10), xlabel="class the teacher suggests", ylabel="true class")
-    ax.set_title(f"mean soft targets at T = {T:g}" + (" (diagonal hidden)" if hide_diagonal else ""))
-    return fig
-
-
-def plot_training_curves(history, labels=None, title="training"):
-    """Loss and error curves from a ``kdviz.train.History``, one line per student."""
-    margins = {"left": 0.08, "right": 0.98, "bottom": 0.16, "top": 0.9, "wspace": 0.25}
-    fig, (ax_loss, ax_err) = _figure(9, 3.2, ncols=2, margins=margins)
-    epochs = history.epochs
-    loss = np.array(history.loss)
-    k = loss.shape[1] if loss.ndim == 2 else 1
-    labels = labels or [f"student {i}" for i in range(k)]
-    for i in range(k):
-        ax_loss.plot(epochs, loss[:, i], marker=".", label=labels[i])
-        if history.test_errors:
-            ax_err.plot(epochs, np.array(history.test_errors)[:, i], marker=".", label=f"{labels[i]} test")
-        if history.train_errors:
-            ax_err.plot(epochs, np.array(history.train_errors)[:, i], ls="--", label=f"{labels[i]} train")
-    ax_loss.set(xlabel="epoch", ylabel="loss", title=title)
-    ax_err.set(xlabel="epoch", ylabel="errors")
-    ax_err.legend(fontsize=7)
-    return fig
-
-
-def plot_error_rates(history, n_train, n_test, labels):
-    """Train and test accuracy (%) against epoch: the overfitting picture of the 3% experiment."""
-    fig, ax = _figure(6.5, 3.6)
-    epochs = history.epochs
-    train = 100 * (1 - np.array(history.train_errors) / n_train)
-    test = 100 * (1 - np.array(history.test_errors) / n_test)
-    for i, label in enumerate(labels):
-        ax.plot(epochs, train[:, i], "--", color=f"C{i}", label=f"{label}: train")
-        ax.plot(epochs, test[:, i], "-", color=f"C{i}", label=f"{label}: test")
-    ax.set(xlabel="epoch", ylabel="accuracy (%)", title="same small transfer set, hard labels vs soft targets")
-    ax.legend(fontsize=8)
-    return fig
-
-
-def plot_error_grid(temperatures, alphas, errors, title="student test errors"):
-    """Heatmap of test errors over the T x alpha grid, each cell labelled."""
-    errors = np.asarray(errors)
-    fig, ax = _figure(1.2 * len(alphas) + 2.5, 0.5 * len(temperatures) + 1.8)
-    image = ax.imshow(errors, cmap="viridis_r", aspect="auto")
-    for (r, c), value in np.ndenumerate(errors):
-        ax.text(c, r, f"{value:g}", ha="center", va="center", color="w", fontsize=8)
-    ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
-    ax.set_yticks(range(len(temperatures)), [f"{t:g}" for t in temperatures])
-    ax.set(xlabel="alpha (weight of the soft term)", ylabel="temperature T", title=title)
-    fig.colorbar(image, ax=ax, label="test errors")
-    return fig
-
-
-def plot_errors_against_T(temperatures, errors_by_size, baseline_by_size=None):
-    """Test errors against T, one line per student size (dict size -> errors)."""
-    fig, ax = _figure(6.5, 3.6)
-    for k, (size, errors) in enumerate(errors_by_size.items()):
-        ax.semilogx(temperatures, errors, "o-", color=f"C{k}", label=f"{size} hidden units")
-        if baseline_by_size and size in baseline_by_size:
-            ax.axhline(baseline_by_size[size], color=f"C{k}", ls=":", label=f"{size} units, labels only")
-    ax.set(xlabel="temperature T", ylabel="test errors", title="distillation temperature and student size")
-    ax.legend(fontsize=8)
-    return fig
-
-
-def plot_lab_results(rows):
-    """Every lab run so far: test errors against T, coloured by alpha, one marker per student size."""
-    fig, ax = _figure(6.5, 3.6, margins={"left": 0.13, "right": 0.97, "bottom": 0.15, "top": 0.9})
-    markers = {}
-    for row in rows:
-        marker = markers.setdefault(row["hidden"], "os^Dv<>"[len(markers) % 7])
-        ax.scatter(
-            row["T"],
-            row["test errors"],
-            c=[row["alpha"]],
-            cmap="plasma",
-            vmin=0,
-            vmax=1,
-            marker=marker,
-            s=50,
-            edgecolors="k",
-        )
-    for hidden, marker in markers.items():
-        ax.scatter([], [], marker=marker, c="w", edgecolors="k", label=f"{hidden} units")
-    ax.set(
-        xscale="log", xlabel="temperature T", ylabel="test errors", title="lab runs (colour: alpha, 0 dark to 1 bright)"
-    )
-    ax.xaxis.set_major_locator(FixedLocator([1, 2, 5, 10, 20, 50]))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_major_formatter("{x:g}")
-    ax.set_xlim(0.9, 55)
-    if markers:
-        ax.legend(fontsize=8)
     return fig

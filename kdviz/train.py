@@ -5,17 +5,14 @@ The whole transfer set lives as one tensor on the device and batches are slices 
 permutation: no DataLoader, no per-sample Python. Seeded runs are deterministic on the CPU.
 """
 
-import hashlib
-import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import teacher_store
 from .data import data_fingerprint
 from .losses import kd_loss
 from .models import StackedStudents, student_mlp, teacher_mlp
@@ -197,45 +194,56 @@ def _record(history, epoch, losses, model, x_test, y_test, x_train=None, y_train
         history.test_errors.append(np.atleast_1d(count_errors(logits_of(model, x_test), y_test)))
 
 
-def cache_dir():
-    """Where trained teachers are kept: ``$KDVIZ_CACHE_DIR`` or the per-user cache."""
-    if os.environ.get("KDVIZ_CACHE_DIR"):
-        return Path(os.environ["KDVIZ_CACHE_DIR"]).expanduser()
-    import pooch
-
-    return Path(pooch.os_cache("kdviz")) / "teachers"
-
-
-def teacher_cache_path(config):
-    key = json.dumps({**asdict(config), "data": data_fingerprint(), "torch": torch.__version__}, sort_keys=True)
-    return cache_dir() / f"teacher-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
-
-
 def load_or_train_teacher(data, config=TeacherConfig(), device=None, progress=True, callback=None, monitor=False):
-    """The teacher for ``config`` from the disk cache, else trained now and cached.
+    """The teacher for ``config``: the one shipped with kdviz, else the disk cache, else trained now and cached.
 
-    ``monitor=True`` counts test errors after every epoch (shown on the progress bar, passed to
-    ``callback``); they are never used to choose anything.
+    ``monitor=True`` counts test errors after every epoch of a new training run (shown on the progress
+    bar, passed to ``callback``); they are never used to choose anything.
 
-    Returns (model, info) where info says whether it came from the cache and how long it took.
+    Returns (model, info); info["source"] is "shipped", "cache" or "trained", info["seconds"] the time it took.
     """
     device = choose_device(device)
-    path = teacher_cache_path(config)
     start = time.perf_counter()
-    model = teacher_mlp(config.hidden, config.dropout_input, config.dropout_hidden)
-    if path.exists():
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        model.to(device).eval()
-        return model, {"cached": True, "seconds": time.perf_counter() - start, "path": str(path)}
-    x = to_inputs(data.train_images[: config.n_train], device)
-    y = to_labels(data.train_labels[: config.n_train], device)
-    test = (to_inputs(data.test_images, device), to_labels(data.test_labels, device)) if monitor else (None, None)
-    model, history = train_teacher(x, y, config, *test, progress=progress, callback=callback)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
-    tmp.replace(path)
-    return model, {"cached": False, "seconds": time.perf_counter() - start, "path": str(path)}
+    shipped = teacher_store.load_shipped(config)
+    if shipped is not None:
+        model, record = shipped
+        info = {"source": "shipped", "path": str(teacher_store.SHIPPED_DIR / record["weights_file"])}
+        info["recorded_test_errors"] = record["test_errors"]
+    else:
+        model = teacher_store.load_cached(config)
+        info = {"source": "cache", "path": str(teacher_store.cache_path(config))}
+    if model is None:
+        x = to_inputs(data.train_images[: config.n_train], device)
+        y = to_labels(data.train_labels[: config.n_train], device)
+        test = (to_inputs(data.test_images, device), to_labels(data.test_labels, device)) if monitor else (None, None)
+        model, _ = train_teacher(x, y, config, *test, progress=progress, callback=callback)
+        saved = teacher_store.save_cached(model, config)
+        info = {"source": "trained", "path": None if saved is None else str(saved)}
+    info["cached"] = info["source"] != "trained"
+    info["seconds"] = time.perf_counter() - start
+    return model.to(device).eval(), info
+
+
+def export_teacher(model, config, data, folder, name, record):
+    """Write ``model`` as float16 weights plus a JSON record into ``folder``; return the record.
+
+    The record gets the weights' sha256 and the test errors of the exported (float16) weights on the
+    canonical test set, besides what the caller put in ``record`` (how it was made).
+    """
+    weights, sha256 = teacher_store.write_shipped(model, config, folder, name)
+    exported = teacher_store.load_weights_file(config, weights)
+    x_test, y_test = to_inputs(data.test_images, "cpu"), to_labels(data.test_labels, "cpu")
+    record = {
+        **record,
+        "config": asdict(config),
+        "data": data_fingerprint(),
+        "weights_file": weights.name,
+        "weights_sha256": sha256,
+        "dtype": "float16",
+        "test_errors": int(count_errors(logits_of(exported, x_test), y_test)),
+    }
+    teacher_store.write_record(record, weights.with_suffix(".json"))
+    return record
 
 
 def train_students(

@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from kdviz.experiments import Workspace, best_class_bias, errors_against_temperature, most_confusable
+from kdviz.lab import distillation_lab
+from kdviz.mnist_plots import class_similarity
 from kdviz.models import teacher_mlp
-from kdviz.plots import class_similarity
 from kdviz.train import StudentConfig, count_errors, logits_of, train_students
-from kdviz.widgets import distillation_lab, similarity_panel
+from kdviz.widgets import similarity_panel
 
 
 @pytest.fixture
