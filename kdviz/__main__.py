@@ -1,7 +1,8 @@
-"""Command line: ``python -m kdviz fetch | distill | sweep`` (see ``--help``)."""
+"""Command line: python -m kdviz fetch | teacher | distill | sweep (also installed as `kdviz`)."""
 
 import argparse
 import json
+import math
 import shlex
 import sys
 import time
@@ -9,11 +10,94 @@ from pathlib import Path
 
 import numpy as np
 
+DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line.
+
+  fetch    download MNIST and check every file's sha256
+  teacher  train a preset's teacher and export it as float16 weights plus a JSON record
+  distill  the paper's comparison: teacher, student alone, distilled student
+  sweep    a T x alpha grid of students, trained together in one stacked pass
+
+Every argument is checked before any data is loaded or any network trained."""
+
+
+class DefaultsShown(argparse.HelpFormatter):
+    """Help that shows each option's default where it has one (None means: decided later, said in the help)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+class OneLineErrors(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (exit 2), without the usage block."""
+
+    def error(self, message):
+        print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+
+
+def count(text):
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def temperature(text):
+    value = _number(text, float)
+    if not (math.isfinite(value) and 0 < value <= 1000):
+        raise argparse.ArgumentTypeError(f"a temperature must be a finite number in (0, 1000], got {text}")
+    return value
+
+
+def weight(text):
+    value = _number(text, float)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"alpha weights the soft term and must lie in [0, 1], got {text}")
+    return value
+
+
+def seed(text):
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed must be an integer >= 0, got {text}")
+    return value
+
+
+def _number(text, kind):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+        ) from None
+
+
+def existing_folder(text):
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"no such folder: {path} (make one with `python -m kdviz fetch --dir {shlex.quote(text)}`)"
+        )
+    return str(path)
+
+
+def device_name(text):
+    from .train import choose_device
+
+    try:
+        return str(choose_device(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
 
 def _fetch(args):
     from .data import MNIST_FILES, default_dir, ensure_file
 
     folder = default_dir(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)  # fetch is the one command that makes its folder
     for name in MNIST_FILES:
         path = ensure_file(name, folder, download=True)
         print(f"verified {path}")
@@ -27,14 +111,16 @@ def _teacher(args):
     import torch
 
     from .data import load_mnist
-    from .experiments import get_preset
+    from .experiments import format_seconds, get_preset
     from .teacher_store import SHIPPED_DIR, save_cached
     from .train import choose_device, export_teacher, to_inputs, to_labels, train_teacher
 
-    preset = get_preset(args.preset)
-    config = preset.teacher
-    device = choose_device(args.device)
+    config = get_preset(args.preset).teacher
     folder = Path(args.out) if args.out else SHIPPED_DIR
+    name = f"{args.preset}_teacher"
+    if args.out and any((folder / f"{name}{ext}").exists() for ext in (".pt", ".json")):
+        raise ValueError(f"{folder / name}.pt or .json exists already: move it away or choose another --out")
+    device = choose_device(args.device)
     data = load_mnist(args.data_dir)
     x = to_inputs(data.train_images[: config.n_train], device)
     y = to_labels(data.train_labels[: config.n_train], device)
@@ -42,53 +128,60 @@ def _teacher(args):
     model, _ = train_teacher(x, y, config, progress=True)
     seconds = time.perf_counter() - start
     save_cached(model, config)
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     record = export_teacher(
         model,
         config,
         data,
         folder,
-        f"{args.preset}_teacher",
+        name,
         {
             "preset": args.preset,
             "command": args.command_line,
             "torch": torch.__version__,
-            "device": f"{device.type} ({device_name}, {torch.get_num_threads()} threads)",
+            "device": f"{device.type} ({where}, {torch.get_num_threads()} threads)",
             "seconds": round(seconds, 1),
             "created": datetime.date.today().isoformat(),
         },
     )
     print(
-        f"teacher: {record['test_errors']} test errors (float16 weights) after {seconds:.0f} s on {device}; "
-        f"wrote {folder / record['weights_file']} and its record"
+        f"teacher: {record['test_errors']} test errors with its float16 weights, trained in {format_seconds(seconds)} "
+        f"on {device}; wrote {folder / record['weights_file']} and {record['weights_file'].replace('.pt', '.json')}"
     )
 
 
 def _distill(args):
     from .data import load_mnist
     from .experiments import PAPER_ERRORS, get_preset, run_distillation
+    from .noise import spread
 
     preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs)
     start = time.perf_counter()
-    result = run_distillation(load_mnist(args.data_dir), preset, args.device, progress=not args.json)
+    result = run_distillation(load_mnist(args.data_dir), preset, args.device, args.seeds, progress=not args.json)
     result["seconds"]["total"] = round(time.perf_counter() - start, 2)
     result["preset"] = args.preset
     if args.json:
         print(json.dumps(result))
         return
+    seeds = f"{args.seeds} seed{'s' if args.seeds > 1 else ''} each ({', '.join(map(str, result['seeds']))})"
     print(
-        f"\n{args.preset} preset on {result['device']}: {result['n_train']} training images, "
-        f"T={preset.T:g}, alpha={preset.alpha:g}, student 784-{preset.student.hidden}x2-10"
+        f"\n{args.preset} preset on {result['device']}: {result['n_train']} training images, T={preset.T:g}, "
+        f"alpha={preset.alpha:g}, student 784-{preset.student.hidden}x2-10, {preset.student.epochs} epochs, {seeds}"
     )
-    print(f"{'model':<22}{'test errors':>12}{'paper':>8}{'seconds':>10}")
-    rows = [
-        ("teacher" + (" (cached)" if result["teacher_cached"] else ""), "teacher"),
-        ("student alone", "student"),
-        ("distilled student", "distilled"),
-    ]
-    for label, key in rows:
-        print(f"{label:<22}{result[key + '_errors']:>12}{PAPER_ERRORS[key]:>8}{result['seconds'][key]:>10.1f}")
-    print(f"total {result['seconds']['total']:.1f} s; errors out of 10,000 test images")
+    source = {"shipped": "shipped with kdviz", "cache": "from the cache", "trained": "trained now"}
+    print(
+        f"teacher ({source[result['teacher_source']]}): {result['teacher_errors']} test errors "
+        f"(paper {PAPER_ERRORS['teacher']})"
+    )
+    print(f"{'':<20}{'test errors: mean':>18}{'sd':>7}{'range':>12}{'paper':>8}")
+    for label, key in (("student alone", "student"), ("distilled student", "distilled")):
+        s = spread(result[f"{key}_errors"])
+        print(f"{label:<20}{s.mean:>18.1f}{s.sd:>7.1f}{f'{s.low}-{s.high}':>12}{PAPER_ERRORS[key]:>8}")
+    print(result["verdict"])
+    print(
+        f"students trained in {result['seconds']['students']:.0f} s; total {result['seconds']['total']:.0f} s; "
+        "errors out of 10,000 test images"
+    )
 
 
 def _sweep(args):
@@ -98,72 +191,107 @@ def _sweep(args):
     preset = get_preset(args.preset, hidden=args.hidden, seed=args.seed, student_epochs=args.epochs)
     start = time.perf_counter()
     workspace = prepare(load_mnist(args.data_dir), preset, args.device, progress=not args.json)
-    grid = run_sweep(workspace, args.T, args.alpha, preset.student, progress=not args.json)
+    errors = run_sweep(workspace, args.T, args.alpha, preset.student, args.seeds, progress=not args.json)
     seconds = round(time.perf_counter() - start, 2)
+    mean = errors.mean(axis=-1)
+    sd = errors.std(axis=-1, ddof=1) if args.seeds > 1 else np.zeros_like(mean)
     if args.json:
         print(
             json.dumps(
                 {
                     "T": args.T,
                     "alpha": args.alpha,
-                    "errors": grid.tolist(),
+                    "seeds": [preset.student.seed + k for k in range(args.seeds)],
+                    "errors": errors.tolist(),
+                    "errors_mean": mean.round(2).tolist(),
+                    "errors_sd": sd.round(2).tolist(),
                     "seconds": seconds,
                     "device": str(workspace.device),
                     "student_hidden": preset.student.hidden,
+                    "student_epochs": preset.student.epochs,
                 }
             )
         )
         return
-    print(f"\ntest errors of 784-{preset.student.hidden}x2-10 students (rows T, columns alpha), {seconds} s")
-    print(f"{'T':>8}" + "".join(f"{a:>8g}" for a in args.alpha))
-    for T, row in zip(args.T, grid, strict=True):
-        print(f"{T:>8g}" + "".join(f"{e:>8d}" for e in np.asarray(row, int)))
+    cell = "mean +- sd" if args.seeds > 1 else "one seed"
+    print(
+        f"\ntest errors of 784-{preset.student.hidden}x2-10 students, {cell} over {args.seeds} seed(s) "
+        f"(rows T, columns alpha), {seconds:.0f} s"
+    )
+    width = 14 if args.seeds > 1 else 8
+    print(f"{'T':>8}" + "".join(f"{a:>{width}g}" for a in args.alpha))
+    for T, row_mean, row_sd in zip(args.T, mean, sd, strict=True):
+        cells = [f"{m:.1f} +- {s:.1f}" if args.seeds > 1 else f"{m:.0f}" for m, s in zip(row_mean, row_sd, strict=True)]
+        print(f"{T:>8g}" + "".join(f"{c:>{width}}" for c in cells))
+    if args.seeds == 1:
+        print("one seed per cell: differences between cells may be noise (use --seeds 3 to measure the spread)")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m kdviz", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def build_parser():
+    parser = OneLineErrors(
+        prog="python -m kdviz", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrors)
+    shown = DefaultsShown
 
-    fetch = commands.add_parser("fetch", help="download and verify MNIST into the cache (or --dir)")
-    fetch.add_argument("--dir", help="folder to put the files in (default: $KDVIZ_DATA_DIR or the user cache)")
+    fetch = commands.add_parser("fetch", help="download and verify MNIST", formatter_class=shown)
+    fetch.add_argument(
+        "--dir", help="folder to put the files in (made if needed) (default: $KDVIZ_DATA_DIR, else the per-user cache)"
+    )
     fetch.set_defaults(run=_fetch)
 
-    def common(p):
-        p.add_argument("--preset", choices=["quick", "paper"], default="quick")
-        p.add_argument("--hidden", type=int, help="student hidden units per layer")
-        p.add_argument("--epochs", type=int, help="student epochs")
-        p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
-        p.add_argument("--seed", type=int)
-        p.add_argument("--data-dir", help="folder with the MNIST files (default: $KDVIZ_DATA_DIR or the cache)")
-        p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    def data_and_device(p):
+        p.add_argument("--device", type=device_name, help="cpu, cuda or mps (default: cuda, then mps, then cpu)")
+        p.add_argument(
+            "--data-dir",
+            type=existing_folder,
+            help="folder with the MNIST files (default: $KDVIZ_DATA_DIR, else the per-user cache)",
+        )
 
-    teacher = commands.add_parser("teacher", help="train a preset's teacher and export it as float16 weights")
+    teacher = commands.add_parser("teacher", help="train a preset's teacher and export it", formatter_class=shown)
     teacher.add_argument("--preset", choices=["quick", "paper"], default="paper")
-    teacher.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
-    teacher.add_argument("--data-dir", help="folder with the MNIST files (default: $KDVIZ_DATA_DIR or the cache)")
+    data_and_device(teacher)
     teacher.add_argument("--out", help="folder to export into (default: the package's teachers/ folder)")
     teacher.set_defaults(run=_teacher)
 
-    distill = commands.add_parser("distill", help="teacher, student alone and distilled student")
-    common(distill)
-    distill.add_argument("--T", type=float, help="temperature of the soft targets")
-    distill.add_argument("--alpha", type=float, help="weight of the soft term, in [0, 1]")
+    def students(p):
+        p.add_argument("--preset", choices=["quick", "paper"], default="quick", help="data size and network sizes")
+        p.add_argument("--hidden", type=count, help="student hidden units per layer (default: the preset's)")
+        p.add_argument("--epochs", type=count, help="student epochs (default: the preset's)")
+        p.add_argument("--seeds", type=count, default=1, help="seeds per setting, trained stacked in one pass")
+        p.add_argument("--seed", type=seed, help="first seed (the others follow it) (default: 0)")
+        data_and_device(p)
+        p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    distill = commands.add_parser("distill", help="teacher, student alone and distilled student", formatter_class=shown)
+    students(distill)
+    distill.add_argument("--T", type=temperature, help="temperature of the soft targets (default: the preset's, 20)")
+    distill.add_argument("--alpha", type=weight, help="weight of the soft term, in [0, 1] (default: the preset's, 0.9)")
     distill.set_defaults(run=_distill)
 
-    sweep = commands.add_parser("sweep", help="a T x alpha grid of students, trained together")
-    common(sweep)
-    sweep.add_argument("--T", type=float, nargs="+", default=[1.0, 2.0, 5.0, 10.0, 20.0])
-    sweep.add_argument("--alpha", type=float, nargs="+", default=[0.5, 0.9, 1.0])
+    sweep = commands.add_parser("sweep", help="a T x alpha grid of students, trained together", formatter_class=shown)
+    students(sweep)
+    sweep.add_argument("--T", type=temperature, nargs="+", default=[1.0, 2.0, 5.0, 10.0, 20.0], help="temperatures")
+    sweep.add_argument("--alpha", type=weight, nargs="+", default=[0.5, 0.9, 1.0], help="weights of the soft term")
     sweep.set_defaults(run=_sweep)
+    return parser
 
+
+def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code
     args.command_line = "python -m kdviz " + shlex.join(argv)
     try:
         args.run(args)
-    except (ValueError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ValueError, TypeError, RuntimeError, OSError, ArithmeticError) as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

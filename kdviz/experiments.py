@@ -6,15 +6,18 @@ smaller runs, for tests and a first look).
 """
 
 import time
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from . import teacher_store
+from .noise import compare, spread
 from .train import (
     StudentConfig,
     TeacherConfig,
+    TrainingWarning,
     choose_device,
     count_errors,
     load_or_train_teacher,
@@ -95,64 +98,107 @@ def prepare(data, preset, device=None, progress=True, callback=None):
     )
 
 
-def students_test_errors(workspace, T, alpha, student, progress=True):
-    """Train one student per (T, alpha) on the whole transfer set, stacked; their test errors, one per student."""
+def seed_list(student, n_seeds):
+    """The seeds of ``n_seeds`` repeated runs: student.seed, student.seed + 1, ..."""
+    if not isinstance(n_seeds, (int, np.integer)) or n_seeds < 1:
+        raise ValueError(f"the number of seeds must be an integer >= 1, got {n_seeds!r}")
+    return [student.seed + k for k in range(n_seeds)]
+
+
+def students_test_errors(workspace, T, alpha, student, seeds=None, progress=True, description=None):
+    """Train one student per (T, alpha, seed) on the whole transfer set, stacked; their test errors, one each."""
     model, _ = train_students(
-        workspace.x_train, workspace.y_train, workspace.teacher_logits, T, alpha, student, progress=progress
+        workspace.x_train,
+        workspace.y_train,
+        workspace.teacher_logits,
+        T,
+        alpha,
+        student,
+        seeds=seeds,
+        progress=progress,
+        description=description,
     )
     return count_errors(logits_of(model, workspace.x_test), workspace.y_test)
 
 
-def compare_students(workspace, preset, progress=True):
-    """Test errors and seconds of the teacher, the student alone (alpha = 0) and the distilled student."""
-    errors = {"teacher": single_errors(logits_of(workspace.teacher, workspace.x_test), workspace.y_test)}
-    seconds = {"teacher": round(workspace.teacher_info["seconds"], 2)}
-    for name, alpha in (("student", 0.0), ("distilled", preset.alpha)):
-        start = time.perf_counter()
-        errors[name] = int(students_test_errors(workspace, preset.T, alpha, preset.student, progress)[0])
-        seconds[name] = round(time.perf_counter() - start, 2)
-    return {
-        "teacher_errors": errors["teacher"],
-        "student_errors": errors["student"],
-        "distilled_errors": errors["distilled"],
-        "seconds": seconds,
-        "teacher_cached": workspace.teacher_info["cached"],
-        "device": str(workspace.device),
-        "n_train": len(workspace.x_train),
-        "T": preset.T,
-        "alpha": preset.alpha,
-        "student_hidden": preset.student.hidden,
+def compare_students(workspace, preset, n_seeds=1, progress=True):
+    """Test errors of the teacher, and of ``n_seeds`` seeds each of the student alone (alpha = 0) and the
+    distilled student, all students trained stacked in one pass. Errors are lists with one entry per seed."""
+    seeds = seed_list(preset.student, n_seeds)
+    start = time.perf_counter()
+    errors = students_test_errors(
+        workspace,
+        preset.T,
+        [0.0] * n_seeds + [preset.alpha] * n_seeds,
+        preset.student,
+        seeds * 2,
+        progress,
+        description=f"student alone + distilled student, {n_seeds} seed{'s' if n_seeds > 1 else ''} each",
+    )
+    alone, distilled = errors[:n_seeds].tolist(), errors[n_seeds:].tolist()
+    result = {
+        "teacher_errors": single_errors(logits_of(workspace.teacher, workspace.x_test), workspace.y_test),
+        "teacher_source": workspace.teacher_info["source"],
+        "seeds": seeds,
+        "student_errors": alone,
+        "distilled_errors": distilled,
     }
+    for name, values in (("student", alone), ("distilled", distilled)):
+        result[f"{name}_errors_mean"] = round(spread(values).mean, 2)
+        result[f"{name}_errors_sd"] = round(spread(values).sd, 2)
+    result["verdict"] = compare("student alone", alone, "distilled student", distilled)
+    result["seconds"] = {
+        "teacher": round(workspace.teacher_info["seconds"], 2),
+        "students": round(time.perf_counter() - start, 2),
+    }
+    result.update(
+        teacher_cached=workspace.teacher_info["cached"],
+        device=str(workspace.device),
+        n_train=len(workspace.x_train),
+        T=preset.T,
+        alpha=preset.alpha,
+        student_hidden=preset.student.hidden,
+        student_epochs=preset.student.epochs,
+    )
+    return result
 
 
-def run_distillation(data, preset, device=None, progress=True):
+def run_distillation(data, preset, device=None, n_seeds=1, progress=True):
     """Load or train the teacher, then ``compare_students``: the paper's table in one call."""
+    seed_list(preset.student, n_seeds)  # refuse a bad count before any work
     start = time.perf_counter()
     workspace = prepare(data, preset, device, progress)
     workspace.teacher_info["seconds"] = time.perf_counter() - start
-    return compare_students(workspace, preset, progress)
+    return compare_students(workspace, preset, n_seeds, progress)
 
 
-def run_sweep(workspace, temperatures, alphas, student, progress=True):
-    """Test errors of one student per (T, alpha) on the grid, trained together as stacked students.
+def run_sweep(workspace, temperatures, alphas, student, n_seeds=1, progress=True):
+    """Test errors of one student per (T, alpha, seed) on the grid, trained together as stacked students.
 
-    Returns an array of shape (len(temperatures), len(alphas)).
+    Returns an array of shape (len(temperatures), len(alphas), n_seeds).
     """
-    T_grid, alpha_grid = np.meshgrid(np.asarray(temperatures, float), np.asarray(alphas, float), indexing="ij")
-    errors = students_test_errors(workspace, T_grid.ravel(), alpha_grid.ravel(), student, progress)
+    seeds = seed_list(student, n_seeds)
+    grid = np.meshgrid(np.asarray(temperatures, float), np.asarray(alphas, float), seeds, indexing="ij")
+    T_grid, alpha_grid, seed_grid = grid
+    errors = students_test_errors(
+        workspace, T_grid.ravel(), alpha_grid.ravel(), student, seed_grid.ravel(), progress, "T x alpha grid"
+    )
     return errors.reshape(T_grid.shape)
 
 
-def errors_against_temperature(workspace, temperatures, alpha, student, progress=True):
+def errors_against_temperature(workspace, temperatures, alpha, student, n_seeds=1, progress=True):
     """Test errors of a distilled student at each temperature, and of the same student on labels alone.
 
-    All len(temperatures) + 1 students train in one stacked pass (the last with alpha = 0, where T
-    plays no part). Returns (errors, one per temperature; labels-only errors).
+    All (len(temperatures) + 1) x n_seeds students train in one stacked pass (the labels-only one
+    with alpha = 0, where T plays no part). Returns (errors of shape (len(temperatures), n_seeds);
+    labels-only errors, one per seed).
     """
-    temperatures = [float(t) for t in temperatures]
-    T = temperatures + [1.0]
-    errors = students_test_errors(workspace, T, [alpha] * len(temperatures) + [0.0], student, progress)
-    return errors[:-1], int(errors[-1])
+    seeds = seed_list(student, n_seeds)
+    temperatures = [float(t) for t in temperatures] + [1.0]
+    alphas = [alpha] * (len(temperatures) - 1) + [0.0]
+    T, A, S = (np.repeat(temperatures, n_seeds), np.repeat(alphas, n_seeds), np.tile(seeds, len(temperatures)))
+    errors = students_test_errors(workspace, T, A, student, S, progress, f"{len(T)} students").reshape(-1, n_seeds)
+    return errors[:-1], errors[-1]
 
 
 def split_validation(workspace, n_validation, seed=0):
@@ -182,6 +228,11 @@ def best_class_bias(logits, labels, cls, candidates=BIAS_CANDIDATES):
 def omitted_class_experiment(workspace, student, T, alpha, omitted=3, n_validation=5000, progress=True):
     """Distil into a student whose transfer set has no examples of ``omitted``; choose a bias for its
     logit on a validation split of the training data; report the test digits of that class before/after."""
+    n = len(workspace.x_train)
+    if not 0 < n_validation < n:
+        raise ValueError(f"n_validation must lie in 1..{n - 1} (the rest is the transfer set), got {n_validation}")
+    if not 0 <= omitted <= 9:
+        raise ValueError(f"omitted must be a digit 0..9, got {omitted}")
     train_idx, val_idx = split_validation(workspace, n_validation)
     y_train = workspace.y_train.cpu().numpy()
     keep = train_idx[y_train[train_idx] != omitted]
@@ -220,42 +271,53 @@ def torch_index(indices, workspace):
     return torch.as_tensor(indices, device=workspace.device)
 
 
-def small_data_experiment(workspace, student, T, fraction=0.03, seed=0, progress=True):
+def small_data_experiment(workspace, student, T, fraction=0.03, n_seeds=1, progress=True):
     """Hard labels against soft targets on the same small fraction of the training data.
 
-    Trains two students in one stacked pass (alpha = 0 and alpha = 1, soft targets from the teacher
-    trained on all the data) and returns their History with train and test errors per epoch.
+    Trains 2 x n_seeds students in one stacked pass (alpha = 0, then alpha = 1, each with seeds
+    student.seed, student.seed + 1, ...; soft targets from the teacher trained on all the data).
+    Returns (History with train and test errors per epoch, columns [hard seeds..., soft seeds...];
+    number of training images).
     """
-    idx = torch_index(transfer_indices(workspace.y_train.cpu().numpy(), fraction=fraction, seed=seed), workspace)
+    seeds = seed_list(student, n_seeds)
+    idx = transfer_indices(workspace.y_train.cpu().numpy(), fraction=fraction, seed=student.seed)
+    idx = torch_index(idx, workspace)
     _, history = train_students(
         workspace.x_train[idx],
         workspace.y_train[idx],
         workspace.teacher_logits[idx],
-        [T, T],
-        [0.0, 1.0],
+        T,
+        [0.0] * n_seeds + [1.0] * n_seeds,
         student,
+        seeds=seeds * 2,
         x_test=workspace.x_test,
         y_test=workspace.y_test,
         track_train_errors=True,
         progress=progress,
+        description=f"hard labels + soft targets, {n_seeds} seed{'s' if n_seeds > 1 else ''} each",
     )
     return history, len(idx)
 
 
-def estimate_seconds(workspace, hidden, epochs, n_students=1, n_examples=None, batch_size=128):
-    """Rough wall time of a student run, from timing a few training steps on this machine."""
+def estimate_seconds(workspace, hidden, epochs, n_students=1, n_examples=None, batch_size=128, n_seeds=1):
+    """Rough wall time of a student run (n_students settings x n_seeds seeds, stacked), from timing a few
+    training steps on this machine."""
     n_examples = len(workspace.x_train) if n_examples is None else n_examples
+    seeds = list(range(n_seeds)) * n_students
 
     def steps(n):
-        train_students(
-            workspace.x_train[:n],
-            workspace.y_train[:n],
-            workspace.teacher_logits[:n],
-            [4.0] * n_students,
-            0.5,
-            StudentConfig(hidden=hidden, epochs=1, batch_size=batch_size),
-            progress=False,
-        )
+        with warnings.catch_warnings():  # a 20-step probe is not a run whose result anyone reads
+            warnings.simplefilter("ignore", TrainingWarning)
+            train_students(
+                workspace.x_train[:n],
+                workspace.y_train[:n],
+                workspace.teacher_logits[:n],
+                4.0,
+                0.5,
+                StudentConfig(hidden=hidden, epochs=1, batch_size=batch_size),
+                seeds=seeds,
+                progress=False,
+            )
 
     probe = min(20 * batch_size, len(workspace.x_train))
     steps(2 * batch_size)  # untimed: the first run in a process pays for thread pools and memory growth
@@ -265,17 +327,35 @@ def estimate_seconds(workspace, hidden, epochs, n_students=1, n_examples=None, b
 
 
 def most_confusable(teacher_logits, labels, true_class, other_class, k=3):
-    """Indices of the k examples of ``true_class`` to which the teacher gives most probability of ``other_class``."""
+    """Indices of the k examples of ``true_class`` that the teacher classifies correctly but finds most
+    like ``other_class`` (largest margin of the other_class logit over the runner-up of the rest)."""
     logits = np.asarray(teacher_logits, dtype=float)
-    candidates = np.flatnonzero(np.asarray(labels) == true_class)
+    labels = np.asarray(labels)
+    candidates = np.flatnonzero((labels == true_class) & (logits.argmax(1) == true_class))
     margin = logits[candidates, other_class] - logits[candidates, true_class]
     return candidates[np.argsort(margin)[::-1][:k]]
 
 
+def format_seconds(seconds):
+    """'0.4 s', '12 s', '3.2 min': a duration as a person would say it."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+SECONDS_PER_TEACHER_EPOCH = 9.2  # the paper teacher, 60,000 images, measured on a 2-core laptop CPU
+
+
 def teacher_status(preset):
-    """A line telling whether the teacher is cached or how long training it will take (roughly)."""
-    if teacher_store.cache_path(preset.teacher).exists():
+    """A line telling where the teacher will come from and, if it must be trained, roughly how long that takes."""
+    config = preset.teacher
+    found = teacher_store.find_shipped(config)
+    if found is not None:
+        errors = found[1]["test_errors"]
+        return f"the pre-trained teacher ships with kdviz ({errors} test errors): loading it takes a second"
+    if teacher_store.cache_path(config).exists():
         return "teacher found in the cache: loading it takes a second"
-    # measured on a 2-core laptop CPU: about 12 s per epoch of 60,000 images for the 2x1200 teacher
-    minutes = preset.teacher.epochs * preset.teacher.n_train / 60000 * 12 / 60
-    return f"no cached teacher: training it takes about {minutes:.0f} min on a 2-core CPU (much less on a GPU)"
+    seconds = config.epochs * config.n_train / 60000 * SECONDS_PER_TEACHER_EPOCH * (config.hidden / 1200) ** 2
+    return f"no cached teacher: training it takes about {format_seconds(seconds)} on a 2-core CPU (much less on a GPU)"

@@ -10,26 +10,36 @@ import time
 import ipywidgets as widgets
 
 from . import mnist_plots
+from .noise import spread
 from .widgets import figure_png, temperature_slider
 
 
 class DistillationLab(widgets.VBox):
-    """Sliders for T and alpha, a student size, and a Train button.
+    """Sliders for T and alpha, a student size, a number of seeds, and a Train button.
 
-    Each press trains one student from the workspace's cached teacher logits (``kdviz.train``) on
-    the first ``n_transfer`` transfer images (all by default), with a progress bar and a live
-    curve, then adds a row to the results table and a point to the results plot. ``error`` holds
-    the exception of a failed press (ipywidgets would only print it).
+    Each press trains the chosen number of students, seeds 0, 1, ..., stacked in one pass, from the
+    workspace's cached teacher logits (``kdviz.train``) on the first ``n_transfer`` transfer images (all
+    by default), with a progress bar and a live curve. It then adds a row (mean, spread and range of the
+    test errors over the seeds) to the results table and a point with its seed range to the results plot.
+    Every press uses the same seeds, so settings are compared on equal terms. ``error`` holds the
+    exception of a failed press (ipywidgets would only print it).
     """
 
-    def __init__(self, workspace, epochs=2, sizes=(30, 100, 300, 800), hidden=100, T=4.0, alpha=0.5, n_transfer=None):
+    def __init__(
+        self, workspace, epochs=2, sizes=(30, 100, 300, 800), hidden=100, T=4.0, alpha=0.5, seeds=3, n_transfer=None
+    ):
         if n_transfer is not None and not 0 < n_transfer <= len(workspace.x_train):
             raise ValueError(f"n_transfer must lie in 1..{len(workspace.x_train)}, got {n_transfer}")
+        if hidden not in sizes:
+            raise ValueError(f"hidden={hidden} is not one of the sizes offered, {list(sizes)}")
+        if not 1 <= seeds <= 5:
+            raise ValueError(f"seeds must lie in 1..5, got {seeds}")
         self.workspace, self.epochs, self.n_transfer = workspace, epochs, n_transfer
         self.controls = {
             "T": temperature_slider(T, low=1.0, high=50.0),
             "alpha": widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha"),
             "hidden": widgets.Dropdown(options=list(sizes), value=hidden, description="hidden units"),
+            "seeds": widgets.IntSlider(value=seeds, min=1, max=5, description="seeds"),
         }
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.progress = widgets.Output()
@@ -47,11 +57,19 @@ class DistillationLab(widgets.VBox):
             ]
         )
 
+    def describe(self):
+        """What one press does, in a sentence."""
+        n = len(self.workspace.x_train) if self.n_transfer is None else self.n_transfer
+        return (
+            f"Each press trains the chosen number of seeds (0, 1, ...) stacked in one pass, {self.epochs} "
+            f"epoch{'s' if self.epochs > 1 else ''} each on the first {n:,} transfer images."
+        )
+
     def train(self, _button=None):
         from .train import StudentConfig, train_students
 
         ws, values = self.workspace, {name: c.value for name, c in self.controls.items()}
-        n = self.n_transfer
+        n, seeds = self.n_transfer, list(range(values["seeds"]))
         self.button.disabled, self.error = True, None
         start = time.perf_counter()
         try:
@@ -63,37 +81,53 @@ class DistillationLab(widgets.VBox):
                     ws.teacher_logits[:n],
                     values["T"],
                     values["alpha"],
-                    StudentConfig(hidden=values["hidden"], epochs=self.epochs, seed=len(self.rows)),
+                    StudentConfig(hidden=values["hidden"], epochs=self.epochs),
+                    seeds=seeds,
                     x_test=ws.x_test,
                     y_test=ws.y_test,
                     callback=self._show_live,
+                    description=f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}",
                 )
-            errors = int(history.test_errors[-1][0])  # counted after the last epoch, in eval mode
-            self.rows.append({**values, "test errors": errors, "seconds": round(time.perf_counter() - start, 2)})
+            errors = [int(e) for e in history.test_errors[-1]]  # counted after the last epoch, in eval mode
+            self.rows.append({**values, "errors": errors, "seconds": time.perf_counter() - start})
             self._show_results()
         except Exception as err:
             self.error = err
-            self.table.value = f"<span style='color:#b00020'>training failed: {html.escape(repr(err))}</span>"
+            self.table.value = f"<span style='color:#b00020'>training failed: {html.escape(str(err))}</span>"
             raise
         finally:
             self.button.disabled = False
 
     def _show_live(self, epoch, history):
-        self.live.value = figure_png(
-            mnist_plots.plot_training_curves(history, ["this run"], title=f"epoch {epoch + 1}")
-        )
+        labels = [f"seed {k}" for k in range(len(history.loss[-1]))]
+        figure = mnist_plots.plot_training_curves(history, labels, title=f"epoch {epoch + 1}")
+        self.live.value = figure_png(figure)
 
     def _show_results(self):
-        header = "".join(f"<th>{h}</th>" for h in ("run", "T", "alpha", "hidden", "test errors", "seconds"))
-        body = "".join(
-            f"<tr><td>{k + 1}</td><td>{r['T']:.3g}</td><td>{r['alpha']:.2f}</td><td>{r['hidden']}</td>"
-            f"<td>{r['test errors']}</td><td>{r['seconds']}</td></tr>"
-            for k, r in enumerate(self.rows)
+        heads = ("run", "T", "alpha", "hidden", "seeds", "test errors: mean +- sd", "range", "seconds")
+        header = "".join(f"<th>{h}</th>" for h in heads)
+        body = ""
+        for k, row in enumerate(self.rows):
+            s = spread(row["errors"])
+            cells = (
+                k + 1,
+                f"{row['T']:.3g}",
+                f"{row['alpha']:.2f}",
+                row["hidden"],
+                s.n,
+                f"{s.mean:.1f} +- {s.sd:.1f}" if s.n > 1 else f"{s.mean:.0f}",
+                f"{s.low}-{s.high}",
+                f"{row['seconds']:.1f}",
+            )
+            body += "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+        note = (
+            "<p>A gap between two rows counts only when it is larger than the range of either row "
+            "(one seed: no range, so no gap counts).</p>"
         )
-        self.table.value = f"<table><tr>{header}</tr>{body}</table>"
+        self.table.value = f"<table><tr>{header}</tr>{body}</table>{note}"
         self.results_plot.value = figure_png(mnist_plots.plot_lab_results(self.rows))
 
 
-def distillation_lab(workspace, epochs=2, sizes=(30, 100, 300, 800), hidden=100, n_transfer=None):
+def distillation_lab(workspace, epochs=2, sizes=(30, 100, 300, 800), hidden=100, seeds=3, n_transfer=None):
     """The interactive distillation lab for a prepared ``kdviz.experiments.Workspace``."""
-    return DistillationLab(workspace, epochs=epochs, sizes=sizes, hidden=hidden, n_transfer=n_transfer)
+    return DistillationLab(workspace, epochs=epochs, sizes=sizes, hidden=hidden, seeds=seeds, n_transfer=n_transfer)

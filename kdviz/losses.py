@@ -4,21 +4,129 @@
 
 p_T = softmax(teacher_logits / T), q_T = softmax(student_logits / T). The T^2 keeps the soft
 term's gradient, (q_T - p_T) / T per logit, from shrinking like 1/T^2 as T grows.
+
+``kd_loss`` checks its inputs and then calls ``distillation_loss``, the unchecked computation
+that the training loop calls once per step after checking everything once.
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+# Above these temperatures T^2 KL is lost in rounding: the KL is O(1/T^2) while log-softmax carries
+# an absolute error of about eps * log(n); T^2 times that error must stay well below the loss.
+MAX_TEMPERATURE = {torch.float32: 1e3, torch.float64: 1e7}
 
-def _per_student(value, name, like):
-    """A scalar or one value per stacked student, shaped to broadcast over (K, N)."""
-    leading = like.shape[:-2]
-    value = torch.as_tensor(value, dtype=like.dtype, device=like.device)
-    if value.dim() == 0:
-        return value
-    if value.dim() != 1 or len(leading) != 1 or value.shape[0] != leading[0]:
-        raise ValueError(f"{name} must be a scalar or hold one value per student {tuple(leading)}")
-    return value.view(-1, 1)
+
+def compute_dtype(logits):
+    """float32 for half, bfloat16 and float32 inputs; float64 stays float64."""
+    return torch.float64 if logits.dtype == torch.float64 else torch.float32
+
+
+def distillation_loss(student_logits, teacher_logits, labels, T, alpha):
+    """alpha * T^2 * KL(p_T || q_T) + (1 - alpha) * CE(labels, q_1), each averaged over the batch; no checks.
+
+    student_logits (N, C) or (K, N, C); teacher_logits and labels broadcast against them ((N, C) or
+    (K, N, C), and (N,) or (K, N)); T and alpha are scalars or (K,) tensors. labels=None: soft term alone.
+    Computed in float32 at least; a -inf teacher logit is a class of probability 0 and adds nothing.
+    """
+    dtype = compute_dtype(student_logits)
+    z, v = student_logits.to(dtype), teacher_logits.to(dtype)
+    T_view = T.view(-1, 1, 1) if T.dim() else T
+    log_q = F.log_softmax(z / T_view, dim=-1)
+    log_p = F.log_softmax(v / T_view, dim=-1)
+    p = log_p.exp()
+    zero = torch.zeros((), dtype=dtype, device=z.device)
+    kl = torch.where(p > 0, p * (log_p - log_q), zero).sum(-1).mean(-1)  # KL(p || q) with 0 log 0 = 0
+    soft = T**2 * kl
+    if labels is None:
+        return soft
+    n_classes = z.shape[-1]
+    labels = labels.expand(z.shape[:-1])
+    hard = F.cross_entropy(z.reshape(-1, n_classes), labels.reshape(-1), reduction="none")
+    hard = hard.view(z.shape[:-1]).mean(-1)
+    return alpha * soft + (1 - alpha) * hard
+
+
+def _per_student(value, name, n_students, device):
+    """A number, or one number per stacked student, as a float64 tensor (0-d or (K,))."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a number (or one number per student), got the string {value!r}")
+    try:
+        tensor = torch.as_tensor(
+            np.asarray(value.detach().cpu() if torch.is_tensor(value) else value, dtype=np.float64)
+        )
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a number (or one number per student), got {value!r}") from err
+    if tensor.dim() == 1 and tensor.numel() == 1 and n_students is None:
+        tensor = tensor[0]
+    if tensor.dim() > 1 or (tensor.dim() == 1 and tensor.numel() != (n_students or 0)):
+        students = "a single student" if n_students is None else f"{n_students} stacked students"
+        raise ValueError(
+            f"{name} must be one number, or one per student, for {students}; got shape {tuple(tensor.shape)}"
+        )
+    return tensor.to(device)
+
+
+def check_temperature(T, dtype=torch.float32):
+    """Refuse T that is not finite and > 0, or so large that T^2 KL drowns in rounding in ``dtype``."""
+    limit = MAX_TEMPERATURE[dtype]
+    if torch.isnan(T).any() or (T <= 0).any() or torch.isinf(T).any():
+        raise ValueError(f"temperature T must be a finite number > 0, got {T.tolist()}")
+    if (T > limit).any():
+        raise ValueError(
+            f"temperature T = {T.max().item():g} is too large for kd_loss in {str(dtype).removeprefix('torch.')}: "
+            f"above T = {limit:g} the soft term T^2 KL is lost in rounding. Use a smaller T (float64 logits allow "
+            f"up to {MAX_TEMPERATURE[torch.float64]:g}); at such temperatures distillation is logit matching "
+            "(notebook 03)."
+        )
+
+
+def check_alpha(alpha):
+    if torch.isnan(alpha).any() or (alpha < 0).any() or (alpha > 1).any():
+        raise ValueError(f"alpha weights the soft term and must lie in [0, 1], got {alpha.tolist()}")
+
+
+def _as_logits(value, name):
+    if not torch.is_tensor(value):
+        raise TypeError(f"{name} must be a torch tensor, got {type(value).__name__} (use torch.as_tensor)")
+    if not value.is_floating_point():
+        raise TypeError(f"{name} must hold floating-point logits, got {value.dtype}")
+    if value.dim() not in (2, 3):
+        raise ValueError(
+            f"{name} must be (batch, classes) or (students, batch, classes), got shape {tuple(value.shape)}; "
+            "for a single example use logits[None, :]"
+        )
+    if value.shape[-2] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(value.shape)})")
+    return value
+
+
+def _as_labels(labels, like):
+    """Integer class labels as int64 on the logits' device, (N,) or (K, N), each in 0..C-1."""
+    if not torch.is_tensor(labels):
+        labels = torch.as_tensor(np.asarray(labels))
+    if labels.is_floating_point() or labels.dtype == torch.bool or labels.is_complex():
+        raise TypeError(f"labels must be integer class indices, got {labels.dtype}")
+    labels = labels.to(device=like.device, dtype=torch.int64)
+    expected = {like.shape[:-1], like.shape[-2:-1]}
+    if labels.shape not in expected:
+        raise ValueError(
+            f"labels {tuple(labels.shape)} must hold one class per row of the batch: shape "
+            f"{tuple(like.shape[-2:-1])} (or {tuple(like.shape[:-1])} for stacked students)"
+        )
+    n_classes = like.shape[-1]
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must lie in 0..{n_classes - 1}, got {labels.min().item()}..{labels.max().item()}")
+    return labels
+
+
+def check_teacher_logits(teacher_logits):
+    """Refuse nan and +inf teacher logits, and rows with no finite logit (-inf alone is a class of probability 0)."""
+    if torch.isnan(teacher_logits).any() or torch.isposinf(teacher_logits).any():
+        raise ValueError("teacher logits contain nan or +inf: check the teacher (a diverged teacher gives nan)")
+    if torch.isneginf(teacher_logits).all(-1).any():
+        raise ValueError("a row of teacher logits is all -inf: its soft targets are undefined")
 
 
 def kd_loss(student_logits, teacher_logits, labels, T, alpha):
@@ -26,34 +134,30 @@ def kd_loss(student_logits, teacher_logits, labels, T, alpha):
 
     ``student_logits`` is (N, C), or (K, N, C) for K stacked students, in which case ``T`` and
     ``alpha`` may hold one value per student and one loss per student is returned.
-    ``teacher_logits`` is (N, C). ``labels=None`` means an unlabeled transfer set: the soft term
-    T^2 * KL alone.
+    ``teacher_logits`` is (N, C), or (K, N, C) when each student sees its own batch; ``labels`` is
+    (N,) or (K, N). ``labels=None`` means an unlabeled transfer set: the soft term alone, so alpha
+    must be 1. Half-precision inputs are computed in float32.
     """
-    if student_logits.shape[-2:] != teacher_logits.shape:
+    z = _as_logits(student_logits, "student_logits")
+    v = _as_logits(teacher_logits, "teacher_logits")
+    if v.shape[-1] != z.shape[-1] or v.shape[-2] != z.shape[-2] or (v.dim() == 3 and v.shape != z.shape):
         raise ValueError(
-            f"student logits {tuple(student_logits.shape)} and teacher logits "
-            f"{tuple(teacher_logits.shape)} must end in the same (batch, classes) shape"
+            f"student logits {tuple(z.shape)} and teacher logits {tuple(v.shape)} must end in the same "
+            "(batch, classes) shape"
         )
-    T_, alpha_ = _per_student(T, "T", student_logits), _per_student(alpha, "alpha", student_logits)
-    if not torch.isfinite(T_).all() or (T_ <= 0).any():
-        raise ValueError(f"temperature T must be a finite number > 0, got {T}")
-    if torch.isnan(alpha_).any() or (alpha_ < 0).any() or (alpha_ > 1).any():
-        raise ValueError(f"alpha weights the soft term and must lie in [0, 1], got {alpha}")
-
-    T_view = T_.unsqueeze(-1) if T_.dim() else T_
-    log_q = F.log_softmax(student_logits / T_view, dim=-1)
-    log_p = F.log_softmax(teacher_logits / T_view, dim=-1)
-    kl = F.kl_div(log_q, log_p.expand_as(log_q), reduction="none", log_target=True).sum(-1).mean(-1)
-    soft = T_.squeeze(-1) ** 2 * kl
+    check_teacher_logits(v)
+    n_students = z.shape[0] if z.dim() == 3 else None
+    T_ = _per_student(T, "T", n_students, z.device)
+    alpha_ = _per_student(alpha, "alpha", n_students, z.device)
+    check_temperature(T_, compute_dtype(z))
+    check_alpha(alpha_)
     if labels is None:
-        return soft
-    if labels.shape != student_logits.shape[-2:-1]:
-        raise ValueError(f"labels {tuple(labels.shape)} must hold one class per row of the batch")
-    n_classes = student_logits.shape[-1]
-    if labels.numel() and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"labels must lie in 0..{n_classes - 1}, got {labels.min()}..{labels.max()}")
-    flat = student_logits.reshape(-1, n_classes)
-    hard = F.cross_entropy(flat, labels.repeat(flat.shape[0] // labels.shape[0]), reduction="none")
-    hard = hard.view(student_logits.shape[:-1]).mean(-1)
-    a = alpha_.squeeze(-1)
-    return a * soft + (1 - a) * hard
+        if (alpha_ != 1).any():
+            raise ValueError(
+                f"labels=None (an unlabeled transfer set) leaves only the soft term, so alpha must be 1; got "
+                f"{alpha_.tolist()}. Pass the labels to blend in the hard term."
+            )
+    else:
+        labels = _as_labels(labels, z)
+    dtype = compute_dtype(z)
+    return distillation_loss(z, v, labels, T_.to(dtype), alpha_.to(dtype))

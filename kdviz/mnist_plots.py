@@ -2,6 +2,7 @@
 grids. One function per figure; each takes numbers and returns a matplotlib Figure."""
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
@@ -121,26 +122,32 @@ def plot_errors_against_T(temperatures, errors_by_size, baseline_by_size=None):
 
 
 def plot_lab_results(rows):
-    """Every lab run so far: test errors against T, coloured by alpha, one marker per student size."""
+    """Every lab run so far: mean test errors against T, coloured by alpha, one marker per student size,
+    with a bar over each run's seed range (min to max)."""
     fig, ax = new_figure(6.5, 3.6, margins={"left": 0.13, "right": 0.97, "bottom": 0.15, "top": 0.9})
-    markers = {}
+    markers, colours = {}, colormaps["plasma"]
     for row in rows:
         marker = markers.setdefault(row["hidden"], "os^Dv<>"[len(markers) % 7])
-        ax.scatter(
+        errors = np.asarray(row["errors"], dtype=float)
+        mean = errors.mean()
+        colour = colours(row["alpha"])
+        ax.errorbar(
             row["T"],
-            row["test errors"],
-            c=[row["alpha"]],
-            cmap="plasma",
-            vmin=0,
-            vmax=1,
-            marker=marker,
-            s=50,
-            edgecolors="k",
+            mean,
+            yerr=[[mean - errors.min()], [errors.max() - mean]],
+            fmt="none",
+            ecolor=colour,
+            capsize=3,
+            lw=1.2,
         )
+        ax.scatter(row["T"], mean, color=colour, marker=marker, s=50, edgecolors="k", zorder=3)
     for hidden, marker in markers.items():
         ax.scatter([], [], marker=marker, c="w", edgecolors="k", label=f"{hidden} units")
     ax.set(
-        xscale="log", xlabel="temperature T", ylabel="test errors", title="lab runs (colour: alpha, 0 dark to 1 bright)"
+        xscale="log",
+        xlabel="temperature T",
+        ylabel="test errors (mean; bar: seed range)",
+        title="lab runs (colour: alpha, 0 dark to 1 bright)",
     )
     ax.xaxis.set_major_locator(FixedLocator([1, 2, 5, 10, 20, 50]))
     ax.xaxis.set_minor_locator(NullLocator())

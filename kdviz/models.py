@@ -3,7 +3,8 @@
 Teacher: 784-1200-1200-10 ReLU MLP with dropout on the input and hidden layers.
 Student: 784-H-H-10 ReLU MLP without dropout (H = 800 in the paper; 30 or 100 in the lab).
 ``StackedStudents`` holds K students of one size as stacked weight tensors and runs them all
-with batched matrix products, so a T x alpha grid trains in one pass.
+with batched matrix products (torch.bmm: K matrix products in one call), so a T x alpha grid,
+or several seeds of one setting, trains in one pass.
 """
 
 import torch
@@ -55,10 +56,13 @@ class StackedStudents(nn.Module):
         return self.weights[0].shape[0]
 
     def forward(self, x):
+        """x is (N, 784), one batch for every student, or (K, N, 784), each student its own batch."""
         K, n_in, n_out = self.weights[0].shape
-        # first layer: one GEMM against all K weight matrices side by side
-        h = (x @ self.weights[0].permute(1, 0, 2).reshape(n_in, K * n_out)).view(-1, K, n_out).transpose(0, 1)
-        h = h + self.biases[0]
+        if x.dim() == 3:
+            h = torch.baddbmm(self.biases[0], x, self.weights[0])
+        else:  # one GEMM against all K first-layer weight matrices side by side
+            h = (x @ self.weights[0].permute(1, 0, 2).reshape(n_in, K * n_out)).view(-1, K, n_out).transpose(0, 1)
+            h = h + self.biases[0]
         for W, b in zip(self.weights[1:], self.biases[1:], strict=True):
             h = torch.baddbmm(b, torch.relu(h), W)
         return h

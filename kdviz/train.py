@@ -6,6 +6,7 @@ permutation: no DataLoader, no per-sample Python. Seeded runs are deterministic 
 """
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -14,31 +15,66 @@ from tqdm.auto import tqdm
 
 from . import teacher_store
 from .data import data_fingerprint
-from .losses import kd_loss
-from .models import StackedStudents, student_mlp, teacher_mlp
+from .losses import check_alpha, check_teacher_logits, check_temperature, distillation_loss
+from .models import N_CLASSES, N_PIXELS, StackedStudents, student_mlp, teacher_mlp
 
 PIXEL_MEAN, PIXEL_STD = 0.1307, 0.3081  # MNIST training-set statistics of pixel / 255
 
 
 def choose_device(device=None):
-    """``device`` if given, else cuda, then mps, then cpu."""
-    if device is not None:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """``device`` if given (checked to exist), else cuda, then mps, then cpu."""
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}: use cpu, cuda, cuda:N or mps") from None
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} is not available: this PyTorch ({torch.__version__}) sees no CUDA GPU")
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA GPU(s) found")
+    elif chosen.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} is not available on this machine (no Apple GPU)")
+    elif chosen.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {device!r} is not supported: use cpu, cuda or mps")
+    return chosen
 
 
 def to_inputs(images, device=None):
-    """uint8 images (N, 28, 28) -> standardized float32 (N, 784) on the device."""
-    x = torch.tensor(np.asarray(images), device=choose_device(device)).reshape(len(images), -1)
-    return (x.float() / 255 - PIXEL_MEAN) / PIXEL_STD
+    """Images (N, 28, 28) or (N, 784) -> standardized float32 (N, 784) on the device.
+
+    uint8 images hold pixels 0-255; float images must already lie in [0, 1] (pixel / 255).
+    """
+    array = np.asarray(images)
+    if array.ndim not in (2, 3) or array.shape[1:] not in ((28, 28), (784,)):
+        raise ValueError(f"images must be (N, 28, 28) or (N, 784), got shape {array.shape}")
+    if array.dtype == np.uint8:
+        pixels = torch.tensor(array, device=choose_device(device)).float() / 255  # a copy: MNIST arrays are read-only
+    elif np.issubdtype(array.dtype, np.floating):
+        if array.size and (np.isnan(array).any() or array.min() < 0 or array.max() > 1):
+            raise ValueError(
+                f"float images must lie in [0, 1] (pixel / 255), got values in [{np.nanmin(array):g}, "
+                f"{np.nanmax(array):g}]{' and nan' if np.isnan(array).any() else ''}; pass uint8 images for 0-255"
+            )
+        pixels = torch.as_tensor(array, dtype=torch.float32, device=choose_device(device))
+    else:
+        raise TypeError(f"images must be uint8 (0-255) or float in [0, 1], got {array.dtype}")
+    return ((pixels - PIXEL_MEAN) / PIXEL_STD).reshape(len(array), -1)
 
 
 def to_labels(labels, device=None):
-    return torch.as_tensor(np.asarray(labels), dtype=torch.int64, device=choose_device(device))
+    """Integer class labels 0-9 as int64 on the device."""
+    array = np.asarray(labels)
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"labels must be a 1-D array of integer classes, got {array.dtype} of shape {array.shape}")
+    if array.size and (array.min() < 0 or array.max() > 9):
+        raise ValueError(f"labels must lie in 0..9, got {array.min()}..{array.max()}")
+    return torch.as_tensor(array, dtype=torch.int64, device=choose_device(device))
 
 
 def jitter(x, max_shift, generator):
@@ -64,6 +100,23 @@ def transfer_indices(labels, drop_class=None, fraction=1.0, seed=0):
     return keep
 
 
+def _require(condition, message):
+    if not condition:
+        raise ValueError(message)
+
+
+def _check_common(config, kind):
+    """Checks shared by both configurations, made when a configuration is created."""
+    for name in ("hidden", "epochs", "batch_size"):
+        value = getattr(config, name)
+        _require(
+            isinstance(value, (int, np.integer)) and value >= 1, f"{kind}.{name} must be an integer >= 1, got {value!r}"
+        )
+    _require(np.isfinite(config.lr) and config.lr > 0, f"{kind}.lr must be a finite number > 0, got {config.lr!r}")
+    _require(0 <= config.momentum < 1, f"{kind}.momentum must lie in [0, 1), got {config.momentum!r}")
+    _require(isinstance(config.seed, (int, np.integer)), f"{kind}.seed must be an integer, got {config.seed!r}")
+
+
 @dataclass(frozen=True)
 class TeacherConfig:
     hidden: int = 1200
@@ -78,6 +131,15 @@ class TeacherConfig:
     n_train: int = 60000
     seed: int = 0
 
+    def __post_init__(self):
+        _check_common(self, "TeacherConfig")
+        for name in ("dropout_input", "dropout_hidden"):
+            value = getattr(self, name)
+            _require(0 <= value < 1, f"TeacherConfig.{name} must lie in [0, 1), got {value!r}")
+        _require(0 <= self.jitter <= 13, f"TeacherConfig.jitter is a shift in pixels, 0..13, got {self.jitter!r}")
+        _require(self.weight_decay >= 0, f"TeacherConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
+        _require(1 <= self.n_train <= 60000, f"TeacherConfig.n_train must lie in 1..60000, got {self.n_train!r}")
+
 
 @dataclass(frozen=True)
 class StudentConfig:
@@ -88,6 +150,18 @@ class StudentConfig:
     momentum: float = 0.9
     max_grad_norm: float | None = 5.0  # per student; keeps soft-target runs at high T from diverging
     seed: int = 0
+
+    def __post_init__(self):
+        _check_common(self, "StudentConfig")
+        clip = self.max_grad_norm
+        _require(
+            clip is None or (np.isfinite(clip) and clip > 0),
+            f"StudentConfig.max_grad_norm must be a finite number > 0, or None for no clipping; got {clip!r}",
+        )
+
+
+class TrainingWarning(RuntimeWarning):
+    """A run finished but its result should not be trusted (it diverged, or clipping held it down)."""
 
 
 @dataclass
@@ -130,6 +204,26 @@ def _check_finite(losses, names, epoch, advice):
         raise FloatingPointError(
             f"training diverged: the loss of the {names[k]} became {losses[k]} in epoch {epoch + 1}; {advice}"
         )
+
+
+def _warn_if_untrustworthy(names, final_losses, chance_losses, clipped_share):
+    """Warn about each student whose last epoch ended above the loss of uniform guessing, or whose gradient
+    the clipping held down in most steps of its last epoch: a result that looks finite but is not learning."""
+    for name, loss, chance, share in zip(names, final_losses, chance_losses, clipped_share, strict=True):
+        if loss > 1.5 * chance:
+            warnings.warn(
+                f"the {name} ended with loss {loss:.3g}, far above the {chance:.3g} of predicting uniform "
+                "probabilities: it did not learn (often a learning rate that is too high). Lower StudentConfig.lr.",
+                TrainingWarning,
+                stacklevel=3,
+            )
+        elif share > 0.5:
+            warnings.warn(
+                f"the {name} had its gradient clipped in {100 * share:.0f}% of the steps of its last epoch: the "
+                "clipping, not the learning rate schedule, is controlling its steps. Lower StudentConfig.lr.",
+                TrainingWarning,
+                stacklevel=3,
+            )
 
 
 @torch.no_grad()
@@ -246,6 +340,81 @@ def export_teacher(model, config, data, folder, name, record):
     return record
 
 
+def _broadcast_students(T, alpha, seeds, default_seed):
+    """One (T, alpha, seed) per student, as three equal-length arrays; checked."""
+    try:
+        T = np.atleast_1d(np.asarray(T, dtype=float))
+        alpha = np.atleast_1d(np.asarray(alpha, dtype=float))
+        seeds = np.atleast_1d(np.asarray(default_seed if seeds is None else seeds))
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"T and alpha must be numbers or lists of numbers: {err}") from None
+    if min(T.size, alpha.size, seeds.size) == 0:
+        raise ValueError("T, alpha and seeds must each hold at least one value")
+    if not np.issubdtype(seeds.dtype, np.integer):
+        raise TypeError(f"seeds must be integers, got {seeds.tolist()}")
+    try:
+        T, alpha, seeds = np.broadcast_arrays(T, alpha, seeds)
+    except ValueError:
+        raise ValueError(
+            f"T {T.shape}, alpha {alpha.shape} and seeds {seeds.shape} do not broadcast together"
+        ) from None
+    if T.ndim != 1:
+        raise ValueError(f"T, alpha and seeds must be numbers or 1-D lists, got shape {T.shape}")
+    check_temperature(torch.as_tensor(T))
+    check_alpha(torch.as_tensor(alpha))
+    return T, alpha, seeds.astype(int)
+
+
+def _check_transfer_set(x, y, teacher_logits, alpha, x_test, y_test):
+    """Everything about the data that would otherwise fail deep inside torch, or silently, mid-run."""
+    if not torch.is_tensor(x) or x.dim() != 2 or x.shape[1] != N_PIXELS or not x.is_floating_point():
+        shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
+        raise ValueError(f"x must be a float tensor (N, {N_PIXELS}) from kdviz.train.to_inputs, got {shape}")
+    if len(x) == 0:
+        raise ValueError("the transfer set is empty: give at least one example")
+    if y is None and (alpha != 1).any():
+        raise ValueError(
+            f"without labels (y=None) only the soft term can be trained, so every alpha must be 1; got {alpha.tolist()}"
+        )
+    if y is not None and (not torch.is_tensor(y) or y.shape != (len(x),)):
+        raise ValueError(f"y must be a label tensor of shape ({len(x)},) from to_labels, or None")
+    if teacher_logits is None:
+        if (alpha != 0).any():
+            raise ValueError("teacher_logits are needed unless every alpha is 0 (labels only)")
+    else:
+        if not torch.is_tensor(teacher_logits) or teacher_logits.shape != (len(x), N_CLASSES):
+            shape = tuple(teacher_logits.shape) if hasattr(teacher_logits, "shape") else type(teacher_logits).__name__
+            raise ValueError(
+                f"teacher logits must be a tensor ({len(x)}, {N_CLASSES}) for {len(x)} examples, got {shape}"
+            )
+        check_teacher_logits(teacher_logits)
+    if (x_test is None) != (y_test is None):
+        raise ValueError("give x_test and y_test together (or neither)")
+
+
+def _chance_losses(teacher_logits, T, alpha):
+    """Loss of a student that always predicts uniform probabilities: alpha T^2 mean KL(p_T || u) + (1 - alpha) log C."""
+    log_c = float(np.log(N_CLASSES))
+    if teacher_logits is None:
+        return np.full(len(T), log_c)
+    kl = []
+    for t in T:
+        log_p = torch.log_softmax(teacher_logits.double() / t, -1)
+        p = log_p.exp()
+        kl.append(float(torch.where(p > 0, p * (log_p + log_c), 0.0).sum(-1).mean()))
+    return alpha * T**2 * np.array(kl) + (1 - alpha) * log_c
+
+
+def initial_students(hidden, seeds):
+    """A StackedStudents whose student k starts from ``torch.manual_seed(seeds[k])``; equal seeds, equal starts."""
+    start = {}
+    for seed in seeds:
+        if seed not in start:
+            torch.manual_seed(int(seed))
+            start[seed] = student_mlp(hidden)
+    return StackedStudents([start[seed] for seed in seeds])
+
+
 def train_students(
     x,
     y,
@@ -253,33 +422,32 @@ def train_students(
     T,
     alpha,
     config=StudentConfig(),
+    seeds=None,
     x_test=None,
     y_test=None,
     track_train_errors=False,
     progress=True,
     callback=None,
+    description=None,
 ):
-    """Train one student per (T, alpha) pair, all stacked in one model, on the transfer set x.
+    """Train one student per (T, alpha, seed), all stacked in one model, on the transfer set x.
 
-    Each student starts from the same seeded initialisation and sees the same batches, so a
-    student trained in a grid equals the same student trained alone. ``y=None`` trains on soft
-    targets only; ``teacher_logits=None`` is allowed when every alpha is 0 (hard labels only).
+    T, alpha and ``seeds`` (default: ``config.seed`` for all) broadcast against each other. A student's
+    seed fixes its initialisation and the order of its batches, so a student trained in a stack equals
+    the same student trained alone, and students that differ only in seed measure the seed spread.
+    ``y=None`` trains on soft targets only (alpha must be 1); ``teacher_logits=None`` is allowed when
+    every alpha is 0 (labels only). Every input is checked before training starts.
     Returns (StackedStudents, History).
     """
-    T = np.atleast_1d(np.asarray(T, dtype=float))
-    alpha = np.atleast_1d(np.asarray(alpha, dtype=float))
-    T, alpha = np.broadcast_arrays(T, alpha)
+    T, alpha, seeds = _broadcast_students(T, alpha, seeds, config.seed)
+    _check_transfer_set(x, y, teacher_logits, alpha, x_test, y_test)
     if teacher_logits is None:
-        if (alpha != 0).any() or y is None:
-            raise ValueError("teacher_logits are needed unless every alpha is 0 and labels are given")
-        teacher_logits = torch.zeros(len(x), 10, device=x.device)
-    if len(teacher_logits) != len(x):
-        raise ValueError(f"{len(teacher_logits)} teacher logits for {len(x)} transfer examples")
-    if not torch.isfinite(teacher_logits).all():
-        raise ValueError("teacher logits contain nan or inf: check the teacher (a diverged teacher gives nan)")
-    torch.manual_seed(config.seed)
-    model = StackedStudents([student_mlp(config.hidden)] * len(T)).to(x.device)  # one shared initialisation
-    generator = torch.Generator().manual_seed(config.seed)
+        teacher_logits = torch.zeros(len(x), N_CLASSES, device=x.device)
+    chance = _chance_losses(None if (alpha == 0).all() else teacher_logits, T, alpha)
+    distinct = list(dict.fromkeys(seeds.tolist()))  # each seed's batch order, in order of first appearance
+    seed_of_student = torch.as_tensor([distinct.index(s) for s in seeds], device=x.device)
+    generators = [torch.Generator().manual_seed(s) for s in distinct]
+    model = initial_students(config.hidden, seeds).to(x.device)
     steps_per_epoch = -(-len(x) // config.batch_size)
     optimizer, schedule = _sgd_with_one_cycle(
         model.parameters(), config.lr, config.momentum, 0.0, config.epochs * steps_per_epoch
@@ -287,23 +455,29 @@ def train_students(
     T_t = torch.as_tensor(T, dtype=torch.float32, device=x.device)
     alpha_t = torch.as_tensor(alpha, dtype=torch.float32, device=x.device)
     history = History()
-    names = [f"student with T={t:g}, alpha={a:g}" for t, a in zip(T, alpha, strict=True)]
-    label = f"{len(T)} students" if len(T) > 1 else f"student T={T[0]:g} alpha={alpha[0]:g}"
-    bar = tqdm(range(config.epochs), desc=label, disable=not progress, unit="epoch")
+    names = [f"student with T={t:g}, alpha={a:g}, seed {s}" for t, a, s in zip(T, alpha, seeds, strict=True)]
+    if description is None:
+        description = f"{len(T)} students" if len(T) > 1 else f"student T={T[0]:g} alpha={alpha[0]:g}"
+    bar = tqdm(range(config.epochs), desc=description, disable=not progress, unit="epoch")
     for epoch in bar:
-        order = torch.randperm(len(x), generator=generator).to(x.device)
+        orders = torch.stack([torch.randperm(len(x), generator=g) for g in generators]).to(x.device)
         totals = torch.zeros(len(T), device=x.device)
+        clipped = torch.zeros(len(T), device=x.device)
         for start in range(0, len(x), config.batch_size):
-            idx = order[start : start + config.batch_size]
+            idx = orders[:, start : start + config.batch_size]
+            if len(distinct) == 1:  # one batch for every student: the first layer is one wide GEMM
+                idx = idx[0]
+            else:  # each student its own seed's batch: (students, batch)
+                idx = idx[seed_of_student]
             labels = None if y is None else y[idx]
-            losses = kd_loss(model(x[idx]), teacher_logits[idx], labels, T_t, alpha_t)
+            losses = distillation_loss(model(x[idx]), teacher_logits[idx], labels, T_t, alpha_t)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
             if config.max_grad_norm is not None:
-                clip_per_student(model.parameters(), config.max_grad_norm)
+                clipped += clip_per_student(model.parameters(), config.max_grad_norm) > config.max_grad_norm
             optimizer.step()
             schedule.step()
-            totals += losses.detach() * len(idx)
+            totals += losses.detach() * idx.shape[-1]
         mean_losses = (totals / len(x)).cpu().numpy()
         _check_finite(mean_losses, names, epoch, "lower the learning rate or set max_grad_norm in StudentConfig")
         train = (x, y) if track_train_errors and y is not None else (None, None)
@@ -312,4 +486,5 @@ def train_students(
             bar.set_postfix(test_errors=int(history.test_errors[-1].min()))
         if callback is not None:
             callback(epoch, history)
+    _warn_if_untrustworthy(names, history.loss[-1], chance, (clipped / steps_per_epoch).cpu().numpy())
     return model, history

@@ -24,7 +24,7 @@ def workspace():
 
 
 def test_each_train_press_adds_a_row_and_a_point(workspace):
-    lab = distillation_lab(workspace, epochs=1, sizes=(8, 16), hidden=8)
+    lab = distillation_lab(workspace, epochs=1, sizes=(8, 16), hidden=8, seeds=1)
     lab.controls["T"].value = 10.0
     lab.controls["alpha"].value = 0.9
     lab.button.click()
@@ -87,13 +87,36 @@ def test_most_confusable_ranks_by_margin():
 
 def test_errors_against_temperature_match_students_trained_one_at_a_time(workspace):
     config = StudentConfig(hidden=16, epochs=2, batch_size=64)
-    errors, labels_only = errors_against_temperature(workspace, [1, 4], 0.9, config, progress=False)
+    errors, labels_only = errors_against_temperature(workspace, [1, 4], 0.9, config, n_seeds=2, progress=False)
 
-    def alone(T, alpha):
+    def alone(T, alpha, seed):
         model, _ = train_students(
-            workspace.x_train, workspace.y_train, workspace.teacher_logits, T, alpha, config, progress=False
+            workspace.x_train, workspace.y_train, workspace.teacher_logits, T, alpha, config, seeds=seed, progress=False
         )
         return int(count_errors(logits_of(model, workspace.x_test), workspace.y_test)[0])
 
-    assert errors.tolist() == [alone(1.0, 0.9), alone(4.0, 0.9)]
-    assert labels_only == alone(1.0, 0.0)
+    assert errors.shape == (2, 2) and labels_only.shape == (2,)
+    assert errors.tolist() == [[alone(1.0, 0.9, s) for s in (0, 1)], [alone(4.0, 0.9, s) for s in (0, 1)]]
+    assert labels_only.tolist() == [alone(1.0, 0.0, s) for s in (0, 1)]
+
+
+def test_a_press_trains_each_seed_as_if_alone_and_reports_the_spread(workspace):
+    lab = distillation_lab(workspace, epochs=1, sizes=(8,), hidden=8, seeds=3)
+    lab.button.click()
+    assert lab.error is None, lab.error
+    errors = lab.rows[0]["errors"]
+    config = StudentConfig(hidden=8, epochs=1)
+    for seed in range(3):
+        model, _ = train_students(
+            workspace.x_train, workspace.y_train, workspace.teacher_logits, 4.0, 0.5, config, seeds=seed, progress=False
+        )
+        assert errors[seed] == int(count_errors(logits_of(model, workspace.x_test), workspace.y_test)[0])
+    assert f"{min(errors)}-{max(errors)}" in lab.table.value and "+-" in lab.table.value
+    assert "3 seeds" not in lab.describe() and "1 epoch each" in lab.describe()
+
+
+def test_lab_refuses_settings_it_cannot_offer(workspace):
+    with pytest.raises(ValueError, match="seeds"):
+        distillation_lab(workspace, seeds=6)
+    with pytest.raises(ValueError, match="not one of the sizes"):
+        distillation_lab(workspace, sizes=(30, 100), hidden=50)

@@ -2,8 +2,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import log_softmax
 
-from kdviz import soft_ce_grad
+from kdviz import soft_ce_grad, softmax
 from kdviz.losses import kd_loss
 
 
@@ -44,8 +47,10 @@ def test_alpha_zero_is_plain_cross_entropy(batch):
 
 def test_unlabeled_transfer_set_uses_the_soft_term_only(batch):
     student, teacher, labels = batch
-    soft_only = kd_loss(student, teacher, None, 2.0, 0.3)
+    soft_only = kd_loss(student, teacher, None, 2.0, 1.0)
     assert soft_only.item() == pytest.approx(kd_loss(student, teacher, labels, 2.0, 1.0).item())
+    with pytest.raises(ValueError, match="alpha must be 1"):  # alpha < 1 would silently be ignored
+        kd_loss(student, teacher, None, 2.0, 0.3)
 
 
 def test_identical_logits_have_zero_soft_loss(batch):
@@ -82,3 +87,121 @@ def test_bad_input_raises_value_error(batch, kwargs, message):
     args = {"teacher": teacher, "labels": labels, "T": 2.0, "alpha": 0.5, **kwargs}
     with pytest.raises(ValueError, match=message):
         kd_loss(student, args["teacher"], args["labels"], args["T"], args["alpha"])
+
+
+def numpy_kd_loss(student, teacher, labels, T, alpha):
+    """The same loss in float64 from the numpy core's softmax and scipy's log_softmax, row by row."""
+    p = softmax(teacher, T)
+    log_p, log_q = log_softmax(teacher / T, axis=-1), log_softmax(student / T, axis=-1)
+    kl = np.where(p > 0, p * (log_p - log_q), 0.0).sum(-1).mean()
+    hard = -log_softmax(student, axis=-1)[np.arange(len(labels)), labels].mean()
+    return alpha * T**2 * kl + (1 - alpha) * hard
+
+
+@settings(max_examples=60)
+@given(
+    scale=st.floats(0.1, 1e4),
+    T=st.floats(0.5, 500.0),
+    alpha=st.floats(0.0, 1.0),
+    seed=st.integers(0, 10_000),
+)
+def test_agrees_with_the_numpy_core_for_large_logits_and_temperatures(scale, T, alpha, seed):
+    g = torch.Generator().manual_seed(seed)
+    student = torch.randn(6, 10, generator=g, dtype=torch.float64) * scale
+    teacher = torch.randn(6, 10, generator=g, dtype=torch.float64) * scale
+    labels = torch.randint(0, 10, (6,), generator=g)
+    loss = kd_loss(student, teacher, labels, T, alpha).item()
+    expected = numpy_kd_loss(student.numpy(), teacher.numpy(), labels.numpy(), T, alpha)
+    assert np.isfinite(loss)
+    assert loss == pytest.approx(expected, rel=1e-7, abs=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("T", [1.0, 20.0, 200.0, 256.0])
+def test_half_precision_inputs_are_computed_in_float32(batch, dtype, T):
+    student, teacher, labels = batch
+    low = kd_loss(student.to(dtype), teacher.to(dtype), labels, T, 0.9)
+    exact = kd_loss(student.to(dtype).double(), teacher.to(dtype).double(), labels, T, 0.9)  # same rounded inputs
+    assert low.dtype == torch.float32 and torch.isfinite(low)
+    assert low.item() == pytest.approx(exact.item(), rel=1e-3)
+
+
+def test_a_minus_inf_teacher_logit_is_a_class_of_probability_zero(batch):
+    student, teacher, labels = batch
+    with_inf, far_below = teacher.clone(), teacher.clone()
+    with_inf[:, 3] = float("-inf")
+    far_below[:, 3] = -1e4  # the same soft target, up to exp(-1e4 / T) = 0 in float64
+    z = student.clone().requires_grad_(True)
+    loss = kd_loss(z, with_inf, labels, 4.0, 0.5)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(z.grad).all()
+    assert loss.item() == pytest.approx(kd_loss(student, far_below, labels, 4.0, 0.5).item(), rel=1e-12)
+
+
+def test_each_stacked_student_may_see_its_own_batch(batch):
+    student, teacher, labels = batch
+    students = torch.stack([student, student.flip(0)])
+    teachers, label_sets = torch.stack([teacher, teacher.flip(0)]), torch.stack([labels, labels.flip(0)])
+    losses = kd_loss(students, teachers, label_sets, torch.tensor([2.0, 8.0]), torch.tensor([0.3, 0.9]))
+    for k, (T, alpha) in enumerate([(2.0, 0.3), (8.0, 0.9)]):
+        assert losses[k].item() == pytest.approx(kd_loss(students[k], teachers[k], label_sets[k], T, alpha).item())
+
+
+def test_labels_may_be_any_integer_array(batch):
+    student, teacher, labels = batch
+    expected = kd_loss(student, teacher, labels, 2.0, 0.5).item()
+    for other in (labels.numpy(), labels.tolist(), labels.int(), labels.numpy().astype(np.int32)):
+        assert kd_loss(student, teacher, other, 2.0, 0.5).item() == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        ({"labels": "float"}, TypeError, "integer class indices"),
+        ({"labels": "bool"}, TypeError, "integer class indices"),
+        ({"student": "numpy"}, TypeError, "torch tensor"),
+        ({"student": "int"}, TypeError, "floating-point"),
+        ({"student": "1-D"}, ValueError, r"logits\[None, :\]"),
+        ({"student": "empty"}, ValueError, "empty batch"),
+        ({"T": "2"}, TypeError, "must be a number"),
+        ({"T": [1.0, 2.0]}, ValueError, "one per student"),
+        ({"T": float("inf")}, ValueError, "finite"),
+        ({"T": 1e20}, ValueError, "too large"),
+        ({"teacher": "nan"}, ValueError, "nan"),
+        ({"teacher": "all -inf"}, ValueError, "all -inf"),
+    ],
+)
+def test_bad_input_is_refused_with_a_reason(batch, change, error, message):
+    student, teacher, labels = batch
+    T, alpha = 2.0, 0.5
+    kind = next(iter(change.values()))
+    if "labels" in change:
+        labels = labels.double() if kind == "float" else labels > 4
+    elif "student" in change:
+        student = {
+            "numpy": student.numpy(),
+            "int": student.long(),
+            "1-D": student[0],
+            "empty": student[:0],
+        }[kind]
+        if kind in ("1-D", "empty"):
+            teacher = teacher[0] if kind == "1-D" else teacher[:0]
+            labels = labels[0] if kind == "1-D" else labels[:0]
+    elif "teacher" in change:
+        teacher = teacher.clone()
+        teacher[2] = float("nan") if kind == "nan" else float("-inf")
+    else:
+        T = kind
+    with pytest.raises(error, match=message):
+        kd_loss(student, teacher, labels, T, alpha)
+
+
+@pytest.mark.parametrize("T", [1e3, 2e3, 1e5])
+def test_float32_temperatures_up_to_the_limit_never_give_nan(batch, T):
+    student, teacher, labels = batch
+    if T > 1e3:
+        with pytest.raises(ValueError, match="too large"):
+            kd_loss(student.float(), teacher.float(), labels, T, 0.5)
+        assert torch.isfinite(kd_loss(student, teacher, labels, T, 0.5))  # float64 resolves it
+    else:
+        assert torch.isfinite(kd_loss(student.float(), teacher.float(), labels, T, 0.5))

@@ -195,3 +195,15 @@ def test_teacher_is_cached_by_configuration(tmp_path, monkeypatch):
     _, info = load_or_train_teacher(mnist, TeacherConfig(hidden=16, epochs=1, n_train=200, seed=1), "cpu", False)
     assert not info["cached"]
     assert len(list(tmp_path.glob("teacher-*.pt"))) == 2
+
+
+def test_stacked_seeds_each_equal_the_student_trained_alone_with_that_seed(toy):
+    x, y, teacher_logits = toy
+    config = StudentConfig(hidden=16, epochs=2, batch_size=64)
+    stacked, _ = train_students(x, y, teacher_logits, [4.0, 4.0, 20.0], 0.5, config, seeds=[0, 1, 1], progress=False)
+    for k, seed in enumerate([0, 1, 1]):
+        T = [4.0, 4.0, 20.0][k]
+        alone, _ = train_students(x, y, teacher_logits, T, 0.5, StudentConfig(16, 2, 64, seed=seed), progress=False)
+        for W_stacked, W_alone in zip(stacked.parameters(), alone.parameters(), strict=True):
+            torch.testing.assert_close(W_stacked[k], W_alone[0], rtol=1e-4, atol=1e-5)
+    assert not torch.equal(stacked.weights[0][0], stacked.weights[0][1])  # another seed, another student

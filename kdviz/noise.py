@@ -1,0 +1,85 @@
+"""Seed spread: summaries of repeated runs, and whether a difference between two settings exceeds it.
+
+The rule used throughout the lessons: a gap between the mean results of two settings counts as a
+finding only when it is larger than the seed range (max - min) of either setting. With one seed
+there is no measured spread, so no difference counts.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Results of one setting over several seeds."""
+
+    values: tuple
+
+    @property
+    def n(self):
+        return len(self.values)
+
+    @property
+    def mean(self):
+        return float(np.mean(self.values))
+
+    @property
+    def sd(self):
+        """Sample standard deviation (n - 1); 0 for a single seed."""
+        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
+
+    @property
+    def low(self):
+        return min(self.values)
+
+    @property
+    def high(self):
+        return max(self.values)
+
+    @property
+    def range(self):
+        return self.high - self.low
+
+    def __str__(self):
+        if self.n == 1:
+            return f"{self.values[0]:g} (1 seed)"
+        return f"{self.mean:.1f} +- {self.sd:.1f} (range {self.low:g}-{self.high:g}, {self.n} seeds)"
+
+
+def spread(values):
+    """A Spread of the per-seed results ``values`` (a number or a sequence of numbers)."""
+    values = tuple(float(v) if not float(v).is_integer() else int(v) for v in np.ravel(values))
+    if not values:
+        raise ValueError("spread needs at least one result")
+    return Spread(values)
+
+
+def exceeds_noise(a, b):
+    """True when |mean a - mean b| is larger than the seed range of a and of b (needs >= 2 seeds each)."""
+    a, b = spread(a), spread(b)
+    if a.n < 2 or b.n < 2:
+        return False
+    return abs(a.mean - b.mean) > max(a.range, b.range)
+
+
+def compare(name_a, a, name_b, b, what="test errors", lower_is_better=True):
+    """One sentence comparing two settings' results over seeds, calling a winner only beyond the noise."""
+    a, b = spread(a), spread(b)
+    gap = a.mean - b.mean
+    if a.n < 2 or b.n < 2:
+        return (
+            f"{name_a}: {a}; {name_b}: {b}. With a single seed the spread between runs is not measured, "
+            "so this difference may be noise: run more seeds before calling either better."
+        )
+    if not exceeds_noise(a.values, b.values):
+        return (
+            f"{name_a}: {a}; {name_b}: {b}. The gap of {abs(gap):.1f} {what} is within noise "
+            f"(not larger than the seed range, {max(a.range, b.range):g})."
+        )
+    a_wins = (gap < 0) == lower_is_better
+    winner, loser = (name_a, name_b) if a_wins else (name_b, name_a)
+    return (
+        f"{name_a}: {a}; {name_b}: {b}. {winner[:1].upper() + winner[1:]} beats {loser} by {abs(gap):.1f} {what}, "
+        f"more than the seed range ({max(a.range, b.range):g}): a real difference."
+    )
