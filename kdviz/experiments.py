@@ -13,6 +13,8 @@ import numpy as np
 import torch
 
 from . import teacher_store
+from .losses import distillation_loss
+from .models import StackedStudents, student_mlp
 from .noise import compare, spread
 from .train import (
     StudentConfig,
@@ -359,3 +361,30 @@ def teacher_status(preset):
         return "teacher found in the cache: loading it takes a second"
     seconds = config.epochs * config.n_train / 60000 * SECONDS_PER_TEACHER_EPOCH * (config.hidden / 1200) ** 2
     return f"no cached teacher: training it takes about {format_seconds(seconds)} on a 2-core CPU (much less on a GPU)"
+
+
+def final_accuracies(history, n_train, n_test, names):
+    """{name: (train accuracies %, test accuracies %)} after the last epoch, one value per seed.
+
+    The history's columns are grouped by setting: len(names) groups of equal size (the seeds)."""
+    groups = len(names)
+    train = np.split(100 * (1 - np.asarray(history.train_errors[-1], dtype=float) / n_train), groups)
+    test = np.split(100 * (1 - np.asarray(history.test_errors[-1], dtype=float) / n_test), groups)
+    return {name: (tr.round(2).tolist(), te.round(2).tolist()) for name, tr, te in zip(names, train, test, strict=True)}
+
+
+def logit_gradient_sizes(workspace, hidden, T, n_examples=512, seed=0):
+    """Mean per-example norm of d(loss)/d(logits) of an untrained student: (hard term CE(y, q_1), soft term T^2 KL).
+
+    The hard term's gradient q_1 - y has norm at most sqrt(2); the soft term's, T (q_T - p_T), grows with the gap
+    between student and teacher logits. Both at the first step, on the first n_examples transfer images.
+    """
+    torch.manual_seed(seed)
+    student = StackedStudents([student_mlp(hidden)]).to(workspace.device)
+    x, y, v = (t[:n_examples] for t in (workspace.x_train, workspace.y_train, workspace.teacher_logits))
+    sizes = []
+    for alpha in (0.0, 1.0):
+        logits = student(x).detach().requires_grad_(True)
+        distillation_loss(logits, v, y, torch.tensor(float(T)), torch.tensor(alpha)).sum().backward()
+        sizes.append(float(logits.grad[0].norm(dim=-1).mean() * len(x)))  # undo the batch mean
+    return tuple(sizes)

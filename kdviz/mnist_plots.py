@@ -3,8 +3,9 @@ grids. One function per figure; each takes numbers and returns a matplotlib Figu
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, NullLocator
+from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
 from .plots import new_figure
 from .temperature import softmax
@@ -46,19 +47,44 @@ def class_similarity(teacher_logits, labels, T):
     """10 x 10 matrix: row c is the mean soft target softmax(v / T) over examples of true class c."""
     q = softmax(np.asarray(teacher_logits, dtype=float), T)
     labels = np.asarray(labels)
+    if labels.shape != q.shape[:1]:
+        raise ValueError(f"one label per row of teacher logits: {len(labels)} labels for {len(q)} rows")
+    missing = [c for c in range(q.shape[1]) if not (labels == c).any()]
+    if missing:
+        raise ValueError(
+            f"no examples of class(es) {missing} among the labels: their row of mean soft targets is empty"
+        )
     return np.stack([q[labels == c].mean(axis=0) for c in range(q.shape[1])])
 
 
+def similar_pairs(matrix, k=3):
+    """The k largest off-diagonal cells of a class-similarity matrix, as (true class, suggested class, value)."""
+    off = np.where(np.eye(len(matrix), dtype=bool), -np.inf, matrix)
+    flat = np.argsort(off, axis=None)[::-1][:k]
+    return [(int(r), int(c), float(matrix[r, c])) for r, c in zip(*np.unravel_index(flat, off.shape), strict=True)]
+
+
 def plot_class_similarity(teacher_logits, labels, T, hide_diagonal=True):
-    """Heatmap of the mean soft targets per true class: which digits the teacher thinks alike."""
+    """Heatmap of the mean soft targets per true class on a log colour scale: which digits the teacher thinks alike."""
     matrix = class_similarity(teacher_logits, labels, T)
     shown = np.where(np.eye(len(matrix), dtype=bool), np.nan, matrix) if hide_diagonal else matrix
+    visible = shown[np.isfinite(shown) & (shown > 0)]
     fig, ax = new_figure(5.2, 4.4)
-    image = ax.imshow(shown, cmap="viridis")
-    fig.colorbar(image, ax=ax, label="mean probability")
+    image = ax.imshow(shown, cmap="viridis", norm=LogNorm(visible.min(), visible.max()))
+    fig.colorbar(image, ax=ax, label="mean probability (log scale)")
     ax.set(xticks=range(10), yticks=range(10), xlabel="class the teacher suggests", ylabel="true class")
-    ax.set_title(f"mean soft targets at T = {T:g}" + (" (diagonal hidden)" if hide_diagonal else ""))
+    ax.set_title(f"mean soft targets at T = {T:.3g}" + (" (diagonal hidden)" if hide_diagonal else ""))
     return fig
+
+
+def _whole_epochs(ax):
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _columns(values, n_groups):
+    """Split (..., n_groups * n_seeds) into a list of n_groups arrays (..., n_seeds)."""
+    values = np.asarray(values, dtype=float)
+    return np.split(values, n_groups, axis=-1)
 
 
 def plot_training_curves(history, labels=None, title="training"):
@@ -77,46 +103,91 @@ def plot_training_curves(history, labels=None, title="training"):
             ax_err.plot(epochs, np.array(history.train_errors)[:, i], ls="--", label=f"{labels[i]} train")
     ax_loss.set(xlabel="epoch", ylabel="loss", title=title)
     ax_err.set(xlabel="epoch", ylabel="errors")
+    for ax in (ax_loss, ax_err):
+        _whole_epochs(ax)
     ax_err.legend(fontsize=7)
     return fig
 
 
 def plot_error_rates(history, n_train, n_test, labels):
-    """Train and test accuracy (%) against epoch: the overfitting picture of the 3% experiment."""
+    """Train and test accuracy (%) against epoch, one colour per setting: the overfitting picture of the
+    small-data experiment. History columns are grouped by setting (len(labels) groups of equal size, the
+    seeds of one setting side by side); a line is the mean over seeds, the band its range."""
     fig, ax = new_figure(6.5, 3.6)
     epochs = history.epochs
-    train = 100 * (1 - np.array(history.train_errors) / n_train)
-    test = 100 * (1 - np.array(history.test_errors) / n_test)
-    for i, label in enumerate(labels):
-        ax.plot(epochs, train[:, i], "--", color=f"C{i}", label=f"{label}: train")
-        ax.plot(epochs, test[:, i], "-", color=f"C{i}", label=f"{label}: test")
-    ax.set(xlabel="epoch", ylabel="accuracy (%)", title="same small transfer set, hard labels vs soft targets")
+    train = 100 * (1 - np.array(history.train_errors, dtype=float) / n_train)
+    test = 100 * (1 - np.array(history.test_errors, dtype=float) / n_test)
+    for i, (label, tr, te) in enumerate(
+        zip(labels, _columns(train, len(labels)), _columns(test, len(labels)), strict=True)
+    ):
+        for values, style, part in ((tr, "--", "train"), (te, "-", "test")):
+            ax.plot(epochs, values.mean(1), style, color=f"C{i}", label=f"{label}: {part}")
+            if values.shape[1] > 1:
+                ax.fill_between(epochs, values.min(1), values.max(1), color=f"C{i}", alpha=0.2, lw=0)
+    seeds = train.shape[1] // len(labels)
+    extra = f" (mean and range of {seeds} seeds)" if seeds > 1 else ""
+    ax.set(xlabel="epoch", ylabel="accuracy (%)", title="same small transfer set: hard labels vs soft targets" + extra)
+    ax.title.set_fontsize(9)
+    _whole_epochs(ax)
     ax.legend(fontsize=8)
     return fig
 
 
 def plot_error_grid(temperatures, alphas, errors, title="student test errors"):
-    """Heatmap of test errors over the T x alpha grid, each cell labelled."""
-    errors = np.asarray(errors)
-    fig, ax = new_figure(1.2 * len(alphas) + 2.5, 0.5 * len(temperatures) + 1.8)
-    image = ax.imshow(errors, cmap="viridis_r", aspect="auto")
-    for (r, c), value in np.ndenumerate(errors):
-        ax.text(c, r, f"{value:g}", ha="center", va="center", color="w", fontsize=8)
+    """Heatmap of test errors over the T x alpha grid. ``errors`` is (T, alpha) or (T, alpha, seeds); with
+    seeds each cell shows the mean and the standard deviation over them."""
+    errors = np.asarray(errors, dtype=float)
+    if errors.ndim == 2:
+        errors = errors[..., None]
+    mean = errors.mean(-1)
+    fig, ax = new_figure(1.3 * len(alphas) + 2.5, 0.55 * len(temperatures) + 1.8)
+    image = ax.imshow(mean, cmap="viridis_r", aspect="auto")
+    for (r, c), value in np.ndenumerate(mean):
+        text = f"{value:.0f}" if errors.shape[-1] == 1 else f"{value:.0f} +- {errors[r, c].std(ddof=1):.0f}"
+        red, green, blue, _ = image.cmap(image.norm(value))
+        ink = "k" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "w"  # dark text on light cells
+        ax.text(c, r, text, ha="center", va="center", color=ink, fontsize=8)
     ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
     ax.set_yticks(range(len(temperatures)), [f"{t:g}" for t in temperatures])
     ax.set(xlabel="alpha (weight of the soft term)", ylabel="temperature T", title=title)
-    fig.colorbar(image, ax=ax, label="test errors")
+    fig.colorbar(image, ax=ax, label="test errors" + (" (mean over seeds)" if errors.shape[-1] > 1 else ""))
     return fig
 
 
 def plot_errors_against_T(temperatures, errors_by_size, baseline_by_size=None):
-    """Test errors against T, one line per student size (dict size -> errors)."""
+    """Test errors against T, one line per student size (dict size -> errors, (T,) or (T, seeds)).
+
+    With seeds: the mean, and a bar over each temperature's seed range; the labels-only baseline
+    (dict size -> errors over seeds) is a dotted line with its range shaded.
+    """
     fig, ax = new_figure(6.5, 3.6)
+    temperatures = np.asarray(temperatures, dtype=float)
     for k, (size, errors) in enumerate(errors_by_size.items()):
-        ax.semilogx(temperatures, errors, "o-", color=f"C{k}", label=f"{size} hidden units")
+        errors = np.asarray(errors, dtype=float).reshape(len(temperatures), -1)
+        mean = errors.mean(1)
+        ax.errorbar(
+            temperatures,
+            mean,
+            yerr=[mean - errors.min(1), errors.max(1) - mean],
+            fmt="o-",
+            color=f"C{k}",
+            capsize=3,
+            label=f"{size} hidden units",
+        )
         if baseline_by_size and size in baseline_by_size:
-            ax.axhline(baseline_by_size[size], color=f"C{k}", ls=":", label=f"{size} units, labels only")
-    ax.set(xlabel="temperature T", ylabel="test errors", title="distillation temperature and student size")
+            base = np.atleast_1d(np.asarray(baseline_by_size[size], dtype=float))
+            ax.axhline(base.mean(), color=f"C{k}", ls=":", label=f"{size} units, labels only")
+            if base.size > 1:
+                ax.axhspan(base.min(), base.max(), color=f"C{k}", alpha=0.12, lw=0)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(temperatures))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter("{x:g}")
+    ax.set(
+        xlabel="temperature T",
+        ylabel="test errors (bars: seed range)",
+        title="distillation temperature and student size",
+    )
     ax.legend(fontsize=8)
     return fig
 

@@ -77,9 +77,36 @@ def compare(name_a, a, name_b, b, what="test errors", lower_is_better=True):
             f"{name_a}: {a}; {name_b}: {b}. The gap of {abs(gap):.1f} {what} is within noise "
             f"(not larger than the seed range, {max(a.range, b.range):g})."
         )
-    a_wins = (gap < 0) == lower_is_better
-    winner, loser = (name_a, name_b) if a_wins else (name_b, name_a)
+    winner = name_a if (gap < 0) == lower_is_better else name_b
     return (
-        f"{name_a}: {a}; {name_b}: {b}. {winner[:1].upper() + winner[1:]} beats {loser} by {abs(gap):.1f} {what}, "
-        f"more than the seed range ({max(a.range, b.range):g}): a real difference."
+        f"{name_a}: {a}; {name_b}: {b}. The gap, {abs(gap):.1f} {what} in favour of {winner}, is larger than "
+        f"the seed range ({max(a.range, b.range):g}): a real difference."
     )
+
+
+def best_and_ties(results, lower_is_better=True):
+    """(best setting, settings within noise of it, settings beyond noise) for a dict setting -> per-seed results.
+
+    The best setting has the best mean; another is "within noise" of it unless ``exceeds_noise`` says otherwise.
+    """
+    if not results:
+        raise ValueError("best_and_ties needs at least one setting")
+    sign = 1 if lower_is_better else -1
+    best = min(results, key=lambda name: sign * spread(results[name]).mean)
+    others = [name for name in results if name != best]
+    beyond = [name for name in others if exceeds_noise(results[best], results[name])]
+    return best, [name for name in others if name not in beyond], beyond
+
+
+def describe_best(results, what="setting", lower_is_better=True):
+    """A sentence naming the best setting and which others are within noise of it (printed, never typed)."""
+    best, ties, beyond = best_and_ties(results, lower_is_better)
+    if min(spread(v).n for v in results.values()) < 2:
+        return f"Best {what}: {best} ({spread(results[best])}); one seed only, so no difference counts yet."
+    sentence = f"Best {what}: {best}, {spread(results[best])}."
+    if not ties:
+        return sentence + f" Every other {what} is worse beyond the noise."
+    sentence += f" Within noise of it: {'; '.join(map(str, ties))}."
+    if beyond:
+        sentence += f" Worse beyond the noise: {'; '.join(map(str, beyond))}."
+    return sentence
