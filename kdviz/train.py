@@ -207,13 +207,16 @@ def _check_finite(losses, names, epoch, advice):
 
 
 def _warn_if_untrustworthy(names, final_losses, chance_losses, clipped_share):
-    """Warn about each student whose last epoch ended above the loss of uniform guessing, or whose gradient
-    the clipping held down in most steps of its last epoch: a result that looks finite but is not learning."""
+    """Warn about each student whose last epoch ended no better than (90% of) the loss of uniform guessing,
+    or whose gradient the clipping held down in most steps of its last epoch: results that look finite but
+    are not learning."""
     for name, loss, chance, share in zip(names, final_losses, chance_losses, clipped_share, strict=True):
-        if loss > 1.5 * chance:
+        if loss >= 0.9 * chance:
+            how = "far above" if loss > 1.5 * chance else "no better than"
             warnings.warn(
-                f"the {name} ended with loss {loss:.3g}, far above the {chance:.3g} of predicting uniform "
-                "probabilities: it did not learn (often a learning rate that is too high). Lower StudentConfig.lr.",
+                f"the {name} ended with loss {loss:.3g}, {how} the {chance:.3g} of predicting uniform "
+                "probabilities: it did not learn (often a learning rate that is too high, or too few epochs). "
+                "Lower StudentConfig.lr or train longer.",
                 TrainingWarning,
                 stacklevel=3,
             )

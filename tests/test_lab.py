@@ -11,6 +11,9 @@ from kdviz.models import teacher_mlp
 from kdviz.train import StudentConfig, count_errors, logits_of, train_students
 from kdviz.widgets import similarity_panel
 
+# random toy data: students that cannot learn it are expected, and TrainingWarning says so
+pytestmark = pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")
+
 
 @pytest.fixture
 def workspace():

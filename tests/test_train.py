@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +9,7 @@ from kdviz.models import StackedStudents, student_mlp
 from kdviz.train import (
     StudentConfig,
     TeacherConfig,
+    TrainingWarning,
     choose_device,
     clip_per_student,
     count_errors,
@@ -18,14 +21,28 @@ from kdviz.train import (
     transfer_indices,
 )
 
+# Every device this machine has: training tests run on each (CUDA and MPS change kernels, not results' meaning).
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+DEVICES += ["mps"] if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else []
+on_every_device = pytest.mark.parametrize("device", DEVICES)
+
+
+# random toy data: students that cannot learn it are expected, and TrainingWarning says so
+pytestmark = pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")
+
 
 @pytest.fixture
-def toy():
+def device():
+    return "cpu"
+
+
+@pytest.fixture
+def toy(device):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(300, 784, generator=g)
     y = torch.randint(0, 10, (300,), generator=g)
     teacher_logits = torch.randn(300, 10, generator=g) * 4
-    return x, y, teacher_logits
+    return x.to(device), y.to(device), teacher_logits.to(device)
 
 
 def fake_mnist(n_train=200, n_test=50):
@@ -39,6 +56,7 @@ def fake_mnist(n_train=200, n_test=50):
 
 
 @pytest.mark.parametrize("max_grad_norm", [None, 0.5])
+@on_every_device
 def test_a_grid_of_stacked_students_equals_each_student_trained_alone(toy, max_grad_norm):
     x, y, teacher_logits = toy
     config = StudentConfig(hidden=16, epochs=2, batch_size=64, max_grad_norm=max_grad_norm)
@@ -64,6 +82,7 @@ def test_clipping_limits_each_students_gradient_norm_and_leaves_small_ones_alone
         assert torch.equal(p.grad[1], b)
 
 
+@on_every_device
 def test_clipping_keeps_a_soft_target_student_from_blowing_up(toy):
     x, _, teacher_logits = toy
     runs = {}
@@ -90,6 +109,7 @@ def test_a_loss_that_stops_being_finite_raises_a_clear_error(toy):
         train_students(huge, y, teacher_logits, 4.0, 0.5, StudentConfig(hidden=16, epochs=1), progress=False)
 
 
+@on_every_device
 def test_same_seed_same_student_other_seed_other_student(toy):
     x, y, teacher_logits = toy
     config = StudentConfig(hidden=16, epochs=1, batch_size=64)
@@ -100,6 +120,7 @@ def test_same_seed_same_student_other_seed_other_student(toy):
     assert not torch.equal(a.weights[0], c.weights[0])
 
 
+@on_every_device
 def test_history_and_callback_report_every_epoch(toy):
     x, y, teacher_logits = toy
     seen = []
@@ -121,6 +142,7 @@ def test_history_and_callback_report_every_epoch(toy):
     assert np.isfinite(np.array(history.loss)).all()
 
 
+@on_every_device
 def test_training_lowers_the_loss(toy):
     x, _, _ = toy
     teacher_logits = 3 * x[:, :10]  # a learnable teacher: its logits are a linear map of the input
@@ -151,7 +173,7 @@ def test_stacked_student_extracts_to_an_ordinary_model():
 def test_jitter_moves_pixels_by_at_most_the_shift():
     image = torch.full((1, 28, 28), -1.0)
     image[0, 14, 14] = 5.0
-    images = to_inputs(np.zeros((1, 28, 28), np.uint8)).repeat(200, 1)
+    images = to_inputs(np.zeros((1, 28, 28), np.uint8), "cpu").repeat(200, 1)
     images[:, 14 * 28 + 14] = 5.0
     shifted = jitter(images, 2, torch.Generator().manual_seed(0)).view(200, 28, 28)
     rows, cols = (shifted == 5.0).nonzero()[:, 1:].T
@@ -190,13 +212,14 @@ def test_teacher_is_cached_by_configuration(tmp_path, monkeypatch):
     assert not info["cached"]
     second, info = load_or_train_teacher(mnist, config, device="cpu", progress=False)
     assert info["cached"]
-    x = to_inputs(mnist.test_images)
+    x = to_inputs(mnist.test_images, "cpu")
     torch.testing.assert_close(logits_of(first, x), logits_of(second, x))
     _, info = load_or_train_teacher(mnist, TeacherConfig(hidden=16, epochs=1, n_train=200, seed=1), "cpu", False)
     assert not info["cached"]
     assert len(list(tmp_path.glob("teacher-*.pt"))) == 2
 
 
+@on_every_device
 def test_stacked_seeds_each_equal_the_student_trained_alone_with_that_seed(toy):
     x, y, teacher_logits = toy
     config = StudentConfig(hidden=16, epochs=2, batch_size=64)
@@ -207,3 +230,17 @@ def test_stacked_seeds_each_equal_the_student_trained_alone_with_that_seed(toy):
         for W_stacked, W_alone in zip(stacked.parameters(), alone.parameters(), strict=True):
             torch.testing.assert_close(W_stacked[k], W_alone[0], rtol=1e-4, atol=1e-5)
     assert not torch.equal(stacked.weights[0][0], stacked.weights[0][1])  # another seed, another student
+
+
+def test_the_cpu_path_gives_the_seeded_results_it_always_gave():
+    """Pinned from the training loop before seeds and the loss rewrite (commit 19bf033), on the CPU."""
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(300, 784, generator=g), torch.randint(0, 10, (300,), generator=g)
+    teacher_logits = torch.randn(300, 10, generator=g) * 4
+    config = StudentConfig(hidden=16, epochs=2, batch_size=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainingWarning)  # random toy labels: nothing to learn, that is fine here
+        model, history = train_students(x, y, teacher_logits, [1.0, 4.0, 20.0], [0.0, 0.5, 1.0], config, progress=False)
+    np.testing.assert_allclose(history.loss[-1], [2.24855661, 4.08051777, 6.93060446], rtol=1e-5)
+    assert float(model.weights[0].sum()) == pytest.approx(5.243485927581787, rel=1e-5)
+    assert float(model.biases[-1].sum()) == pytest.approx(-1.8946771621704102, rel=1e-5)
