@@ -162,6 +162,17 @@ def _aside_name(path):
     return candidate
 
 
+def _why_unreadable(path, err):
+    """What is wrong with a weights file, in plain words (torch's own messages suggest unsafe remedies)."""
+    if isinstance(err, OSError):
+        return f"it cannot be read: {err.strerror or err}"
+    if path.stat().st_size == 0:
+        return "it is empty"
+    if "state_dict" in str(err) or isinstance(err, KeyError):
+        return "it holds weights of another network shape"
+    return "it is truncated or is not a file of PyTorch weights"
+
+
 def load_cached(config):
     """The cached teacher for ``config``, or None. A cache file that cannot be read is moved aside
     (never overwriting anything) with a warning naming both paths, and None is returned so it is retrained."""
@@ -172,7 +183,7 @@ def load_cached(config):
         state = torch.load(path, map_location="cpu", weights_only=True)
         return _model_from_state(config, state)
     except Exception as err:  # truncated, empty, random bytes or wrong shapes: each torch error differs
-        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no details'}"
+        reason = _why_unreadable(path, err)
         try:
             aside = _aside_name(path)
             path.rename(aside)
