@@ -5,9 +5,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .gradients import logit_matching_grad, soft_ce_grad
-from .temperature import dq_dT, entropy, expected_logit, softmax, turning_temperature
+from .temperature import entropy, expected_logit, softmax, turning_temperature
 
 CLASS_COLORS = [f"C{i % 10}" for i in range(20)]
+MAX_CURVES = len(CLASS_COLORS)  # plot_temperature_curves draws at most this many classes
 
 
 def new_figure(width=7.0, height=3.6, ncols=1, margins=None):
@@ -42,14 +43,20 @@ def plot_probabilities(logits, T, labels=None):
 
 
 def plot_temperature_curves(logits, T_max=5.0, log_T=False, n_points=400, show_turning=True):
-    """q_i(T) for every class, with the 1/n line, the T = 1 marker and each turning temperature T*."""
+    """q_i(T) for every class, with the 1/n line, the T = 1 marker and each turning temperature T*.
+
+    Each curve is drawn thinner than the one before it, so where two classes have nearly equal logits
+    the later curve runs inside the earlier one and both stay visible."""
     logits = np.asarray(logits, dtype=float)
     n = len(logits)
+    if n > MAX_CURVES:
+        raise ValueError(f"plot_temperature_curves draws at most {MAX_CURVES} classes (one colour each), got {n}")
     T = np.geomspace(T_max * 1e-3, T_max, n_points) if log_T else np.linspace(T_max / n_points, T_max, n_points)
     q = softmax(logits[None, :], T[:, None])
+    widths = np.linspace(3.2, 1.2, n)
     fig, ax = new_figure()
     for i in range(n):
-        ax.plot(T, q[:, i], color=CLASS_COLORS[i], label=f"z{i} = {logits[i]:.2f}")
+        ax.plot(T, q[:, i], color=CLASS_COLORS[i], lw=widths[i], label=f"z{i} = {logits[i]:.2f}")
         t_star = turning_temperature(logits, i) if show_turning else None
         if t_star is not None and T[0] <= t_star <= T[-1]:
             ax.plot(t_star, softmax(logits, t_star)[i], "o", color=CLASS_COLORS[i], mec="k")
@@ -77,25 +84,33 @@ def plot_uniform_gap(logits, T_min=1.0, T_max=1e3):
 
 
 def plot_sign_map(logits, T_min=0.05, T_max=50.0):
-    """Sign of dq_i/dT over (class, T): red rising, blue falling; the black line is E_q[z]."""
+    """Each class as a line at the height of its logit z_i, red while q_i rises with T and blue while it
+    falls, and E_q[z] in black on the same logit axis: a row turns blue exactly where E_q[z] crosses it."""
     logits = np.asarray(logits, dtype=float)
-    order = np.argsort(logits)
-    T = np.geomspace(T_min, T_max, 300)
-    sign = np.sign(dq_dT(logits[None, order], T[:, None]))
+    T = np.geomspace(T_min, T_max, 400)
+    mean_logit = expected_logit(logits[None, :], T[:, None])
+    rising = mean_logit[:, None] > logits[None, :]
     fig, ax = new_figure(7, 3.6)
-    ax.pcolormesh(T, np.arange(len(logits)), sign.T, cmap="coolwarm", vmin=-1, vmax=1, shading="nearest")
-    ax.set(xscale="log", xlabel="temperature T", ylabel="class, sorted by logit")
-    ax.set_yticks(range(len(logits)), [f"z = {logits[i]:.2f}" for i in order])
-    mean_rank = np.interp(expected_logit(logits[None, :], T[:, None]), logits[order], np.arange(len(logits)))
-    ax.plot(T, mean_rank, "k", lw=2, label="E_q[z] (falls with T)")
-    ax.set_title("sign of dq_i/dT: red = rising, blue = falling")
-    ax.legend(loc="upper right", fontsize=8)
+    for i, z_i in enumerate(logits):
+        first = i == 0
+        ax.plot(T, np.where(rising[:, i], z_i, np.nan), color="C3", lw=4, label="q_i rising" if first else None)
+        ax.plot(T, np.where(rising[:, i], np.nan, z_i), color="C0", lw=4, label="q_i falling" if first else None)
+        t_star = turning_temperature(logits, i)
+        if t_star is not None and T_min <= t_star <= T_max:
+            ax.plot(t_star, z_i, "o", color="k", ms=5, label="turning temperature T*" if first else None)
+    ax.plot(T, mean_logit, "k", lw=2, label="E_q[z] (falls with T)")
+    ax.axhline(logits.mean(), color="gray", ls="--", lw=1, label="mean(z): E_q[z] as T -> inf")
+    ax.set(xscale="log", xlabel="temperature T", ylabel="logit value")
+    ax.set_title("each class at its logit: red while q_i rises, blue while it falls")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
     return fig
 
 
 def plot_turning_point(logits, i, T_max=20.0):
     """Class i's q_i(T) and the gap E_q[z] - z_i whose sign is that of dq_i/dT, with T* marked."""
     logits = np.asarray(logits, dtype=float)
+    if not -len(logits) <= i < len(logits):
+        raise ValueError(f"class {i} is out of range for {len(logits)} logits")
     T = np.geomspace(T_max * 1e-3, T_max, 400)
     q = softmax(logits[None, :], T[:, None])[:, i]
     gap = expected_logit(logits[None, :], T[:, None]) - logits[i]
@@ -133,7 +148,7 @@ def plot_dark_knowledge(probabilities, temperatures=(1.0, 20.0), labels=None, tr
     ax.set_ylim(bottom=min(1e-12, np.exp(logits[np.isfinite(logits)].min()) / 10), top=2)
     title = "the same teacher output at two temperatures"
     ax.set_title(title + (f" (true class {true_class})" if true_class is not None else ""))
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # outside the axes: it hides no bar
     return fig
 
 
@@ -157,6 +172,8 @@ def soft_share(student_logits, teacher_logits, label, T, alpha, scale_by_T2=True
     """Share of the soft term in the norm of the blended gradient
     alpha * s * (q_T - p_T)/T + (1 - alpha) * (q_1 - y), with s = T^2 or 1."""
     z, v = np.asarray(student_logits, float), np.asarray(teacher_logits, float)
+    if not 0 <= label < len(z):
+        raise ValueError(f"label {label} is out of range for {len(z)} classes (0..{len(z) - 1})")
     T = np.asarray(T, float)[..., None]
     soft = alpha * (T**2 if scale_by_T2 else 1.0) * soft_ce_grad(z, v, T)
     hard = (1 - alpha) * (softmax(z) - np.eye(len(z))[label])

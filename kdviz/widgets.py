@@ -3,8 +3,15 @@
 A ``Panel`` redraws its figure into an image widget whenever a control changes. A ValueError
 from bad input (a typo in the logits box) is shown in red under the controls; anything else
 propagates, so tests that set control values see it.
+
+Every panel also teaches without a kernel: its display bundle carries a PNG of the figure it shows
+when displayed (``StaticPNG``), next to the widget view. JupyterLab draws the live widget for output
+of the running session (its widget renderer outranks image/png) and the PNG for output it does not
+trust, such as a notebook opened from disk; GitHub shows the PNG, and exported HTML shows the widget
+state saved in the notebook.
 """
 
+import base64
 import html
 import io
 
@@ -21,7 +28,32 @@ def figure_png(fig):
     return buffer.getvalue()
 
 
-class Panel(widgets.VBox):
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def bundle_with_png(bundle, png):
+    """A display bundle with ``png`` (bytes) added as image/png, base64-encoded as notebooks store it."""
+    bundle = dict(bundle or {})
+    if png:
+        bundle["image/png"] = base64.b64encode(png).decode("ascii")
+    return bundle
+
+
+class StaticPNG:
+    """Mix into an ipywidgets widget class to put a picture of it in its output.
+
+    ``class MyWidget(StaticPNG, widgets.VBox)`` with a method ``static_png()`` that returns PNG bytes
+    (or None): displaying the widget then publishes the widget view and that PNG in one bundle.
+    """
+
+    def static_png(self):
+        return None
+
+    def _repr_mimebundle_(self, **kwargs):
+        return bundle_with_png(super()._repr_mimebundle_(**kwargs), self.static_png())
+
+
+class Panel(StaticPNG, widgets.VBox):
     """Controls, a message line and the figure ``draw(**control_values)`` returns."""
 
     def __init__(self, draw, controls):
@@ -47,6 +79,23 @@ class Panel(widgets.VBox):
         self.error, self.message.value = None, ""
         self.figure = figure
         self.image.value = figure_png(figure)
+
+    def static_png(self):
+        """The figure the panel shows now, as PNG bytes (None before a first successful drawing)."""
+        return self.image.value or None
+
+
+def logit_vector(logits, name="logits"):
+    """At least two finite logits as a float array; a clear ValueError for anything else."""
+    try:
+        z = np.asarray(logits, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers, got {logits!r}") from None
+    if z.ndim != 1 or len(z) < 2:
+        raise ValueError(f"{name} must be a list of at least two numbers, got {logits!r}")
+    if not np.isfinite(z).all():
+        raise ValueError(f"{name} must be finite numbers, got {logits!r}")
+    return z
 
 
 def parse_logits(text):
@@ -104,15 +153,24 @@ def curves_panel(n=7, seed=0, T_max=5.0, log_T=False):
 
 def turning_panel(logits, i=None):
     """Pick a class and see q_i(T), the sign of dq_i/dT and its turning temperature T*."""
-    logits = np.asarray(logits, dtype=float)
+    logits = logit_vector(logits)
     options = [(f"class {k} (z = {z:.2f})", k) for k, z in enumerate(logits)]
     i = int(np.argsort(logits)[-2]) if i is None else i
+    if i not in range(len(logits)):
+        raise ValueError(f"class {i} is out of range for {len(logits)} logits (0..{len(logits) - 1})")
     controls = {"i": widgets.Dropdown(options=options, value=i, description="class")}
     return Panel(lambda i: plots.plot_turning_point(logits, i), controls)
 
 
 def soft_share_panel(student_logits, teacher_logits, label, T=5.0, alpha=0.5):
     """Sliders for T and alpha: how much of the blended gradient the soft term supplies, with and without T^2."""
+    student_logits = logit_vector(student_logits, "student_logits")
+    teacher_logits = logit_vector(teacher_logits, "teacher_logits")
+    n = len(student_logits)
+    if len(teacher_logits) != n:
+        raise ValueError(f"student and teacher need the same number of classes, got {n} and {len(teacher_logits)}")
+    if label not in range(n):
+        raise ValueError(f"label {label} is out of range for {n} classes (0..{n - 1})")
     controls = {
         "T": temperature_slider(T, low=1.0, high=100.0),
         "alpha": widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha"),

@@ -1,10 +1,17 @@
-"""Every plotting function returns a Figure; every widget panel redraws when its controls move."""
+"""Every plotting function returns a Figure; every widget panel redraws when its controls move,
+refuses bad input with a clear ValueError, and carries a PNG of its figure in its display bundle."""
 
+import base64
+
+import ipywidgets
 import numpy as np
 import pytest
+from IPython.core.formatters import DisplayFormatter
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
-from kdviz import plots, random_logits, turning_temperature
+from kdviz import expected_logit, plots, random_logits, softmax, turning_temperature
 from kdviz import widgets as kw
 
 Z = random_logits(7, seed=0)
@@ -39,6 +46,79 @@ def test_turning_temperatures_are_marked_on_the_curves():
     assert len(markers) == sum(t is not None for t in expected)
 
 
+def legend_covers_a_bar(fig):
+    """Whether any legend box overlaps the visible part of any bar, in screen coordinates."""
+    FigureCanvasAgg(fig)
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        if ax.get_legend() is None:
+            continue
+        box = ax.get_legend().get_window_extent(renderer)
+        for bar in ax.patches:
+            visible = Bbox.intersection(bar.get_window_extent(renderer), ax.get_window_extent(renderer))
+            if visible is not None and visible.width > 0 and visible.height > 0 and box.overlaps(visible):
+                return True
+    return False
+
+
+def notebook_01_teacher():
+    teacher_p = np.full(10, 1e-10)
+    teacher_p[3], teacher_p[7] = 1e-6, 1e-9
+    teacher_p[2] = 1 - (teacher_p.sum() - teacher_p[2])
+    return teacher_p
+
+
+def test_no_legend_hides_a_bar():
+    assert not legend_covers_a_bar(plots.plot_dark_knowledge(notebook_01_teacher(), (1.0, 20.0), true_class=2))
+    for T in (0.05, 1.0, 2.0, 100.0):
+        for logits in ([1.0, 3.0, 2.0], [0.0, 5.0, 1.0, 2.0], [5.0, 0.0, 0.0]):
+            assert not legend_covers_a_bar(plots.plot_probabilities(logits, T)), (logits, T)
+
+
+def test_the_overlap_check_sees_a_legend_on_a_bar():
+    fig = plots.plot_dark_knowledge(notebook_01_teacher(), (1.0, 20.0))
+    fig.axes[0].legend(loc="upper left")  # over the bars of classes 0 and 1
+    assert legend_covers_a_bar(fig)
+
+
+def test_coinciding_curves_both_stay_visible():
+    """Each curve is drawn thinner than every curve before it, so a later curve lying on an earlier one
+    (z0 = 0.25 and z3 = 0.21 in notebook 02) leaves the earlier one's colour showing on both sides."""
+    fig = plots.plot_temperature_curves(Z)
+    curves = [line for line in fig.axes[0].lines if line.get_label().startswith("z")]
+    widths = [line.get_linewidth() for line in curves]
+    assert len(curves) == len(Z) and bool((np.diff(widths) < 0).all())
+    assert len({line.get_color() for line in curves}) == len(Z)
+
+
+def test_temperature_curves_refuse_more_classes_than_colours():
+    plots.plot_temperature_curves(random_logits(plots.MAX_CURVES, seed=0))
+    with pytest.raises(ValueError, match="at most 20 classes"):
+        plots.plot_temperature_curves(random_logits(21, seed=0))
+
+
+def test_sign_map_draws_E_q_on_the_logit_axis_and_turns_rows_where_it_crosses():
+    fig = plots.plot_sign_map(Z, T_min=0.05, T_max=50.0)
+    ax = fig.axes[0]
+    (mean_line,) = [line for line in ax.lines if line.get_label().startswith("E_q[z]")]
+    T, y = mean_line.get_data()
+    np.testing.assert_allclose(y, expected_logit(Z[None, :], T[:, None]))  # logit values, not class ranks
+    rising = [line for line in ax.lines if line.get_color() == "C3"]
+    for i, line in enumerate(rising):  # one red line per class, in class order, at the height of its logit
+        heights = line.get_ydata()[np.isfinite(line.get_ydata())]
+        assert np.all(heights == Z[i])
+        t_star = turning_temperature(Z, i)
+        if t_star is not None:
+            last_red = T[np.isfinite(line.get_ydata())].max()
+            step = T[1] / T[0]
+            assert t_star / step <= last_red <= t_star
+
+
+def test_soft_share_refuses_a_label_outside_the_classes():
+    with pytest.raises(ValueError, match="label 5 is out of range for 4 classes"):
+        plots.soft_share(Z[:4], V[:4], 5, 2.0, 0.5)
+
+
 def test_soft_share_with_T_squared_stays_while_without_it_collapses():
     T = np.array([1.0, 100.0])
     with_T2 = plots.soft_share(Z, V, 0, T, 0.5, scale_by_T2=True)
@@ -64,9 +144,7 @@ def test_temperature_panel_redraws_and_reports_bad_logits():
     panel = kw.temperature_panel()
     assert panel.image.value  # drawn once on creation
     assert drive(panel, T=20.0)
-    assert panel.figure.axes[0].patches[0].get_height() == pytest.approx(
-        __import__("kdviz").softmax([1.0, 3.0, 2.0], 20.0)[0]
-    )
+    assert panel.figure.axes[0].patches[0].get_height() == pytest.approx(softmax([1.0, 3.0, 2.0], 20.0)[0])
     assert drive(panel, logits="0, 5, 1, 2")
     panel.controls["logits"].value = "1, two"
     assert "numbers separated by commas" in panel.error and "1, two" in panel.message.value
@@ -104,3 +182,69 @@ def test_parse_logits():
     np.testing.assert_array_equal(kw.parse_logits("1, 2.5; -3"), [1.0, 2.5, -3.0])
     with pytest.raises(ValueError, match="at least two"):
         kw.parse_logits("4")
+
+
+@pytest.mark.parametrize(
+    "build, words",
+    [
+        (lambda: kw.turning_panel([1]), "at least two numbers"),
+        (lambda: kw.turning_panel([1.0, float("nan"), 2.0]), "finite"),
+        (lambda: kw.turning_panel([1.0, 2.0, 3.0], i=3), "class 3 is out of range for 3 logits"),
+        (lambda: kw.soft_share_panel(Z[:4], V[:4], label=5), "label 5 is out of range for 4 classes"),
+        (lambda: kw.soft_share_panel(Z[:4], V[:3], label=0), "same number of classes"),
+        (lambda: kw.soft_share_panel("1, 2", V[:2], label=0), "numbers"),
+    ],
+)
+def test_panels_refuse_bad_input_with_a_clear_value_error(build, words):
+    with pytest.raises(ValueError, match=words):
+        build()
+
+
+def png_in(bundle):
+    return base64.b64decode(bundle["image/png"])
+
+
+PANELS = {
+    "temperature_panel": lambda: kw.temperature_panel([1.0, 3.0, 2.0]),
+    "curves_panel": lambda: kw.curves_panel(),
+    "turning_panel": lambda: kw.turning_panel(Z),
+    "soft_share_panel": lambda: kw.soft_share_panel(Z, V, 0),
+    "similarity_panel": lambda: kw.similarity_panel(
+        np.random.default_rng(0).normal(scale=5, size=(200, 10)), np.arange(200) % 10, T=20.0
+    ),
+}
+
+
+@pytest.mark.parametrize("build", PANELS.values(), ids=PANELS.keys())
+def test_every_panel_displays_as_the_live_widget_and_a_png_of_its_figure(build):
+    panel = build()
+    data = DisplayFormatter().format(panel)[0]  # what the kernel publishes for the panel
+    assert data[kw.WIDGET_VIEW]["model_id"] == panel.model_id
+    assert png_in(data).startswith(b"\x89PNG") and png_in(data) == panel.image.value
+
+
+def test_the_png_follows_the_controls():
+    panel = kw.temperature_panel()
+    before = png_in(panel._repr_mimebundle_())
+    assert drive(panel, T=30.0)
+    after = png_in(panel._repr_mimebundle_())
+    assert after != before and after == kw.figure_png(plots.plot_probabilities([1.0, 3.0, 2.0], 30.0))
+
+
+def test_a_panel_whose_first_drawing_failed_carries_no_png():
+    panel = kw.Panel(lambda x: plots.plot_probabilities(kw.parse_logits(x), 1.0), {"x": ipywidgets.Text("1")})
+    assert panel.error and "image/png" not in panel._repr_mimebundle_()
+    assert kw.WIDGET_VIEW in panel._repr_mimebundle_()
+
+
+def test_static_png_mixes_into_any_widget_class():
+    class Board(kw.StaticPNG, ipywidgets.VBox):
+        picture = None
+
+        def static_png(self):
+            return self.picture
+
+    board = Board([ipywidgets.HTML("hello")])
+    assert set(board._repr_mimebundle_()) == {"text/plain", kw.WIDGET_VIEW}
+    board.picture = kw.figure_png(plots.plot_probabilities([1.0, 2.0], 1.0))
+    assert png_in(DisplayFormatter().format(board)[0]) == board.picture
