@@ -1,8 +1,168 @@
-import os
+"""Suite-wide set-up: hypothesis profiles, the one MNIST check, notebooks run from a copy, and the
+snapshot of the checkout that the last test compares against."""
 
+import hashlib
+import os
+import queue
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from functools import cache
+from pathlib import Path
+
+import pytest
 from hypothesis import settings
 
-# CI runs a fixed set of examples (no flaky reruns); `--hypothesis-profile=thorough` explores more.
+from kdviz import data
+
+ROOT = Path(__file__).resolve().parent.parent
+MIRROR_TIMEOUT_S = 5
+
+# CI runs a fixed set of examples (no flaky reruns); HYPOTHESIS_PROFILE=thorough explores more.
 settings.register_profile("default", derandomize=True, deadline=None)
 settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+if os.environ.get("KDVIZ_DATA_DIR"):  # absolute, as notebooks run from a temporary copy of their folder
+    os.environ["KDVIZ_DATA_DIR"] = str(Path(os.environ["KDVIZ_DATA_DIR"]).expanduser().resolve())
+
+
+def in_ci():
+    return os.environ.get("CI", "").lower() not in ("", "0", "false")
+
+
+# --- MNIST: checked once, before any test waits on it ----------------------------------------
+
+
+def mirror_answers(timeout=MIRROR_TIMEOUT_S):
+    """True when one of kdviz.data.MIRRORS answers a HEAD request within ``timeout`` seconds."""
+    answers = queue.Queue()
+
+    def ask(url):
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
+            answers.put(True)
+        except Exception:  # offline shows up as many exception types
+            answers.put(False)
+
+    for mirror in data.MIRRORS:  # daemon threads: a hanging name lookup cannot hold up the suite
+        threading.Thread(target=ask, args=(mirror + "t10k-labels-idx1-ubyte.gz",), daemon=True).start()
+    deadline = time.monotonic() + timeout
+    for _ in data.MIRRORS:
+        try:
+            if answers.get(timeout=max(0.0, deadline - time.monotonic())):
+                return True
+        except queue.Empty:
+            return False
+    return False
+
+
+@cache
+def mnist_missing():
+    """None when the MNIST tests can run; else the one reason they cannot."""
+    folder = data.default_dir()
+    if all(Path(folder, name).exists() or Path(folder, f"{name}.gz").exists() for name in data.MNIST_FILES):
+        return None
+    if mirror_answers():
+        return None  # the files will be downloaded into `folder` on first use
+    return (
+        f"MNIST is not in {folder} and no download mirror answered within {MIRROR_TIMEOUT_S} s. "
+        "Set KDVIZ_DATA_DIR to a folder holding the four MNIST files, made with "
+        "`python -m kdviz fetch --dir DIR` on a machine with internet access."
+    )
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    """The folder holding the four verified MNIST files (downloaded there first if need be)."""
+    folder = data.default_dir()
+    for name in data.MNIST_FILES:
+        data.ensure_file(name, folder)
+    return folder
+
+
+# --- notebooks run by nbmake execute from a temporary copy -----------------------------------
+
+_copies = []
+
+
+def notebook_copy(path):
+    """A copy of ``path`` in a temporary copy of its folder (kernels run there, not in the checkout)."""
+    if not _copies:
+        _copies.append(Path(tempfile.mkdtemp(prefix="kdviz-notebooks-")))
+    folder = _copies[0] / path.parent.name
+    if not folder.exists():
+        shutil.copytree(path.parent, folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    return folder / path.name
+
+
+def pytest_unconfigure(config):
+    for folder in _copies:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "mnist_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker("mnist")
+        if getattr(item, "nbmake", False) and hasattr(item, "filename"):
+            source = Path(item.filename)
+            if "load_mnist(" in source.read_text(encoding="utf-8"):
+                item.add_marker("mnist")
+            item.filename = str(notebook_copy(source))  # nbmake runs the kernel in this file's folder
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)  # stable: the rest keep order
+
+
+class MnistGate:
+    """Skips every test marked mnist, or fails it under CI, when MNIST cannot be had. A plugin rather than
+    a hook of this conftest, whose runtest hooks would reach tests/ only, not the notebooks."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        if item.get_closest_marker("mnist") and (reason := mnist_missing()):
+            if in_ci():
+                pytest.fail(reason, pytrace=False)
+            pytest.skip(reason)
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(MnistGate(), "kdviz-mnist-gate")
+
+
+# --- the checkout as the session found it ------------------------------------------------------
+
+
+def checkout_state():
+    """{`git status --porcelain` line: sha256 of that file} for the checkout; None without git."""
+    try:
+        git = ["git", "--no-optional-locks", "-C", str(ROOT)]
+        top = subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True)
+        status = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    state = {}
+    for line in status.stdout.splitlines():
+        path = Path(top.stdout.strip(), line[3:])
+        state[line] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return state
+
+
+_checkout_at_start = []
+
+
+def pytest_sessionstart(session):
+    _checkout_at_start.append(checkout_state())
+
+
+@pytest.fixture
+def checkout_changes():
+    """`git status` lines of files that changed since the session started; None without git."""
+    start, now = _checkout_at_start[0], checkout_state()
+    if start is None or now is None:
+        return None
+    return sorted(line for line, digest in now.items() if line not in start or start[line] != digest)

@@ -1,6 +1,8 @@
 """mybinder.org builds the image with repo2docker; its --no-build --debug mode prints the Dockerfile
 it would use, without a Docker daemon, so we can check what it picks up from binder/."""
 
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -34,14 +36,24 @@ def test_post_build_runs(dockerfile):
     assert "RUN ./binder/postBuild" in dockerfile
 
 
-def test_binder_files_say_what_they_must():
-    requirements = (ROOT / "binder" / "requirements.txt").read_text()
-    assert "download.pytorch.org/whl/cpu" in requirements and "-e ." in requirements
+def test_binder_installs_the_lesson_set_with_cpu_torch():
+    lines = [line for line in (ROOT / "binder" / "requirements.txt").read_text().splitlines() if line[:1] not in "#"]
+    assert lines == ["--extra-index-url https://download.pytorch.org/whl/cpu", "-e .[lab]"]
+
+
+def test_post_build_installs_the_news_settings_and_fetches_mnist():
     post_build = (ROOT / "binder" / "postBuild").read_text()
     assert "set -euo pipefail" in post_build and "python -m kdviz fetch" in post_build
+    assert 'cp "$(dirname "$0")/overrides.json" "$settings/overrides.json"' in post_build
+    assert "get_app_dir()" in post_build  # JupyterLab reads <app dir>/settings/overrides.json
+    settings = json.loads((ROOT / "binder" / "overrides.json").read_text())
+    assert settings["@jupyterlab/apputils-extension:notification"] == {"fetchNews": "false", "checkForUpdates": False}
 
 
-def test_readme_badge_opens_notebook_01_in_jupyterlab():
+def test_readme_badge_opens_notebook_01_in_jupyterlab_and_names_the_repository_once():
     readme = (ROOT / "README.md").read_text()
-    assert "mybinder.org/v2/gh/" in readme
-    assert "?urlpath=lab/tree/notebooks/01_softmax_and_temperature.ipynb" in readme
+    links = re.findall(r"https://mybinder\.org/v2/gh/(\S+)", readme)
+    assert len(links) == 1, "the repository Binder launches belongs in one place"
+    assert re.fullmatch(r"[\w.-]+/[\w.-]+/HEAD\?urlpath=lab/tree/notebooks/01_softmax_and_temperature\.ipynb", links[0])
+    assert "[![Launch on Binder](https://mybinder.org/badge_logo.svg)][binder]" in readme
+    assert "\n[binder]: https://mybinder.org/v2/gh/" in readme

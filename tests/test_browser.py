@@ -1,10 +1,12 @@
 """JupyterLab as a student meets it: a real server, headless Chromium, the widgets clicked.
 
 Runs Debian's Chromium (/usr/bin/chromium) through the PyPI playwright package; no browser is
-downloaded. Skips with a reason where Chromium or playwright is missing. Screenshots go to
-artifacts/browser/.
+downloaded. Skips with a reason where Chromium or playwright is missing. JupyterLab serves a
+temporary copy of notebooks/ (its autosave never reaches the checkout) with binder/'s settings,
+and its own settings, workspaces and config folders; screenshots go to pytest's temporary folder.
 """
 
+import json
 import os
 import secrets
 import shutil
@@ -18,7 +20,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "artifacts" / "browser"
 CHROMIUM = os.environ.get("KDVIZ_CHROMIUM", "/usr/bin/chromium")
 
 pytestmark = pytest.mark.browser
@@ -31,14 +32,13 @@ def free_port():
 
 
 @pytest.fixture(scope="module")
-def lab_url():
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser tests, but Chromium is not at {CHROMIUM}")
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+def lab_url(tmp_path_factory):
+    home = tmp_path_factory.mktemp("lab")
+    shutil.copytree(ROOT / "notebooks", home / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    (home / "settings").mkdir()
+    shutil.copy(ROOT / "binder" / "overrides.json", home / "settings" / "overrides.json")
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "KDVIZ_QUICK": "1"}
+    env = {**os.environ, "KDVIZ_QUICK": "1", "JUPYTER_CONFIG_DIR": str(home / "config")}
     server = subprocess.Popen(
         [
             sys.executable,
@@ -48,7 +48,10 @@ def lab_url():
             "--no-browser",
             "--ip=127.0.0.1",
             f"--port={port}",
-            f"--ServerApp.root_dir={ROOT}",
+            f"--ServerApp.root_dir={home}",
+            f"--LabApp.app_settings_dir={home / 'settings'}",
+            f"--LabApp.user_settings_dir={home / 'user-settings'}",
+            f"--LabApp.workspaces_dir={home / 'workspaces'}",
             f"--IdentityProvider.token={token}",
             "--ServerApp.open_browser=False",
             "--allow-root",
@@ -75,7 +78,17 @@ def lab_url():
 
 
 @pytest.fixture(scope="module")
+def screenshots(tmp_path_factory):
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="module")
 def browser(lab_url):
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser tests, but Chromium is not at {CHROMIUM}")
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -86,6 +99,14 @@ def browser(lab_url):
         )
         yield browser
         browser.close()
+
+
+def test_binder_settings_turn_off_the_news_prompt_and_update_check(lab_url):
+    base, token = lab_url
+    url = f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={token}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        defaults = {k: v.get("default") for k, v in json.load(response)["schema"]["properties"].items()}
+    assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False
 
 
 def open_and_run_all(browser, lab_url, notebook):
@@ -115,8 +136,7 @@ def wait_until_idle(page, timeout_ms):
     )
 
 
-def test_notebook_01_temperature_slider_redraws_the_plot(browser, lab_url):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+def test_notebook_01_temperature_slider_redraws_the_plot(browser, lab_url, screenshots):
     page = open_and_run_all(browser, lab_url, "01_softmax_and_temperature.ipynb")
     slider = page.locator(".widget-slider").first
     slider.wait_for(timeout=120_000)
@@ -131,19 +151,19 @@ def test_notebook_01_temperature_slider_redraws_the_plot(browser, lab_url):
     )
     wait_until_idle(page, 120_000)
     slider.scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / "01_temperature_slider.png"))
+    page.screenshot(path=str(screenshots / "01_temperature_slider.png"))
     assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
     page.close()
 
 
-def test_notebook_04_lab_train_button_adds_a_row(browser, lab_url):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+@pytest.mark.mnist
+def test_notebook_04_lab_train_button_adds_a_row(browser, lab_url, screenshots):
     page = open_and_run_all(browser, lab_url, "04_mnist_distillation_lab.ipynb")
     train = page.locator("button.jupyter-button:has-text('Train')")
     try:
         train.wait_for(timeout=300_000)
     except Exception:
-        page.screenshot(path=str(ARTIFACTS / "04_failure.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "04_failure.png"), full_page=True)
         raise
     wait_until_idle(page, 300_000)
     lab = train.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')][1]")
@@ -155,5 +175,5 @@ def test_notebook_04_lab_train_button_adds_a_row(browser, lab_url):
     lab.locator("table tr").nth(max(rows_before, 1)).wait_for(timeout=120_000)
     assert lab.locator("table tr").count() == max(rows_before, 1) + 1
     lab.scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / "04_lab_after_train.png"))
+    page.screenshot(path=str(screenshots / "04_lab_after_train.png"))
     page.close()

@@ -1,16 +1,16 @@
-"""`python -m kdviz ...` on the real MNIST files (skipped with a reason when there is no local copy)."""
+"""`python -m kdviz ...` on the real MNIST files (conftest's mnist_dir: skipped with one reason when they are
+missing and cannot be downloaded)."""
 
 import json
 
 import pytest
-from test_data import real_mnist_dir
 
 from kdviz.__main__ import main
 
 
 @pytest.fixture
-def data_dir():
-    return str(real_mnist_dir())
+def data_dir(mnist_dir):
+    return str(mnist_dir)
 
 
 def test_fetch_verifies_a_local_folder(data_dir, capsys):

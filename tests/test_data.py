@@ -1,5 +1,4 @@
 import gzip
-import os
 from pathlib import Path
 
 import numpy as np
@@ -7,8 +6,6 @@ import pytest
 
 from kdviz import data
 from kdviz.data import MnistCorrupted, MnistUnavailable, load_mnist, read_idx
-
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
 def idx_bytes(array, magic=None):
@@ -147,15 +144,8 @@ def test_corrupted_file_is_fetched_again_when_downloading_is_allowed(tiny_mnist,
     assert len(calls) == 2 and (folder / f"{name}.gz.corrupt").exists()
 
 
-def real_mnist_dir():
-    for candidate in (os.environ.get("KDVIZ_DATA_DIR"), SHARED_MNIST):
-        if candidate and Path(candidate, "t10k-labels-idx1-ubyte.gz").exists():
-            return Path(candidate)
-    pytest.skip("no local copy of MNIST: set KDVIZ_DATA_DIR to a folder holding the four files")
-
-
-def test_real_mnist_matches_the_official_split():
-    mnist = load_mnist(real_mnist_dir(), download=False)
+def test_real_mnist_matches_the_official_split(mnist_dir):
+    mnist = load_mnist(mnist_dir, download=False)
     assert mnist.train_images.shape == (60000, 28, 28) and mnist.test_images.shape == (10000, 28, 28)
     counts = np.bincount(mnist.train_labels)
     np.testing.assert_array_equal(counts, [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])

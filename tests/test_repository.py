@@ -27,11 +27,15 @@ def test_notebook_imports_kdviz(path):
     assert re.search(r"^\s*(import kdviz|from kdviz)", code, re.M)
 
 
-def quick_start_commands():
+def quick_start_blocks():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    block = re.search(r"```(?:bash|sh)?\n(.*?)```", section, re.S).group(1)
-    return [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", section, re.S)
+    return [[line for line in block.splitlines() if line.strip() and not line.startswith("#")] for block in blocks]
+
+
+def quick_start_commands():
+    return quick_start_blocks()[-1]  # the quick start ends with its two commands
 
 
 def test_readme_quick_start_is_exactly_two_commands():
@@ -40,9 +44,34 @@ def test_readme_quick_start_is_exactly_two_commands():
     assert "jupyter lab" in commands[0] and "pytest" in commands[1]
 
 
+def test_readme_quick_start_makes_a_venv_and_installs_cpu_torch_before_the_two_commands():
+    steps = [line for block in quick_start_blocks()[:-1] for line in block]
+    assert any("-m venv" in line for line in steps)
+    assert any("pip install torch" in line and "download.pytorch.org/whl/cpu" in line for line in steps)
+
+
+TEST_TOOLS = {"pytest", "nbmake", "hypothesis", "jupyter-repo2docker", "playwright"}
+
+
+def names(requirements):
+    return {re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].lower() for requirement in requirements}
+
+
+def test_the_lesson_install_leaves_the_test_tools_to_the_test_extra():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    lessons = names(project["dependencies"] + extras["lab"])
+    assert "jupyterlab" in lessons and not lessons & TEST_TOOLS
+    assert TEST_TOOLS | {"kdviz"} <= names(extras["test"])  # kdviz[lab]: the tests run the lessons
+    first, second = quick_start_commands()
+    assert '".[lab]"' in first and '".[test]"' in second
+
+
 def test_ci_runs_the_readme_test_command_verbatim():
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert quick_start_commands()[1] in ci_lines
+    assert "pip install --quiet torch==2.13.0" in "\n".join(ci_lines)  # pinned: the CPU build on disk
 
 
 def links(cell):
@@ -69,3 +98,10 @@ def test_start_here_links_every_lesson():
     nb = json.loads((ROOT / "notebooks" / "00_start_here.ipynb").read_text())
     linked = {name for cell in nb["cells"] if cell["cell_type"] == "markdown" for name in links(cell)}
     assert linked >= {p.name for p in NOTEBOOKS[1:]}
+
+
+@pytest.mark.last
+def test_the_run_leaves_the_checkout_as_it_found_it(checkout_changes):
+    if checkout_changes is None:
+        pytest.skip("not a git checkout (or git is missing): nothing to compare with")
+    assert checkout_changes == [], f"the tests changed files in the checkout: {checkout_changes}"
