@@ -11,10 +11,10 @@ import ipywidgets as widgets
 
 from . import mnist_plots
 from .noise import spread
-from .widgets import figure_png, temperature_slider
+from .widgets import StaticPNG, figure_png, temperature_slider
 
 
-class DistillationLab(widgets.VBox):
+class DistillationLab(StaticPNG, widgets.VBox):
     """Sliders for T and alpha, a student size, a number of seeds, and a Train button.
 
     Each press trains the chosen number of students, seeds 0, 1, ..., stacked in one pass, from the
@@ -56,6 +56,10 @@ class DistillationLab(widgets.VBox):
                 widgets.HBox([self.table, self.results_plot]),
             ]
         )
+
+    def static_png(self):
+        """The picture an exported notebook shows: the results plot, else the last live curve."""
+        return self.results_plot.value or self.live.value or None
 
     def describe(self):
         """What one press does, in a sentence."""

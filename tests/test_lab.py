@@ -1,5 +1,7 @@
 """The MNIST notebooks' widgets, driven as a student would: set the sliders, press Train."""
 
+import base64
+
 import numpy as np
 import pytest
 import torch
@@ -123,3 +125,12 @@ def test_lab_refuses_settings_it_cannot_offer(workspace):
         distillation_lab(workspace, seeds=6)
     with pytest.raises(ValueError, match="not one of the sizes"):
         distillation_lab(workspace, sizes=(30, 100), hidden=50)
+
+
+def test_the_lab_carries_a_picture_of_its_results_for_exported_notebooks(workspace):
+    lab = distillation_lab(workspace, epochs=1, sizes=(8,), hidden=8, seeds=2)
+    assert "image/png" not in lab._repr_mimebundle_()  # nothing trained, nothing to show
+    lab.button.click()
+    bundle = lab._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert base64.b64decode(bundle["image/png"]) == lab.results_plot.value
