@@ -244,7 +244,8 @@ EXERCISES = {
     "05_bias_sign": Exercise(
         "The student never saw a 3. Should the bias added to its 3 logit be 'positive' or 'negative'?",
         "positive",
-        "It never saw a 3 win, so its 3 logit is too low: the bias is **positive** (the paper used 3.5).",
+        "It never saw a 3 win, so its 3 logit is too low: the bias is **positive** (the paper used 3.5, chosen on "
+        "the test set; choose it on validation data instead).",
         [
             (
                 _is("negative"),
