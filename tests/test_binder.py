@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def dockerfile():
+    if sys.platform == "win32":
+        pytest.skip("repo2docker does not run on Windows (jupyterhub/repo2docker#889: no os.geteuid)")
     exe = shutil.which("repo2docker") or shutil.which("jupyter-repo2docker")
     if exe is None:
         pytest.skip("repo2docker is not installed (pip install jupyter-repo2docker)")
