@@ -3,9 +3,14 @@ missing and cannot be downloaded)."""
 
 import json
 
+import numpy as np
 import pytest
 
 from kdviz.__main__ import main
+from kdviz.data import load_mnist
+from kdviz.experiments import get_preset
+from kdviz.teacher_store import file_sha256, load_weights_file
+from kdviz.train import count_errors, logits_of, to_inputs, to_labels
 
 
 @pytest.fixture
@@ -19,19 +24,39 @@ def test_fetch_verifies_a_local_folder(data_dir, capsys):
     assert out.count("verified") == 4 and "MNIST is ready" in out
 
 
-def test_quick_distill_beats_the_student_alone(data_dir, capsys):
-    assert main(["distill", "--preset", "quick", "--data-dir", data_dir, "--json"]) == 0
+@pytest.mark.parametrize("seeds", [1, 2])
+def test_distill_reports_one_result_per_seed_and_a_verdict(data_dir, seeds, capsys):
+    args = ["distill", "--preset", "quick", "--hidden", "30", "--epochs", "1", "--seeds", str(seeds)]
+    assert main([*args, "--data-dir", data_dir, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert {"teacher_errors", "student_errors", "distilled_errors", "seconds", "device"} <= result.keys()
-    assert result["distilled_errors"] < result["student_errors"]
+    for key in ("student", "distilled"):
+        errors = result[f"{key}_errors"]
+        assert len(errors) == seeds and all(0 <= e <= 10000 for e in errors)
+        assert result[f"{key}_errors_mean"] == pytest.approx(np.mean(errors))
+        assert result[f"{key}_errors_sd"] == pytest.approx(np.std(errors, ddof=1) if seeds > 1 else 0.0, abs=0.01)
+    assert result["seeds"] == list(range(seeds)) and result["teacher_source"] in {"shipped", "cache", "trained"}
+    assert ("single seed" in result["verdict"]) == (seeds == 1)
+
+
+def test_teacher_exports_float16_weights_and_a_record_that_matches_them(data_dir, tmp_path, capsys):
+    assert main(["teacher", "--preset", "quick", "--data-dir", data_dir, "--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "quick_teacher.json").read_text())
+    assert record["command"] == f"python -m kdviz teacher --preset quick --data-dir {data_dir} --out {tmp_path}"
+    assert record["weights_sha256"] == file_sha256(tmp_path / "quick_teacher.pt")
+    model = load_weights_file(get_preset("quick").teacher, tmp_path / "quick_teacher.pt")
+    mnist = load_mnist(data_dir, download=False)
+    errors = int(
+        count_errors(logits_of(model, to_inputs(mnist.test_images, "cpu")), to_labels(mnist.test_labels, "cpu"))
+    )
+    assert record["test_errors"] == errors and f"{errors} test errors" in capsys.readouterr().out
 
 
 def test_sweep_prints_one_error_per_cell(data_dir, capsys):
     args = ["sweep", "--preset", "quick", "--hidden", "30", "--epochs", "1", "--T", "1", "20", "--alpha", "0", "1"]
     assert main([*args, "--data-dir", data_dir, "--json"]) == 0
     grid = json.loads(capsys.readouterr().out)["errors"]
-    assert len(grid) == 2 and all(len(row) == 2 for row in grid)
-    assert all(0 <= e <= 10000 for row in grid for e in row)
+    assert np.shape(grid) == (2, 2, 1)  # T x alpha x seeds
+    assert all(0 <= e <= 10000 for e in np.ravel(grid))
 
 
 def test_bad_arguments_give_a_clear_error(data_dir, capsys):
