@@ -3,11 +3,21 @@
 import numpy as np
 
 
+def class_axis(shape, axis, name="z"):
+    """``axis`` as a negative index into ``shape`` (so it still names the classes after broadcasting)."""
+    if not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis must be an integer, got {axis!r}")
+    if not -len(shape) <= axis < len(shape):
+        raise ValueError(f"axis {axis} is out of range for {name} of shape {shape}")
+    return int(axis) - len(shape) if axis >= 0 else int(axis)
+
+
 def as_logits(z, name="z", axis=-1, allow_neg_inf=True):
     """Return ``z`` as float64, rejecting NaN, +inf and an empty class axis."""
     z = np.asarray(z, dtype=np.float64)
     if z.ndim == 0:
         raise ValueError(f"{name} must have at least one axis of classes, got a scalar")
+    axis = class_axis(z.shape, axis, name)
     if z.shape[axis] == 0:
         raise ValueError(f"{name} has an empty class axis (shape {z.shape})")
     if np.isnan(z).any():
@@ -32,6 +42,36 @@ def as_temperature(T, allow_zero=True):
     if not allow_zero and (T == 0).any():
         raise ValueError("temperature T must be > 0 here")
     return T
+
+
+def broadcast_temperature(z, T, axis=-1, allow_zero=True):
+    """Checked logits and temperatures broadcast together, and the class axis as a negative index.
+
+    T must have size 1 along the class axis: one temperature per row of logits (a curve q(T) is
+    ``z[None, :]`` with ``T[:, None]``), never one per class.
+    """
+    z, T = as_logits(z, axis=axis), as_temperature(T, allow_zero)
+    axis = class_axis(z.shape, axis)
+    try:
+        shape = np.broadcast_shapes(z.shape, T.shape)
+    except ValueError:
+        raise ValueError(
+            f"temperatures of shape {T.shape} do not broadcast against logits of shape {z.shape}"
+        ) from None
+    if T.ndim >= -axis and T.shape[axis] != 1:
+        raise ValueError(
+            f"temperatures of shape {T.shape} would give each class (axis {axis} of logits of shape {z.shape}) "
+            "its own temperature; T needs size 1 on the class axis, e.g. softmax(z[None, :], T[:, None]) "
+            "for one row per temperature"
+        )
+    return np.broadcast_to(z, shape), np.broadcast_to(T, shape), axis
+
+
+def representable(result, what, why):
+    """``result`` unchanged if it is all finite; otherwise a ValueError saying it overflows float64."""
+    if not np.isfinite(result).all():
+        raise ValueError(f"{what} is larger than float64 can hold (about 1.8e308): {why}")
+    return result
 
 
 def same_shape(a, b, names=("z", "v")):

@@ -1,15 +1,20 @@
 """MNIST: find, download, verify and parse the four canonical IDX files.
 
 Where the files are looked for, in order: the ``root`` argument, ``$KDVIZ_DATA_DIR``, then a
-per-user cache (``pooch.os_cache("kdviz")``). Each file may be gzip-compressed (``.gz``) or raw,
-and is verified by the sha256 of its *decompressed* bytes, so a recompressed mirror and a local
-copy pass the same check. Missing or corrupted files are downloaded with pooch, mirror after
-mirror; nothing else is ever substituted for MNIST.
+per-user cache (``pooch.os_cache("kdviz")``). A folder the user names must exist; only the
+per-user cache (and ``python -m kdviz fetch``) is made when missing. Each file may be
+gzip-compressed (``.gz``) or raw, and is verified by the sha256 of its *decompressed* bytes, so a
+recompressed mirror and a local copy pass the same check. When neither copy verifies, the damaged
+files are moved aside (never over another file) and the file is downloaded with pooch, mirror
+after mirror; nothing else is ever substituted for MNIST. A path that cannot be read at all (a
+folder, no permission) is reported and left alone.
 """
 
 import gzip
 import hashlib
+import math
 import os
+import warnings
 import zlib
 from pathlib import Path
 from typing import NamedTuple
@@ -38,11 +43,22 @@ class MnistUnavailable(RuntimeError):
     """The files are missing and could not be downloaded."""
 
 
+class MnistUnreadable(MnistUnavailable):
+    """A data file's path exists but cannot be read: it is a folder, or permission is denied."""
+
+
 class Mnist(NamedTuple):
     train_images: np.ndarray  # uint8 (60000, 28, 28)
     train_labels: np.ndarray  # int64 (60000,)
     test_images: np.ndarray  # uint8 (10000, 28, 28)
     test_labels: np.ndarray  # int64 (10000,)
+
+
+def user_cache_dir():
+    """The per-user cache folder, the one place kdviz makes a data folder without being asked."""
+    import pooch
+
+    return Path(pooch.os_cache("kdviz")) / "mnist"
 
 
 def default_dir(root=None):
@@ -51,16 +67,34 @@ def default_dir(root=None):
         return Path(root).expanduser()
     if os.environ.get("KDVIZ_DATA_DIR"):
         return Path(os.environ["KDVIZ_DATA_DIR"]).expanduser()
-    import pooch
+    return user_cache_dir()
 
-    return Path(pooch.os_cache("kdviz")) / "mnist"
+
+def _read_bytes(path):
+    """The bytes of ``path``, or an error saying plainly why there are none."""
+    if path.is_dir():
+        raise MnistUnreadable(f"{path} is a folder, not an MNIST file; move it out of the way")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise MnistUnreadable(f"{path} is a link to {os.readlink(path)}, which does not exist") from None
+        raise MnistUnavailable(f"{path} does not exist") from None
+    except PermissionError:
+        raise MnistUnreadable(f"{path} cannot be read: permission denied; fix its permissions (chmod u+r)") from None
+    except OSError as err:
+        raise MnistUnreadable(f"{path} cannot be read: {err.strerror or err}") from None
 
 
 def read_idx(path, expected_sha256=None):
-    """Parse one IDX file (gzip or raw) into a numpy array, checking its hash, magic number and length."""
+    """Parse one IDX file (gzip or raw) into a numpy array, checking its hash, magic number and length.
+
+    Raises MnistCorrupted for bad content, MnistUnreadable for a path that cannot be read and
+    MnistUnavailable for a missing file.
+    """
     path = Path(path)
+    raw = _read_bytes(path)
     try:
-        raw = path.read_bytes()
         data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
     except (EOFError, OSError, zlib.error) as err:
         raise MnistCorrupted(f"{path}: cannot decompress ({err}); the file is truncated or damaged") from err
@@ -78,19 +112,39 @@ def read_idx(path, expected_sha256=None):
     if IDX_MAGIC.get(ndim) != magic:
         raise MnistCorrupted(f"{path}: magic number {magic:#010x} is not an IDX file of unsigned bytes")
     header = 4 + 4 * ndim
+    if len(data) < header:
+        raise MnistCorrupted(f"{path}: {len(data)} bytes is too short for an IDX header of {ndim} dimensions")
     shape = tuple(int.from_bytes(data[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim))
-    if len(data) != header + int(np.prod(shape)):
-        raise MnistCorrupted(
-            f"{path}: expected {header + int(np.prod(shape))} bytes for shape {shape}, got {len(data)}"
-        )
+    if 0 in shape:
+        raise MnistCorrupted(f"{path}: the header gives shape {shape}, with a dimension of size 0")
+    expected = header + math.prod(shape)  # Python integers: no overflow for huge header dimensions
+    if len(data) != expected:
+        raise MnistCorrupted(f"{path}: expected {expected} bytes for shape {shape} (from its header), got {len(data)}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _local_copy(folder, name):
-    for candidate in (folder / f"{name}.gz", folder / name):
-        if candidate.exists():
-            return candidate
-    return None
+def _local_copies(folder, name):
+    return [path for path in (folder / f"{name}.gz", folder / name) if path.exists() or path.is_symlink()]
+
+
+def _move_aside(path):
+    """Rename a damaged file to NAME.corrupt (or .corrupt-2, -3, ...), never over an existing file."""
+    k = 1
+    while True:
+        aside = path.with_name(path.name + (".corrupt" if k == 1 else f".corrupt-{k}"))
+        try:
+            os.link(path, aside, follow_symlinks=False)  # unlike rename, fails when `aside` exists
+        except FileExistsError:
+            k += 1
+            continue
+        except (OSError, NotImplementedError):  # no hard links here: check, then rename
+            if aside.exists() or aside.is_symlink():
+                k += 1
+                continue
+            path.rename(aside)
+            return aside
+        path.unlink()
+        return aside
 
 
 def _download(folder, name):
@@ -118,29 +172,74 @@ def _download(folder, name):
     )
 
 
-def ensure_file(name, folder, download=True):
-    """Path of a verified copy of one MNIST file in ``folder``, downloading it if allowed."""
-    path = _local_copy(folder, name)
-    if path is not None:
+def _sentence(err):
+    return str(err).rstrip(".") + "."
+
+
+def _named_by(root):
+    """Who named the data folder: 'root=', '$KDVIZ_DATA_DIR', or None for the per-user cache."""
+    if root is not None:
+        return "root="
+    return "$KDVIZ_DATA_DIR" if os.environ.get("KDVIZ_DATA_DIR") else None
+
+
+def _check_folder(folder, create, named_by=None):
+    """An existing folder passes; a missing one is made only if ``create``, else it is an error naming it."""
+    source = f" (from {named_by})" if named_by else ""
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise MnistUnavailable(f"the MNIST folder {folder}{source} is a file, not a folder")
+    if not create:
+        raise MnistUnavailable(
+            f"the MNIST folder {folder}{source} does not exist. Check the name, or make it and fill it with "
+            f"`python -m kdviz fetch --dir {folder}`."
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def ensure_file(name, folder, download=True, create=False):
+    """Path of a verified copy of one MNIST file in ``folder`` (NAME.gz, else raw NAME), downloading it if allowed.
+
+    ``folder`` must exist, except that it is made when downloading with ``create=True`` (the fetch
+    command) or when it is the per-user cache. Damaged copies are moved aside only to make room
+    for a download; a path that cannot be read (a folder, no permission) is never touched.
+    """
+    folder = Path(folder)
+    _check_folder(folder, create=download and (create or folder == user_cache_dir()))
+    damaged, unreadable = [], []
+    for path in _local_copies(folder, name):
         try:
             read_idx(path, MNIST_FILES[name])
+        except MnistCorrupted as err:
+            damaged.append((path, err))
+        except MnistUnavailable as err:  # unreadable, or a link to nothing
+            unreadable.append(err)
+        else:
+            for err in [err for _, err in damaged] + unreadable:
+                warnings.warn(f"{_sentence(err)} Using the verified {path} instead.", stacklevel=2)
             return path
-        except MnistCorrupted:
-            if not download:
-                raise
-            path.rename(path.with_name(path.name + ".corrupt"))
+    if unreadable:
+        raise MnistUnreadable(" ".join(_sentence(err) for err in unreadable) + " Nothing was changed.")
+    if damaged and not download:
+        raise MnistCorrupted(" ".join(_sentence(err) for _, err in damaged))
     if not download:
         raise MnistUnavailable(
             f"{name}(.gz) is not in {folder} and download=False. Set KDVIZ_DATA_DIR (or root=) to a "
             "folder holding the four MNIST files, or allow downloading, or run `python -m kdviz fetch`."
         )
-    folder.mkdir(parents=True, exist_ok=True)
+    for path, err in damaged:
+        warnings.warn(f"{_sentence(err)} Moved it to {_move_aside(path)}; downloading a fresh copy.", stacklevel=2)
     return _download(folder, name)
 
 
 def load_mnist(root=None, download=True):
-    """The official MNIST split as uint8 images and int64 labels (an ``Mnist`` named tuple)."""
-    folder = default_dir(root)
+    """The official MNIST split as uint8 images and int64 labels (an ``Mnist`` named tuple).
+
+    A folder named by ``root`` or ``$KDVIZ_DATA_DIR`` must exist; the per-user cache is made when needed.
+    """
+    folder, named_by = default_dir(root), _named_by(root)
+    _check_folder(folder, create=download and named_by is None, named_by=named_by)
     arrays = {name: read_idx(ensure_file(name, folder, download), MNIST_FILES[name]) for name in MNIST_FILES}
     return Mnist(
         train_images=arrays["train-images-idx3-ubyte"],
@@ -157,8 +256,10 @@ def data_fingerprint():
 
 def mnist_status(root=None):
     """One line saying where MNIST will be read from and whether it still has to be downloaded."""
-    folder = default_dir(root)
-    missing = [name for name in MNIST_FILES if _local_copy(folder, name) is None]
+    folder, named_by = default_dir(root), _named_by(root)
+    if named_by and not folder.is_dir():
+        return f"the MNIST folder {folder} (from {named_by}) does not exist: loading will fail until it does"
+    missing = [name for name in MNIST_FILES if not _local_copies(folder, name)]
     if not missing:
         return f"MNIST found in {folder} (each file is verified when loaded)"
     return f"MNIST is not in {folder} yet: {len(missing)} file(s) will be downloaded and verified on first use (~11 MB)"

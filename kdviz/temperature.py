@@ -9,60 +9,79 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import entr
 
-from ._checks import as_logits, as_temperature
+from ._checks import as_logits, broadcast_temperature, class_axis
+
+PROBABILITY_SUM_TOLERANCE = 1e-6  # float32 probabilities over thousands of classes still pass
 
 
-def _shifted(z, T, axis):
-    """Broadcast z against T and subtract the max logit: s_i = z_i - max_j z_j <= 0."""
-    z, T = as_logits(z, axis=axis), as_temperature(T)
-    try:
-        z, T = np.broadcast_arrays(z, T)
-    except ValueError:
-        raise ValueError(
-            f"temperatures of shape {T.shape} do not broadcast against logits of shape {z.shape}"
-        ) from None
-    return z - z.max(axis=axis, keepdims=True), T
+def _scaled_logits(z, T, axis):
+    """x_i = (z_i - max_j z_j) / T <= 0 with z and T broadcast, and the class axis (negative).
+
+    Exact limits: T == 0 gives 0 for the maxima and -inf elsewhere, T == inf gives 0 for every
+    finite logit; -inf marks a class of probability 0. Never NaN, even for logits near +-1e308.
+    """
+    z, T, axis = broadcast_temperature(z, T, axis)
+    top = z.max(axis=axis, keepdims=True)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        d = z - top  # -inf for -inf logits, and where the gap itself overflows float64
+        x = d / T
+        far = np.isneginf(d) & np.isfinite(z) & (T >= 1)  # divide first: z/T - top/T is finite there
+        x = np.where(far, z / T - top / T, x)
+    x = np.where(T == 0, np.where(d == 0, 0.0, -np.inf), x)
+    x = np.where(np.isinf(T), np.where(np.isfinite(z), 0.0, -np.inf), x)
+    return z, x, T, axis
+
+
+def _normalised(x, axis):
+    """exp(x_i) / sum_j exp(x_j) for x <= 0 with max x = 0: no overflow, the sum is >= 1."""
+    e = np.exp(x)
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def softmax(z, T=1.0, axis=-1):
     """q_i = exp(z_i/T) / sum_j exp(z_j/T), computed as exp((z_i - max z)/T) / sum, so it never overflows.
 
-    Limits: T == 0 gives the argmax one-hot (tied maxima share equally); T == inf gives the
-    uniform 1/n over the finite logits. A -inf logit gets probability 0.
+    T broadcasts against z with size 1 on the class axis. Limits: T == 0 gives the argmax one-hot
+    (tied maxima share equally); T == inf gives the uniform 1/n over the finite logits. A -inf
+    logit gets probability 0.
     """
-    s, T = _shifted(z, T, axis)
-    regular = (T > 0) & np.isfinite(T)
-    with np.errstate(invalid="ignore"):  # -inf logits at T = inf; masked out below
-        e = np.exp(s / np.where(regular, T, 1.0))
-    q = e / e.sum(axis=axis, keepdims=True)
-    argmax = (s == 0).astype(np.float64)
-    uniform = np.isfinite(s).astype(np.float64)
-    q = np.where(T == 0, argmax / argmax.sum(axis=axis, keepdims=True), q)
-    q = np.where(np.isinf(T), uniform / uniform.sum(axis=axis, keepdims=True), q)
-    return q
+    _, x, _, axis = _scaled_logits(z, T, axis)
+    return _normalised(x, axis)
 
 
 def expected_logit(z, T, axis=-1):
     """E_q[z] = sum_i q_i(T) z_i, the logit averaged under the softmax. It falls as T grows:
     d/dT E_q[z] = -Var_q(z) / T^2."""
-    z = as_logits(z, axis=axis)
-    q = softmax(z, T, axis=axis)
+    z, x, _, axis = _scaled_logits(z, T, axis)
+    q = _normalised(x, axis)
     top = z.max(axis=axis, keepdims=True)
+    low = np.where(np.isfinite(z), z, top).min(axis=axis, keepdims=True)
+    with np.errstate(over="ignore"):
+        shift = np.where(np.isfinite(top - low), top, 0.0)  # sum q_i (z_i - top) is more exact, if it fits
     with np.errstate(invalid="ignore"):
-        weighted = np.where(q > 0, q * (z - top), 0.0)
-    return weighted.sum(axis=axis) + np.squeeze(top, axis=axis)
+        weighted = np.where(q > 0, q * (z - shift), 0.0).sum(axis=axis, keepdims=True)
+    with np.errstate(over="ignore"):  # rounding can step past +-1.8e308; E_q[z] lies in [low, top]
+        return np.squeeze(np.clip(weighted + shift, low, top), axis=axis)
 
 
 def dq_dT(z, T, axis=-1):
-    """dq_i/dT = q_i (E_q[z] - z_i) / T^2, exactly. Zero in the limits T == 0 and T == inf,
-    and for -inf logits (whose probability stays 0)."""
-    s, T = _shifted(z, T, axis)
-    q = softmax(s, T, axis=axis)
+    """dq_i/dT = q_i (E_q[z] - z_i) / T^2 = q_i (E_q[x] - x_i) / T with x = (z - max z)/T, exactly.
+
+    Zero in the limits T == 0 and T == inf, and for -inf logits (whose probability stays 0).
+    """
+    _, x, T, axis = _scaled_logits(z, T, axis)
+    q = _normalised(x, axis)
     with np.errstate(invalid="ignore"):
-        gap = np.where(q > 0, np.expand_dims(expected_logit(s, T, axis=axis), axis) - s, 0.0)
-    regular = (T > 0) & np.isfinite(T)
-    T_safe = np.where(regular, T, 1.0)
-    return np.where(regular, q * gap / T_safe**2, 0.0)
+        mean_x = np.where(q > 0, q * x, 0.0).sum(axis=axis, keepdims=True)
+        slope = np.where(q > 0, q * (mean_x - x), 0.0)  # |slope| < ~750: q_i > 0 needs x_i > -750
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        slope = np.where(T > 0, slope / T, 0.0)
+    if not np.isfinite(slope).all():
+        raise ValueError(
+            f"dq/dT is larger than float64 can hold (above 1.8e308) at T = {T[~np.isfinite(slope)].min():g}: "
+            "that temperature is too small for logits this close together"
+        )
+    return slope
 
 
 def turning_temperature(z, i):
@@ -75,33 +94,61 @@ def turning_temperature(z, i):
     z = as_logits(z)
     if z.ndim != 1:
         raise ValueError(f"turning_temperature takes one vector of logits, got shape {z.shape}")
+    if not isinstance(i, (int, np.integer)):
+        raise TypeError(f"class index must be an integer, got {i!r}")
     n = z.shape[0]
     if not -n <= i < n:
         raise ValueError(f"class index {i} is out of range for {n} logits")
     finite = z[np.isfinite(z)]
     zi = z[i]
-    if not np.isfinite(zi) or zi >= finite.max() or zi <= finite.mean():
+    with np.errstate(over="ignore"):
+        mean = finite.mean()
+    if not np.isfinite(mean):  # the sum overflowed: add up the logits divided by n instead
+        mean = (finite / finite.size).sum()
+    if not np.isfinite(zi) or zi >= finite.max() or zi <= mean:
         return None
 
-    def gap(log_T):
-        return expected_logit(finite, np.exp(log_T)) - zi
+    with np.errstate(over="ignore"):
+        apart = finite - zi
+    if not np.isfinite(apart).all():
+        apart = finite / 2 - zi / 2  # the same signs, and no overflow
 
-    spread = finite.max() - finite.min()
-    lo = hi = np.log(spread)
+    def gap(log_T):  # E_q[z] - z_i (or half of it) as sum_j q_j (z_j - z_i): E_q[z] is never rounded near z_i
+        return softmax(finite, np.exp(log_T)) @ apart
+
+    largest = np.log(np.finfo(np.float64).max)
+    if gap(largest) >= 0:  # E_q[z] is still above z_i at the largest float: T* is beyond it
+        raise ValueError(
+            f"the turning temperature of logit {i} is larger than float64 can hold (about 1.8e308): "
+            "that logit is too close to the mean"
+        )
+    half_spread = max(finite.max() / 2 - finite.min() / 2, np.finfo(np.float64).tiny)  # cannot overflow
+    lo = hi = min(np.log(half_spread) + np.log(2), largest)
     while gap(lo) <= 0:
         lo -= 1.0
     while gap(hi) >= 0:
-        hi += 1.0
-        if hi > 700:  # exp(700) is near the float64 limit
-            raise ValueError(f"logit {i} is too close to the mean to resolve its turning temperature")
+        hi = min(hi + 1.0, largest)
     return float(np.exp(brentq(gap, lo, hi, xtol=1e-13, rtol=1e-14)))
 
 
 def entropy(q, axis=-1):
-    """H(q) = -sum_i q_i log q_i in nats (0 log 0 = 0)."""
+    """H(q) = -sum_i q_i log q_i in nats (0 log 0 = 0), for probability vectors q along ``axis``."""
     q = np.asarray(q, dtype=np.float64)
-    if np.isnan(q).any() or (q < 0).any():
-        raise ValueError("entropy needs probabilities: no NaN and no negative entries")
+    if q.ndim == 0:
+        raise ValueError("entropy needs a probability vector, got a scalar")
+    if q.shape[class_axis(q.shape, axis, "q")] == 0:
+        raise ValueError(f"entropy needs a probability vector, got an empty one (shape {q.shape})")
+    if np.isnan(q).any():
+        raise ValueError("entropy needs probabilities, got NaN")
+    if (q < 0).any():
+        raise ValueError(f"entropy needs probabilities, got a negative entry {q.min():g}")
+    total = q.sum(axis=axis)
+    if (q > 1).any() or not np.allclose(total, 1.0, rtol=0, atol=PROBABILITY_SUM_TOLERANCE):
+        worst = total.flat[np.argmax(np.abs(total - 1.0))]
+        raise ValueError(
+            f"entropy needs probabilities in [0, 1] that sum to 1 along axis {axis}; got entries up to "
+            f"{q.max():g} and a sum of {worst:g}. Pass softmax(z, T), not the logits z."
+        )
     return entr(q).sum(axis=axis)
 
 
