@@ -347,7 +347,7 @@ def format_seconds(seconds):
     return f"{seconds / 60:.1f} min"
 
 
-SECONDS_PER_TEACHER_EPOCH = 9.2  # the paper teacher, 60,000 images, measured on a 2-core laptop CPU
+SECONDS_PER_TEACHER_EPOCH = 15.3  # the paper teacher, 60,000 images, on the 2-core development CPU (idle, 2026-11-28)
 
 
 def teacher_status(preset):

@@ -123,7 +123,7 @@ class TeacherConfig:
     dropout_input: float = 0.2
     dropout_hidden: float = 0.5
     jitter: int = 2
-    epochs: int = 150
+    epochs: int = 100
     batch_size: int = 128
     lr: float = 0.05
     momentum: float = 0.9
