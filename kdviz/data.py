@@ -103,7 +103,7 @@ def read_idx(path, expected_sha256=None):
         if actual != expected_sha256:
             raise MnistCorrupted(
                 f"{path}: sha256 of the decompressed bytes is {actual}, expected {expected_sha256}. "
-                "The file is corrupted or is not the official MNIST; delete it and fetch it again."
+                "The file is corrupted or is not the official MNIST."
             )
     if len(data) < 4:
         raise MnistCorrupted(f"{path}: {len(data)} bytes is too short for an IDX header")
@@ -222,7 +222,10 @@ def ensure_file(name, folder, download=True, create=False):
     if unreadable:
         raise MnistUnreadable(" ".join(_sentence(err) for err in unreadable) + " Nothing was changed.")
     if damaged and not download:
-        raise MnistCorrupted(" ".join(_sentence(err) for _, err in damaged))
+        raise MnistCorrupted(
+            " ".join(_sentence(err) for _, err in damaged)
+            + " Move it away and fetch MNIST again (`python -m kdviz fetch`), or allow downloading."
+        )
     if not download:
         raise MnistUnavailable(
             f"{name}(.gz) is not in {folder} and download=False. Set KDVIZ_DATA_DIR (or root=) to a "

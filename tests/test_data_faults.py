@@ -181,9 +181,10 @@ def test_a_good_raw_copy_is_used_when_the_gz_is_bad(folder, fault):
         gz.unlink()
         gz.mkdir()
     before = snapshot(folder)
-    with pytest.warns(UserWarning, match=rf"{NAME}.gz.*Using the verified .*{NAME} instead"):
+    with pytest.warns(UserWarning, match=rf"{NAME}.gz.*Using the verified .*{NAME} instead") as record:
         for download in (False, True):  # downloads are forbidden by the fixture
             assert ensure_file(NAME, folder, download=download) == folder / NAME
+    assert not any("fetch" in str(w.message) for w in record)  # a good copy is in use: nothing to fetch
     with pytest.warns(UserWarning):
         mnist = load_mnist(folder, download=False)
     np.testing.assert_array_equal(mnist.test_labels, np.frombuffer(raw, np.uint8, offset=8))
@@ -193,7 +194,7 @@ def test_a_good_raw_copy_is_used_when_the_gz_is_bad(folder, fault):
 def test_both_copies_damaged_offline_names_both(folder):
     (folder / f"{NAME}.gz").write_bytes(b"\x1f\x8b broken")
     (folder / NAME).write_bytes(idx_bytes([1, 2, 3]))
-    with pytest.raises(MnistCorrupted, match=rf"{NAME}.gz: cannot decompress.*{NAME}: sha256"):
+    with pytest.raises(MnistCorrupted, match=rf"{NAME}.gz: cannot decompress.*{NAME}: sha256.*kdviz fetch"):
         ensure_file(NAME, folder, download=False)
 
 
