@@ -6,6 +6,7 @@ import math
 import shlex
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -127,23 +128,31 @@ def _teacher(args):
     start = time.perf_counter()
     model, _ = train_teacher(x, y, config, progress=True)
     seconds = time.perf_counter() - start
-    save_cached(model, config)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
-    record = export_teacher(
-        model,
-        config,
-        data,
-        folder,
-        name,
-        {
-            "preset": args.preset,
-            "command": args.command_line,
-            "torch": torch.__version__,
-            "device": f"{device.type} ({where}, {torch.get_num_threads()} threads)",
-            "seconds": round(seconds, 1),
-            "created": datetime.date.today().isoformat(),
-        },
-    )
+    how = {
+        "preset": args.preset,
+        "command": args.command_line,
+        "torch": torch.__version__,
+        "device": f"{device.type} ({where}, {torch.get_num_threads()} threads)",
+        "seconds": round(seconds, 1),
+        "created": datetime.date.today().isoformat(),
+    }
+    try:  # the export is what this command is for: write it first, and never lose the model if it fails
+        record = export_teacher(model, config, data, folder, name, how)
+    except Exception as err:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cached = save_cached(model, config)
+        kept = (
+            f"The trained teacher was cached at {cached} (load_or_train_teacher and `distill` use it when "
+            "KDVIZ_NO_SHIPPED_TEACHER=1 or no shipped teacher matches)."
+            if cached
+            else "It could not be cached either (" + "; ".join(str(w.message) for w in caught) + ")."
+        )
+        raise RuntimeError(
+            f"could not export the teacher to {folder / name}.pt and .json: {type(err).__name__}: {err}. {kept}"
+        ) from err
+    save_cached(model, config)
     print(
         f"teacher: {record['test_errors']} test errors with its float16 weights, trained in {format_seconds(seconds)} "
         f"on {device}; wrote {folder / record['weights_file']} and {record['weights_file'].replace('.pt', '.json')}"

@@ -8,6 +8,7 @@ or the per-user cache, keyed by its configuration, the data and the torch versio
 """
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -94,8 +95,7 @@ def load_shipped(config, folder=None):
             f"the shipped teacher {weights} is damaged: its sha256 is {actual}, but {record_path.name} records "
             f"{record['weights_sha256']}. {remedy}"
         )
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    return _model_from_state(config, state), record
+    return _model_from_state(config, _load_state(weights)), record
 
 
 def write_shipped(model, config, folder, name):
@@ -110,7 +110,7 @@ def write_shipped(model, config, folder, name):
 
 def load_weights_file(config, path):
     """A teacher from a weights file written by ``write_shipped`` (float16 read back as float32)."""
-    return _model_from_state(config, torch.load(path, map_location="cpu", weights_only=True))
+    return _model_from_state(config, _load_state(path))
 
 
 def write_record(record, path):
@@ -138,13 +138,22 @@ def cache_path(config):
     return cache_dir() / f"teacher-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
 
 
+def _write_bytes(path, data):
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
 def _save_atomically(state, path):
-    """torch.save to a temporary file unique to this call, then rename: readers never see half a file,
-    and two processes saving the same teacher never share a temporary file."""
+    """Write ``state`` to a temporary file unique to this call, then rename: readers never see half a file,
+    and two processes saving the same teacher never share a temporary file.
+
+    torch.save goes to memory first, so every failure to write (a full disk too) is an OSError."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
     os.close(handle)
     try:
-        torch.save(state, tmp)
+        _write_bytes(tmp, buffer.getbuffer())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual permissions
@@ -163,25 +172,39 @@ def _aside_name(path):
 
 
 def _why_unreadable(path, err):
-    """What is wrong with a weights file, in plain words (torch's own messages suggest unsafe remedies)."""
-    if isinstance(err, OSError):
-        return f"it cannot be read: {err.strerror or err}"
-    if path.stat().st_size == 0:
+    """What is wrong with a weights file, in plain words (torch's own messages suggest unsafe remedies).
+
+    Only a file that open() itself refuses "cannot be read": torch reports a truncated file as an OSError too."""
+    try:
+        with open(path, "rb") as handle:
+            empty = handle.read(1) == b""
+    except OSError as open_err:
+        return f"it cannot be read: {open_err.strerror or open_err}"
+    if empty:
         return "it is empty"
     if "state_dict" in str(err) or isinstance(err, KeyError):
         return "it holds weights of another network shape"
     return "it is truncated or is not a file of PyTorch weights"
 
 
+def _load_state(path):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol")  # torch's note on random bytes
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def load_cached(config):
     """The cached teacher for ``config``, or None. A cache file that cannot be read is moved aside
-    (never overwriting anything) with a warning naming both paths, and None is returned so it is retrained."""
+    (never overwriting anything) with a warning naming both paths, and None is returned so it is retrained.
+    A folder at the cache path is left alone, with a warning."""
     path = cache_path(config)
+    if path.is_dir():
+        warnings.warn(_folder_in_the_way(path) + " A new teacher will be trained now.", stacklevel=2)
+        return None
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        return _model_from_state(config, state)
+        return _model_from_state(config, _load_state(path))
     except Exception as err:  # truncated, empty, random bytes or wrong shapes: each torch error differs
         reason = _why_unreadable(path, err)
         try:
@@ -197,20 +220,31 @@ def load_cached(config):
         return None
 
 
+def _folder_in_the_way(path):
+    return (
+        f"the teacher cache file {path} is a folder, which kdviz leaves alone: move or delete it "
+        "(or set KDVIZ_CACHE_DIR to another folder) to cache this teacher."
+    )
+
+
 def save_cached(model, config):
-    """Cache ``model`` for ``config``; return the path, or None with a warning if the cache is not writable.
+    """Cache ``model`` for ``config``; return the path, or None with a warning if it cannot be written there.
 
     The trained model is never lost: on failure it stays in memory and only the cache copy is missing.
     """
     path = cache_path(config)
+    kept = "the trained teacher is kept for this session only."
+    if path.is_dir():
+        warnings.warn(f"{_folder_in_the_way(path)} Until then {kept}", stacklevel=2)
+        return None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _save_atomically({key: value.detach().cpu() for key, value in model.state_dict().items()}, path)
         return path
     except OSError as err:
         warnings.warn(
-            f"could not cache the teacher in {path.parent} ({err.strerror or err}); the trained teacher is kept "
-            "for this session only. Set KDVIZ_CACHE_DIR to a writable folder to keep it.",
+            f"could not cache the teacher in {path.parent} ({err.strerror or err}); {kept} "
+            "Set KDVIZ_CACHE_DIR to a writable folder with free space to keep it.",
             stacklevel=2,
         )
         return None

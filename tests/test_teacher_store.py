@@ -1,6 +1,8 @@
 """Where a teacher is kept: the shipped file (checked by sha256) and the disk cache (never loses a model)."""
 
+import errno
 import os
+import re
 import threading
 import warnings
 from dataclasses import asdict
@@ -114,17 +116,33 @@ def test_a_cache_that_is_a_file_warns_and_keeps_the_trained_teacher(cache):
     assert info["path"] is None and cache.read_text() == "not a folder"
 
 
-@pytest.mark.parametrize("content", [b"", b"\x00" * 10, os.urandom(4096), "truncated"])
-def test_an_unreadable_cache_file_is_moved_aside_without_overwriting_and_retrained(cache, content):
+DAMAGE = {
+    "empty": (lambda good: b"", "it is empty"),
+    "ten zero bytes": (lambda good: b"\x00" * 10, "truncated or is not a file of PyTorch weights"),
+    "random bytes": (lambda good: os.urandom(4096), "truncated or is not a file of PyTorch weights"),
+    "random bytes after a pickle opcode": (lambda good: b"\x80" + os.urandom(4096), "truncated or is not"),
+    "first 500 bytes": (lambda good: good[:500], "truncated or is not a file of PyTorch weights"),
+    "first half": (lambda good: good[: len(good) // 2], "truncated or is not a file of PyTorch weights"),
+    "zero-filled after 200 bytes": (lambda good: good[:200] + bytes(len(good) - 200), "truncated or is not"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_an_unreadable_cache_file_is_moved_aside_without_overwriting_and_retrained(cache, damage):
     path = save_cached(tiny_teacher(), CONFIG)
-    if content == "truncated":
-        content = path.read_bytes()[:500]
+    make, reason = DAMAGE[damage]
+    content = make(path.read_bytes())
     path.write_bytes(content)
     kept = path.with_name(path.name + ".corrupt")
     kept.write_bytes(b"a file the user kept")
-    with pytest.warns(UserWarning, match=rf"{path.name}.*could not be read.*moved it to .*\.corrupt-2") as record:
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
         assert load_cached(CONFIG) is None
-    assert "weights_only" not in str(record[0].message)  # never the unsafe advice torch's own error gives
+    assert len(record) == 1, [str(w.message) for w in record]  # ours alone: no note from torch's unpickler
+    message = str(record[0].message)
+    assert re.search(rf"{path.name}.*could not be read \(.*{reason}.*moved it to .*\.corrupt-2", message), message
+    assert "cannot be read" not in message  # the file opens: it is damaged, not unreadable
+    assert "weights_only" not in message  # never the unsafe advice torch's own error gives
     assert kept.read_bytes() == b"a file the user kept"
     assert path.with_name(path.name + ".corrupt-2").read_bytes() == content and not path.exists()
     _, info = load_or_train_teacher(fake_mnist(), CONFIG, device="cpu", progress=False)
@@ -150,3 +168,81 @@ def test_concurrent_saves_of_the_same_teacher_never_collide(cache):
     assert not errors
     assert load_cached(CONFIG) is not None
     assert [p.name for p in cache.iterdir()] == [teacher_store.cache_path(CONFIG).name]  # no temporary file left
+
+
+def test_a_folder_at_the_cache_path_is_left_alone_and_the_teacher_kept(cache):
+    path = teacher_store.cache_path(CONFIG)
+    path.mkdir(parents=True)
+    (path / "notes.txt").write_text("the user's")
+    with pytest.warns(UserWarning, match=rf"{path.name} is a folder, which kdviz leaves alone: move or delete it"):
+        model, info = load_or_train_teacher(fake_mnist(), CONFIG, device="cpu", progress=False)
+    assert info["source"] == "trained" and info["path"] is None and isinstance(model, torch.nn.Module)
+    assert (path / "notes.txt").read_text() == "the user's"
+    assert sorted(p.name for p in cache.iterdir()) == [path.name]  # nothing renamed, nothing left behind
+
+
+def disk_full(path, data):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+def test_a_full_disk_warns_naming_the_folder_and_keeps_the_trained_teacher(cache, monkeypatch):
+    monkeypatch.setattr(teacher_store, "_write_bytes", disk_full)
+    with pytest.warns(UserWarning, match=rf"could not cache the teacher in {re.escape(str(cache))} \(No space left"):
+        model, info = load_or_train_teacher(fake_mnist(), CONFIG, device="cpu", progress=False)
+    assert info["source"] == "trained" and info["path"] is None and isinstance(model, torch.nn.Module)
+    assert list(cache.iterdir()) == []  # no temporary file left behind
+
+
+def test_torch_save_writes_nothing_to_disk_itself(cache, monkeypatch):
+    """Every write goes through _write_bytes, so every failure to write is an OSError that save_cached catches."""
+    written = []
+    monkeypatch.setattr(teacher_store, "_write_bytes", lambda path, data: written.append(bytes(data)))
+    monkeypatch.setattr(teacher_store.os, "replace", lambda src, dst: None)
+    save_cached(tiny_teacher(), CONFIG)
+    assert len(written) == 1 and written[0][:2] == b"PK"  # the whole zip archive, handed over in one piece
+
+
+@pytest.fixture
+def teacher_command(cache, monkeypatch, tmp_path):
+    """`python -m kdviz teacher --preset quick --out OUT` on fake data, with a training run that takes no time."""
+    from kdviz import data, train
+
+    monkeypatch.setenv("KDVIZ_NO_SHIPPED_TEACHER", "1")
+    monkeypatch.setattr(data, "load_mnist", lambda *a, **k: fake_mnist())
+    monkeypatch.setattr(train, "train_teacher", lambda x, y, config, **k: (teacher_mlp(config.hidden).eval(), None))
+    out = tmp_path / "out"
+    return out, ["teacher", "--preset", "quick", "--out", str(out), "--device", "cpu"]
+
+
+def test_a_failed_export_keeps_the_trained_teacher_in_the_cache_and_says_where(teacher_command, monkeypatch, capsys):
+    from kdviz.__main__ import main
+    from kdviz.experiments import get_preset
+
+    out, argv = teacher_command
+    real_write = teacher_store._write_bytes
+    monkeypatch.setattr(
+        teacher_store,
+        "_write_bytes",
+        lambda path, data: (disk_full if str(out) in str(path) else real_write)(path, data),
+    )
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    cached = teacher_store.cache_path(get_preset("quick").teacher)
+    assert f"could not export the teacher to {out / 'quick_teacher'}.pt" in error and "No space left" in error
+    assert f"cached at {cached}" in error and cached.is_file()
+
+
+def test_the_export_is_written_before_the_cache(teacher_command, monkeypatch, capsys):
+    from kdviz.__main__ import main
+
+    out, argv = teacher_command
+    real_write, order = teacher_store._write_bytes, []
+
+    def write(path, data):
+        order.append("export" if str(out) in str(path) else "cache")
+        real_write(path, data)
+
+    monkeypatch.setattr(teacher_store, "_write_bytes", write)
+    assert main(argv) == 0
+    assert order == ["export", "cache"]
+    assert (out / "quick_teacher.pt").is_file() and (out / "quick_teacher.json").is_file()
