@@ -77,3 +77,39 @@ def representable(result, what, why):
 def same_shape(a, b, names=("z", "v")):
     if a.shape != b.shape:
         raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got {a.shape} and {b.shape}")
+
+
+def class_index(i, n, name="class"):
+    """``i`` as an int if it names one of ``n`` classes (0..n-1); else a TypeError or ValueError."""
+    if not isinstance(i, (int, np.integer)) or isinstance(i, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer class index 0..{n - 1}, got {i!r}")
+    if not 0 <= i < n:
+        raise ValueError(f"{name} {i} is out of range for {n} classes (0..{n - 1})")
+    return int(i)
+
+
+def plot_temperature(value, name="T_max"):
+    """A temperature that bounds a plotted range: a finite number > 0 (T axes may be logarithmic)."""
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite temperature > 0, got {value!r}")
+    return float(value)
+
+
+def temperature_range(T_min, T_max):
+    """A plotted range of temperatures: 0 < T_min < T_max, both finite."""
+    T_min, T_max = plot_temperature(T_min, "T_min"), plot_temperature(T_max, "T_max")
+    if not T_min < T_max:
+        raise ValueError(f"T_min must be below T_max, got T_min = {T_min:g} and T_max = {T_max:g}")
+    return T_min, T_max
+
+
+def tick_labels(labels, n):
+    """One label per class: the given ones (checked to number n) or '0'..'n-1'."""
+    if labels is None:
+        return [str(i) for i in range(n)]
+    labels = list(labels)
+    if len(labels) != n:
+        raise ValueError(f"give one label per class: {len(labels)} labels for {n} classes")
+    return labels

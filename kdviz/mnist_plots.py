@@ -7,13 +7,21 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
+from ._checks import class_index
 from .plots import new_figure
 from .temperature import softmax
 
 
 def plot_digits(images, labels, n=16, predictions=None):
     """A grid of the first n digits with their labels (and predictions, where given)."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n is how many digits to show, an integer >= 1, got {n!r}")
+    if len(images) == 0:
+        raise ValueError("there are no images to show")
     n = min(n, len(images))
+    for name, values in (("labels", labels), ("predictions", predictions)):
+        if values is not None and len(values) < n:
+            raise ValueError(f"{name} must give one entry per image shown: {len(values)} for {n} images")
     cols = min(n, 8)
     rows = -(-n // cols)
     fig = Figure(figsize=(1.1 * cols, 1.25 * rows), layout="constrained")
@@ -28,16 +36,24 @@ def plot_digits(images, labels, n=16, predictions=None):
 
 def plot_digit_soft_targets(image, teacher_logits, label, temperatures=(1.0, 20.0)):
     """One test digit and the teacher's probabilities for it at several temperatures, on a log axis."""
+    logits = np.asarray(teacher_logits, dtype=float)
+    if logits.ndim != 1:
+        raise ValueError(f"teacher_logits must be the logits of one digit (one per class), got shape {logits.shape}")
+    label = class_index(label, len(logits), "label")
     fig = Figure(figsize=(9, 2.8), layout="constrained")
     ax_img, ax = fig.subplots(1, 2, width_ratios=[1, 4])
     ax_img.imshow(np.asarray(image).reshape(28, 28), cmap="gray_r")
     ax_img.set_title(f"true class {label}")
     ax_img.axis("off")
-    logits = np.asarray(teacher_logits, dtype=float)
     width = 0.8 / len(temperatures)
     for k, T in enumerate(temperatures):
-        ax.bar(np.arange(10) + (k - (len(temperatures) - 1) / 2) * width, softmax(logits, T), width, label=f"T = {T:g}")
-    ax.set(yscale="log", xticks=range(10), xlabel="class", ylabel="teacher probability")
+        ax.bar(
+            np.arange(len(logits)) + (k - (len(temperatures) - 1) / 2) * width,
+            softmax(logits, T),
+            width,
+            label=f"T = {T:g}",
+        )
+    ax.set(yscale="log", xticks=range(len(logits)), xlabel="class", ylabel="teacher probability")
     ax.set_ylim(bottom=max(1e-30, softmax(logits, temperatures[0]).min() / 10), top=2)
     ax.legend(fontsize=8)
     return fig
@@ -49,6 +65,13 @@ def class_similarity(teacher_logits, labels, T):
     labels = np.asarray(labels)
     if labels.shape != q.shape[:1]:
         raise ValueError(f"one label per row of teacher logits: {len(labels)} labels for {len(q)} rows")
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integer classes, got {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= q.shape[1]):
+        raise ValueError(
+            f"labels must lie in 0..{q.shape[1] - 1} (one per column of teacher logits), "
+            f"got {labels.min()}..{labels.max()}"
+        )
     missing = [c for c in range(q.shape[1]) if not (labels == c).any()]
     if missing:
         raise ValueError(
@@ -137,6 +160,11 @@ def plot_error_grid(temperatures, alphas, errors, title="student test errors"):
     """Heatmap of test errors over the T x alpha grid. ``errors`` is (T, alpha) or (T, alpha, seeds); with
     seeds each cell shows the mean and the standard deviation over them."""
     errors = np.asarray(errors, dtype=float)
+    if errors.ndim not in (2, 3) or errors.shape[:2] != (len(temperatures), len(alphas)):
+        raise ValueError(
+            f"errors must have shape (T, alpha) or (T, alpha, seeds), here ({len(temperatures)}, {len(alphas)}) "
+            f"for {len(temperatures)} temperatures and {len(alphas)} alphas; got shape {errors.shape}"
+        )
     if errors.ndim == 2:
         errors = errors[..., None]
     mean = errors.mean(-1)

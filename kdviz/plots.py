@@ -4,6 +4,7 @@ returns a matplotlib Figure (never calls plt.show); widgets redraw by calling it
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._checks import class_index, plot_temperature, temperature_range, tick_labels
 from .gradients import logit_matching_grad, soft_ce_grad
 from .temperature import entropy, expected_logit, softmax, turning_temperature
 
@@ -30,7 +31,7 @@ def plot_probabilities(logits, T, labels=None):
     """Bars of q(T) for the given logits, the T = 1 probabilities as outlines, entropy in the title."""
     logits = np.asarray(logits, dtype=float)
     q, q1 = softmax(logits, T), softmax(logits, 1.0)
-    labels = labels if labels is not None else [str(i) for i in range(len(logits))]
+    labels = tick_labels(labels, len(logits))
     fig, ax = new_figure(6.5, 3.4)
     x = np.arange(len(logits))
     ax.bar(x, q, color="C0", label=f"q at T = {T:.3g}")
@@ -51,6 +52,7 @@ def plot_temperature_curves(logits, T_max=5.0, log_T=False, n_points=400, show_t
     n = len(logits)
     if n > MAX_CURVES:
         raise ValueError(f"plot_temperature_curves draws at most {MAX_CURVES} classes (one colour each), got {n}")
+    T_max = plot_temperature(T_max)
     T = np.geomspace(T_max * 1e-3, T_max, n_points) if log_T else np.linspace(T_max / n_points, T_max, n_points)
     q = softmax(logits[None, :], T[:, None])
     widths = np.linspace(3.2, 1.2, n)
@@ -71,7 +73,7 @@ def plot_temperature_curves(logits, T_max=5.0, log_T=False, n_points=400, show_t
 def plot_uniform_gap(logits, T_min=1.0, T_max=1e3):
     """max_i |q_i(T) - 1/n| on log-log axes: for large T it falls like 1/T (slope -1)."""
     logits = np.asarray(logits, dtype=float)
-    T = np.geomspace(T_min, T_max, 200)
+    T = np.geomspace(*temperature_range(T_min, T_max), 200)
     gap = np.abs(softmax(logits[None, :], T[:, None]) - 1 / len(logits)).max(axis=1)
     tail = T >= T_max / 10
     slope = loglog_slope(T[tail], gap[tail])
@@ -87,6 +89,7 @@ def plot_sign_map(logits, T_min=0.05, T_max=50.0):
     """Each class as a line at the height of its logit z_i, red while q_i rises with T and blue while it
     falls, and E_q[z] in black on the same logit axis: a row turns blue exactly where E_q[z] crosses it."""
     logits = np.asarray(logits, dtype=float)
+    T_min, T_max = temperature_range(T_min, T_max)
     T = np.geomspace(T_min, T_max, 400)
     mean_logit = expected_logit(logits[None, :], T[:, None])
     rising = mean_logit[:, None] > logits[None, :]
@@ -109,8 +112,8 @@ def plot_sign_map(logits, T_min=0.05, T_max=50.0):
 def plot_turning_point(logits, i, T_max=20.0):
     """Class i's q_i(T) and the gap E_q[z] - z_i whose sign is that of dq_i/dT, with T* marked."""
     logits = np.asarray(logits, dtype=float)
-    if not -len(logits) <= i < len(logits):
-        raise ValueError(f"class {i} is out of range for {len(logits)} logits")
+    i = class_index(i, len(logits))
+    T_max = plot_temperature(T_max)
     T = np.geomspace(T_max * 1e-3, T_max, 400)
     q = softmax(logits[None, :], T[:, None])[:, i]
     gap = expected_logit(logits[None, :], T[:, None]) - logits[i]
@@ -138,7 +141,7 @@ def plot_dark_knowledge(probabilities, temperatures=(1.0, 20.0), labels=None, tr
     Uses log q as logits: softmax(log q / T) is what the teacher would say at temperature T.
     """
     logits = np.log(np.asarray(probabilities, dtype=float))
-    labels = labels if labels is not None else [str(i) for i in range(len(logits))]
+    labels = tick_labels(labels, len(logits))
     fig, ax = new_figure(7, 3.4)
     width = 0.8 / len(temperatures)
     x = np.arange(len(logits))
@@ -154,7 +157,7 @@ def plot_dark_knowledge(probabilities, temperatures=(1.0, 20.0), labels=None, tr
 
 def plot_gradient_scaling(student_logits, teacher_logits, T_min=1.0, T_max=1e3):
     """|dC/dz| against T (slope -2 for large T) and the flat T^2 |dC/dz|."""
-    T = np.geomspace(T_min, T_max, 200)
+    T = np.geomspace(*temperature_range(T_min, T_max), 200)
     z, v = np.asarray(student_logits, float), np.asarray(teacher_logits, float)
     norms = np.linalg.norm(soft_ce_grad(z[None, :], v[None, :], T[:, None]), axis=1)
     tail = T >= T_max / 10
@@ -172,8 +175,7 @@ def soft_share(student_logits, teacher_logits, label, T, alpha, scale_by_T2=True
     """Share of the soft term in the norm of the blended gradient
     alpha * s * (q_T - p_T)/T + (1 - alpha) * (q_1 - y), with s = T^2 or 1."""
     z, v = np.asarray(student_logits, float), np.asarray(teacher_logits, float)
-    if not 0 <= label < len(z):
-        raise ValueError(f"label {label} is out of range for {len(z)} classes (0..{len(z) - 1})")
+    label = class_index(label, len(z), "label")
     T = np.asarray(T, float)[..., None]
     soft = alpha * (T**2 if scale_by_T2 else 1.0) * soft_ce_grad(z, v, T)
     hard = (1 - alpha) * (softmax(z) - np.eye(len(z))[label])
@@ -183,7 +185,7 @@ def soft_share(student_logits, teacher_logits, label, T, alpha, scale_by_T2=True
 
 def plot_soft_share(student_logits, teacher_logits, label, T, alpha, T_max=100.0):
     """How much of the blended gradient comes from the soft term, with and without T^2, as T moves."""
-    grid = np.geomspace(1.0, T_max, 200)
+    grid = np.geomspace(*temperature_range(1.0, T_max), 200)
     fig, ax = new_figure(6.5, 3.6)
     for scaled, style in ((True, "-"), (False, "--")):
         share = soft_share(student_logits, teacher_logits, label, grid, alpha, scaled)
@@ -200,7 +202,7 @@ def plot_logit_matching(student_logits, teacher_logits, shift=0.0, T_min=1.0, T_
     """Relative error of T^2 (q - p)/T against logit matching, raw (z - v)/N and centred, vs T."""
     z = np.asarray(student_logits, float) + shift
     v = np.asarray(teacher_logits, float)
-    T = np.geomspace(T_min, T_max, 200)
+    T = np.geomspace(*temperature_range(T_min, T_max), 200)
     scaled = T[:, None] ** 2 * soft_ce_grad(z[None, :], v[None, :], T[:, None])
     raw = (z - v) / len(z)
     centred = T[:, None] ** 2 * logit_matching_grad(z, v, T[:, None])

@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from kdviz import expected_logit, plots, random_logits, softmax, turning_temperature
+from kdviz import expected_logit, mnist_plots, plots, random_logits, softmax, turning_temperature
 from kdviz import widgets as kw
 
 Z = random_logits(7, seed=0)
@@ -117,6 +117,41 @@ def test_sign_map_draws_E_q_on_the_logit_axis_and_turns_rows_where_it_crosses():
 def test_soft_share_refuses_a_label_outside_the_classes():
     with pytest.raises(ValueError, match="label 5 is out of range for 4 classes"):
         plots.soft_share(Z[:4], V[:4], 5, 2.0, 0.5)
+
+
+DIGIT = np.zeros((28, 28), np.uint8)
+BAD_PLOTS = {
+    "fractional label": (lambda: plots.soft_share(Z, V, 1.5, 2.0, 0.5), TypeError, "label must be an integer"),
+    "fractional class": (lambda: plots.plot_turning_point(Z, 1.0), TypeError, "class must be an integer"),
+    "too few tick labels": (lambda: plots.plot_probabilities(Z, 1.0, labels=["a"]), ValueError, "one label per class"),
+    "too many tick labels": (
+        lambda: plots.plot_dark_knowledge(softmax(Z), labels=list("abcdefgh")),
+        ValueError,
+        "8 labels for 7 classes",
+    ),
+    "sign map from T = 0": (lambda: plots.plot_sign_map(Z, 0, 10), ValueError, "T_min must be a finite"),
+    "logit matching from T = 0": (lambda: plots.plot_logit_matching(Z, V, T_min=0), ValueError, "T_min"),
+    "uniform gap backwards": (lambda: plots.plot_uniform_gap(Z, 10, 1), ValueError, "T_min must be below T_max"),
+    "gradient scaling to inf": (lambda: plots.plot_gradient_scaling(Z, V, T_max=np.inf), ValueError, "T_max"),
+    "curves up to T = 0": (lambda: plots.plot_temperature_curves(Z, T_max=0), ValueError, "T_max"),
+    "soft share up to T = 1": (lambda: plots.plot_soft_share(Z, V, 0, 2.0, 0.5, T_max=1.0), ValueError, "T_max"),
+    "no digits": (lambda: mnist_plots.plot_digits(np.zeros((5, 28, 28)), [0] * 5, n=0), ValueError, "n is how many"),
+    "no images": (lambda: mnist_plots.plot_digits(np.zeros((0, 28, 28)), []), ValueError, "no images"),
+    "too few labels": (lambda: mnist_plots.plot_digits(np.zeros((5, 28, 28)), [0] * 3), ValueError, "labels must"),
+    "label 12": (lambda: mnist_plots.plot_digit_soft_targets(DIGIT, np.arange(10.0), 12), ValueError, "label 12"),
+    "error grid of the wrong shape": (
+        lambda: mnist_plots.plot_error_grid([1, 2], [0.5], np.zeros((3, 3))),
+        ValueError,
+        r"\(2, 1\) for 2 temperatures and 1 alphas; got shape \(3, 3\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", BAD_PLOTS)
+def test_a_plot_refuses_bad_input_with_a_message_naming_it(name):
+    draw, error, message = BAD_PLOTS[name]
+    with pytest.raises(error, match=message):
+        draw()
 
 
 def test_soft_share_with_T_squared_stays_while_without_it_collapses():
