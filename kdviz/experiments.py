@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from . import teacher_store
-from .losses import distillation_loss
+from .losses import checked_T_alpha, distillation_loss
 from .models import StackedStudents, student_mlp
 from .noise import compare, spread
 from .train import (
@@ -22,6 +22,7 @@ from .train import (
     TrainingWarning,
     choose_device,
     count_errors,
+    is_integer,
     load_or_train_teacher,
     logits_of,
     to_inputs,
@@ -40,6 +41,14 @@ class Preset:
     T: float = 20.0
     alpha: float = 0.9
 
+    def __post_init__(self):
+        """T and alpha checked by the rules train_students and kd_loss use, when the preset is made."""
+        if not isinstance(self.teacher, TeacherConfig) or not isinstance(self.student, StudentConfig):
+            raise TypeError("a Preset needs a TeacherConfig and a StudentConfig")
+        T, alpha = checked_T_alpha(self.T, self.alpha)
+        object.__setattr__(self, "T", float(T))
+        object.__setattr__(self, "alpha", float(alpha))
+
 
 PRESETS = {
     "paper": Preset(TeacherConfig(), StudentConfig(hidden=800, epochs=30)),
@@ -51,10 +60,6 @@ def get_preset(name, T=None, alpha=None, hidden=None, seed=None, student_epochs=
     """A preset with any of its student settings overridden."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    if alpha is not None and not 0 <= alpha <= 1:
-        raise ValueError(f"alpha weights the soft term and must lie in [0, 1], got {alpha}")
-    if T is not None and not T > 0:
-        raise ValueError(f"temperature T must be > 0, got {T}")
     preset = PRESETS[name]
     student = replace(
         preset.student,
@@ -167,6 +172,8 @@ def compare_students(workspace, preset, n_seeds=1, progress=True):
 
 def run_distillation(data, preset, device=None, n_seeds=1, progress=True):
     """Load or train the teacher, then ``compare_students``: the paper's table in one call."""
+    if not isinstance(preset, Preset):
+        raise TypeError(f"preset must be a Preset (from get_preset), got {type(preset).__name__}")
     seed_list(preset.student, n_seeds)  # refuse a bad count before any work
     start = time.perf_counter()
     workspace = prepare(data, preset, device, progress)
@@ -231,10 +238,13 @@ def omitted_class_experiment(workspace, student, T, alpha, omitted=3, n_validati
     """Distil into a student whose transfer set has no examples of ``omitted``; choose a bias for its
     logit on a validation split of the training data; report the test digits of that class before/after."""
     n = len(workspace.x_train)
-    if not 0 < n_validation < n:
-        raise ValueError(f"n_validation must lie in 1..{n - 1} (the rest is the transfer set), got {n_validation}")
-    if not 0 <= omitted <= 9:
-        raise ValueError(f"omitted must be a digit 0..9, got {omitted}")
+    if not is_integer(n_validation) or not 0 < n_validation < n:
+        raise ValueError(
+            f"n_validation must be an integer in 1..{n - 1} (the rest is the transfer set), got {n_validation!r}"
+        )
+    if not is_integer(omitted) or not 0 <= omitted <= 9:
+        raise ValueError(f"omitted must be a digit, an integer 0..9, got {omitted!r}")
+    checked_T_alpha(T, alpha)
     train_idx, val_idx = split_validation(workspace, n_validation)
     y_train = workspace.y_train.cpu().numpy()
     keep = train_idx[y_train[train_idx] != omitted]

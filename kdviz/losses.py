@@ -48,19 +48,29 @@ def distillation_loss(student_logits, teacher_logits, labels, T, alpha):
     return alpha * soft + (1 - alpha) * hard
 
 
+def as_numbers(value, name):
+    """``value`` (a number, a list of numbers, an array or a tensor) as a float64 numpy array.
+
+    Strings, bools, None and anything else that is not a real number are a TypeError naming ``name``.
+    """
+    if torch.is_tensor(value):
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value)
+    except ValueError:  # a ragged list
+        array = np.asarray(None)
+    if array.dtype.kind not in "iuf":
+        what = f"the string {value!r}" if isinstance(value, (str, bytes)) else repr(value)
+        raise TypeError(f"{name} must be a number (or one number per student), got {what}")
+    return array.astype(np.float64)
+
+
 def _per_student(value, name, n_students, device):
     """A number, or one number per stacked student, as a float64 tensor (0-d or (K,))."""
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be a number (or one number per student), got the string {value!r}")
-    try:
-        tensor = torch.as_tensor(
-            np.asarray(value.detach().cpu() if torch.is_tensor(value) else value, dtype=np.float64)
-        )
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a number (or one number per student), got {value!r}") from err
+    tensor = torch.as_tensor(as_numbers(value, name))
     if tensor.dim() == 1 and tensor.numel() == 1 and n_students is None:
         tensor = tensor[0]
-    if tensor.dim() > 1 or (tensor.dim() == 1 and tensor.numel() != (n_students or 0)):
+    if tensor.dim() > 1 or (tensor.dim() == 1 and tensor.numel() != n_students):
         students = "a single student" if n_students is None else f"{n_students} stacked students"
         raise ValueError(
             f"{name} must be one number, or one per student, for {students}; got shape {tuple(tensor.shape)}"
@@ -68,18 +78,59 @@ def _per_student(value, name, n_students, device):
     return tensor.to(device)
 
 
+def min_temperature(dtype=torch.float32):
+    """The smallest T kd_loss accepts in ``dtype``: below it T^2 underflows and the soft term is lost."""
+    return float(torch.finfo(dtype).tiny) ** 0.5
+
+
 def check_temperature(T, dtype=torch.float32):
-    """Refuse T that is not finite and > 0, or so large that T^2 KL drowns in rounding in ``dtype``."""
+    """Refuse T that is not finite and > 0, so small that T^2 underflows, or so large that T^2 KL drowns
+    in rounding in ``dtype``."""
     limit = MAX_TEMPERATURE[dtype]
+    name = str(dtype).removeprefix("torch.")
     if torch.isnan(T).any() or (T <= 0).any() or torch.isinf(T).any():
         raise ValueError(f"temperature T must be a finite number > 0, got {T.tolist()}")
+    if (T < min_temperature(dtype)).any():
+        raise ValueError(
+            f"temperature T = {T.min().item():g} is too small for {name}: below T = {min_temperature(dtype):.2g} "
+            "T^2 underflows to 0 and logits / T overflow, so the soft term would be lost or nan. Use a larger T "
+            "(at T = 0.01 the soft targets are already the teacher's one-hot argmax)."
+        )
     if (T > limit).any():
         raise ValueError(
-            f"temperature T = {T.max().item():g} is too large for kd_loss in {str(dtype).removeprefix('torch.')}: "
+            f"temperature T = {T.max().item():g} is too large for kd_loss in {name}: "
             f"above T = {limit:g} the soft term T^2 KL is lost in rounding. Use a smaller T (float64 logits allow "
             f"up to {MAX_TEMPERATURE[torch.float64]:g}); at such temperatures distillation is logit matching "
             "(notebook 03)."
         )
+
+
+def check_scaled_logits(logits, T, dtype=torch.float32, name="teacher logits"):
+    """Refuse logits whose largest finite magnitude divided by the smallest T overflows ``dtype``."""
+    logits = logits.detach()
+    finite = logits[torch.isfinite(logits)]
+    if finite.numel() == 0:
+        return
+    largest, smallest_T = finite.abs().max().item(), T.min().item()
+    limit, kind = torch.finfo(dtype).max, str(dtype).removeprefix("torch.")
+    if largest / smallest_T > limit:
+        raise ValueError(
+            f"{name} up to {largest:g} divided by T = {smallest_T:g} exceed the largest {kind} "
+            f"number ({limit:.3g}), so the soft targets would be inf or nan. Use T >= {largest / limit * 10:.2g}, "
+            "or logits of a sensible size."
+        )
+
+
+def checked_T_alpha(T, alpha, n_students=None, dtype=torch.float32, device="cpu"):
+    """T and alpha as float64 tensors (0-d, or (K,) for K students), checked by the rules of kd_loss.
+
+    kd_loss, train_students and the experiment presets all check T and alpha here.
+    """
+    T_ = _per_student(T, "T", n_students, device)
+    alpha_ = _per_student(alpha, "alpha", n_students, device)
+    check_temperature(T_, dtype)
+    check_alpha(alpha_)
+    return T_, alpha_
 
 
 def check_alpha(alpha):
@@ -102,23 +153,28 @@ def _as_logits(value, name):
     return value
 
 
-def _as_labels(labels, like):
-    """Integer class labels as int64 on the logits' device, (N,) or (K, N), each in 0..C-1."""
+def as_labels(labels, n_classes, shapes, device, name="labels"):
+    """Integer class labels as int64 on ``device``, of one of ``shapes``, each in 0..n_classes-1."""
     if not torch.is_tensor(labels):
-        labels = torch.as_tensor(np.asarray(labels))
+        array = np.asarray(labels)
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"{name} must be integer class indices, got {array.dtype} values")
+        _check_classes(array.min() if array.size else 0, array.max() if array.size else 0, n_classes, name)
+        labels = torch.as_tensor(array.astype(np.int64))
     if labels.is_floating_point() or labels.dtype == torch.bool or labels.is_complex():
-        raise TypeError(f"labels must be integer class indices, got {labels.dtype}")
-    labels = labels.to(device=like.device, dtype=torch.int64)
-    expected = {like.shape[:-1], like.shape[-2:-1]}
-    if labels.shape not in expected:
-        raise ValueError(
-            f"labels {tuple(labels.shape)} must hold one class per row of the batch: shape "
-            f"{tuple(like.shape[-2:-1])} (or {tuple(like.shape[:-1])} for stacked students)"
-        )
-    n_classes = like.shape[-1]
-    if labels.min() < 0 or labels.max() >= n_classes:
-        raise ValueError(f"labels must lie in 0..{n_classes - 1}, got {labels.min().item()}..{labels.max().item()}")
-    return labels
+        raise TypeError(f"{name} must be integer class indices, got {labels.dtype}")
+    labels = labels.to(dtype=torch.int64)
+    if tuple(labels.shape) not in [tuple(shape) for shape in shapes]:
+        wanted = " or ".join(str(tuple(shape)) for shape in shapes)
+        raise ValueError(f"{name} {tuple(labels.shape)} must hold one class per row of the batch: shape {wanted}")
+    if labels.numel():
+        _check_classes(labels.min().item(), labels.max().item(), n_classes, name)
+    return labels.to(device=device)
+
+
+def _check_classes(low, high, n_classes, name):
+    if low < 0 or high >= n_classes:
+        raise ValueError(f"{name} must lie in 0..{n_classes - 1} (one per class), got {low}..{high}")
 
 
 def check_teacher_logits(teacher_logits):
@@ -147,10 +203,9 @@ def kd_loss(student_logits, teacher_logits, labels, T, alpha):
         )
     check_teacher_logits(v)
     n_students = z.shape[0] if z.dim() == 3 else None
-    T_ = _per_student(T, "T", n_students, z.device)
-    alpha_ = _per_student(alpha, "alpha", n_students, z.device)
-    check_temperature(T_, compute_dtype(z))
-    check_alpha(alpha_)
+    T_, alpha_ = checked_T_alpha(T, alpha, n_students, compute_dtype(z), z.device)
+    check_scaled_logits(v, T_, compute_dtype(z))
+    check_scaled_logits(z, T_, compute_dtype(z), "student logits")
     if labels is None:
         if (alpha_ != 1).any():
             raise ValueError(
@@ -158,6 +213,6 @@ def kd_loss(student_logits, teacher_logits, labels, T, alpha):
                 f"{alpha_.tolist()}. Pass the labels to blend in the hard term."
             )
     else:
-        labels = _as_labels(labels, z)
+        labels = as_labels(labels, z.shape[-1], {z.shape[:-1], z.shape[-2:-1]}, z.device)
     dtype = compute_dtype(z)
     return distillation_loss(z, v, labels, T_.to(dtype), alpha_.to(dtype))

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from . import teacher_store
 from .data import data_fingerprint
-from .losses import check_alpha, check_teacher_logits, check_temperature, distillation_loss
+from .losses import as_labels, as_numbers, check_scaled_logits, check_teacher_logits, checked_T_alpha, distillation_loss
 from .models import N_CLASSES, N_PIXELS, StackedStudents, student_mlp, teacher_mlp
 
 PIXEL_MEAN, PIXEL_STD = 0.1307, 0.3081  # MNIST training-set statistics of pixel / 255
@@ -64,7 +64,7 @@ def to_inputs(images, device=None):
         pixels = torch.as_tensor(array, dtype=torch.float32, device=choose_device(device))
     else:
         raise TypeError(f"images must be uint8 (0-255) or float in [0, 1], got {array.dtype}")
-    return ((pixels - PIXEL_MEAN) / PIXEL_STD).reshape(len(array), -1)
+    return ((pixels - PIXEL_MEAN) / PIXEL_STD).reshape(len(array), N_PIXELS)
 
 
 def to_labels(labels, device=None):
@@ -91,8 +91,11 @@ def jitter(x, max_shift, generator):
 def transfer_indices(labels, drop_class=None, fraction=1.0, seed=0):
     """Indices of a transfer set: all of ``labels``, minus one class, or a seeded random fraction."""
     labels = np.asarray(labels)
+    _require_number(fraction, "fraction")
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction of the data to keep must lie in (0, 1], got {fraction}")
+    if drop_class is not None:
+        _require_integer(drop_class, "drop_class", 0, N_CLASSES - 1)
     keep = np.flatnonzero(labels != drop_class) if drop_class is not None else np.arange(len(labels))
     if fraction < 1:
         rng = np.random.default_rng(seed)
@@ -105,16 +108,39 @@ def _require(condition, message):
         raise ValueError(message)
 
 
+def is_integer(value):
+    """True for Python and numpy integers; False for bools, which are not counts."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_number(value):
+    """True for real Python and numpy numbers other than bools."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _require_integer(value, name, low, high=None):
+    """A TypeError unless ``value`` is an integer, a ValueError unless it lies in low..high."""
+    limits = f">= {low}" if high is None else f"in {low}..{high}"
+    if not is_integer(value):
+        raise TypeError(f"{name} must be an integer {limits}, got {value!r}")
+    _require(low <= value and (high is None or value <= high), f"{name} must be an integer {limits}, got {value!r}")
+
+
+def _require_number(value, name):
+    if not is_number(value):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+
+
 def _check_common(config, kind):
     """Checks shared by both configurations, made when a configuration is created."""
     for name in ("hidden", "epochs", "batch_size"):
-        value = getattr(config, name)
-        _require(
-            isinstance(value, (int, np.integer)) and value >= 1, f"{kind}.{name} must be an integer >= 1, got {value!r}"
-        )
+        _require_integer(getattr(config, name), f"{kind}.{name}", 1)
+    for name in ("lr", "momentum"):
+        _require_number(getattr(config, name), f"{kind}.{name}")
     _require(np.isfinite(config.lr) and config.lr > 0, f"{kind}.lr must be a finite number > 0, got {config.lr!r}")
     _require(0 <= config.momentum < 1, f"{kind}.momentum must lie in [0, 1), got {config.momentum!r}")
-    _require(isinstance(config.seed, (int, np.integer)), f"{kind}.seed must be an integer, got {config.seed!r}")
+    if not is_integer(config.seed):
+        raise TypeError(f"{kind}.seed must be an integer, got {config.seed!r}")
 
 
 @dataclass(frozen=True)
@@ -133,12 +159,17 @@ class TeacherConfig:
 
     def __post_init__(self):
         _check_common(self, "TeacherConfig")
+        for name in ("dropout_input", "dropout_hidden", "weight_decay"):
+            _require_number(getattr(self, name), f"TeacherConfig.{name}")
         for name in ("dropout_input", "dropout_hidden"):
             value = getattr(self, name)
             _require(0 <= value < 1, f"TeacherConfig.{name} must lie in [0, 1), got {value!r}")
-        _require(0 <= self.jitter <= 13, f"TeacherConfig.jitter is a shift in pixels, 0..13, got {self.jitter!r}")
-        _require(self.weight_decay >= 0, f"TeacherConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
-        _require(1 <= self.n_train <= 60000, f"TeacherConfig.n_train must lie in 1..60000, got {self.n_train!r}")
+        _require_integer(self.jitter, "TeacherConfig.jitter (a shift in whole pixels)", 0, 13)
+        _require(
+            np.isfinite(self.weight_decay) and self.weight_decay >= 0,
+            f"TeacherConfig.weight_decay must be a finite number >= 0, got {self.weight_decay!r}",
+        )
+        _require_integer(self.n_train, "TeacherConfig.n_train", 1, 60000)
 
 
 @dataclass(frozen=True)
@@ -154,6 +185,8 @@ class StudentConfig:
     def __post_init__(self):
         _check_common(self, "StudentConfig")
         clip = self.max_grad_norm
+        if clip is not None:
+            _require_number(clip, "StudentConfig.max_grad_norm (or None for no clipping)")
         _require(
             clip is None or (np.isfinite(clip) and clip > 0),
             f"StudentConfig.max_grad_norm must be a finite number > 0, or None for no clipping; got {clip!r}",
@@ -206,24 +239,31 @@ def _check_finite(losses, names, epoch, advice):
         )
 
 
-def _warn_if_untrustworthy(names, final_losses, chance_losses, clipped_share):
+def _warn_if_untrustworthy(names, final_losses, chance_losses, clipped_share, max_grad_norm=None):
     """Warn about each student whose last epoch ended no better than (90% of) the loss of uniform guessing,
     or whose gradient the clipping held down in most steps of its last epoch: results that look finite but
-    are not learning."""
+    are not learning. Clipping in most steps names max_grad_norm as a possible cause."""
     for name, loss, chance, share in zip(names, final_losses, chance_losses, clipped_share, strict=True):
+        clipping = (
+            f"Its gradient was clipped in {100 * share:.0f}% of the steps of its last epoch. Lower StudentConfig.lr, "
+            f"or raise StudentConfig.max_grad_norm (now {max_grad_norm:g}) if it is too small for this loss "
+            "(the soft term's gradient grows with T)."
+            if share > 0.5
+            else ""
+        )
         if loss >= 0.9 * chance:
             how = "far above" if loss > 1.5 * chance else "no better than"
+            advice = clipping or "Lower StudentConfig.lr or train longer."
             warnings.warn(
-                f"the {name} ended with loss {loss:.3g}, {how} the {chance:.3g} of predicting uniform "
-                "probabilities: it did not learn (often a learning rate that is too high, or too few epochs). "
-                "Lower StudentConfig.lr or train longer.",
+                f"the {name} ended with loss {loss:.3g}, {how} the {chance:.3g} of predicting uniform probabilities: "
+                f"it did not learn (often a learning rate that is too high, or too few epochs). {advice}",
                 TrainingWarning,
                 stacklevel=3,
             )
-        elif share > 0.5:
+        elif clipping:
             warnings.warn(
-                f"the {name} had its gradient clipped in {100 * share:.0f}% of the steps of its last epoch: the "
-                "clipping, not the learning rate schedule, is controlling its steps. Lower StudentConfig.lr.",
+                f"the {name} is not trustworthy: the clipping, not the learning rate schedule, controlled its "
+                f"steps. {clipping}",
                 TrainingWarning,
                 stacklevel=3,
             )
@@ -344,13 +384,10 @@ def export_teacher(model, config, data, folder, name, record):
 
 
 def _broadcast_students(T, alpha, seeds, default_seed):
-    """One (T, alpha, seed) per student, as three equal-length arrays; checked."""
-    try:
-        T = np.atleast_1d(np.asarray(T, dtype=float))
-        alpha = np.atleast_1d(np.asarray(alpha, dtype=float))
-        seeds = np.atleast_1d(np.asarray(default_seed if seeds is None else seeds))
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"T and alpha must be numbers or lists of numbers: {err}") from None
+    """One (T, alpha, seed) per student, as three equal-length arrays; checked like kd_loss checks them."""
+    T = np.atleast_1d(as_numbers(T, "T"))
+    alpha = np.atleast_1d(as_numbers(alpha, "alpha"))
+    seeds = np.atleast_1d(np.asarray(default_seed if seeds is None else seeds))
     if min(T.size, alpha.size, seeds.size) == 0:
         raise ValueError("T, alpha and seeds must each hold at least one value")
     if not np.issubdtype(seeds.dtype, np.integer):
@@ -363,24 +400,45 @@ def _broadcast_students(T, alpha, seeds, default_seed):
         ) from None
     if T.ndim != 1:
         raise ValueError(f"T, alpha and seeds must be numbers or 1-D lists, got shape {T.shape}")
-    check_temperature(torch.as_tensor(T))
-    check_alpha(torch.as_tensor(alpha))
+    checked_T_alpha(T, alpha, n_students=len(T))
     return T, alpha, seeds.astype(int)
 
 
-def _check_transfer_set(x, y, teacher_logits, alpha, x_test, y_test):
-    """Everything about the data that would otherwise fail deep inside torch, or silently, mid-run."""
+def _check_inputs(x, name, device=None):
+    """A finite float tensor (N, 784) from to_inputs, on ``device`` where given."""
     if not torch.is_tensor(x) or x.dim() != 2 or x.shape[1] != N_PIXELS or not x.is_floating_point():
         shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
-        raise ValueError(f"x must be a float tensor (N, {N_PIXELS}) from kdviz.train.to_inputs, got {shape}")
+        raise ValueError(f"{name} must be a float tensor (N, {N_PIXELS}) from kdviz.train.to_inputs, got {shape}")
+    if device is not None and x.device != device:
+        raise ValueError(f"{name} is on {x.device}, the transfer set on {device}: move it with .to({str(device)!r})")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains nan or inf: make the images with kdviz.train.to_inputs")
+
+
+def _check_labels(y, n, device, name):
+    """Labels of n examples as int64 on ``device``, checked as kd_loss checks them (kdviz.losses.as_labels)."""
+    if not torch.is_tensor(y):
+        raise TypeError(
+            f"{name} must be a label tensor of shape ({n},) from kdviz.train.to_labels, got {type(y).__name__}"
+        )
+    if y.device != device:
+        raise ValueError(f"{name} is on {y.device}, the transfer set on {device}: move it with .to({str(device)!r})")
+    return as_labels(y, N_CLASSES, [(n,)], device, name)
+
+
+def _check_transfer_set(x, y, teacher_logits, T, alpha, x_test, y_test):
+    """Everything about the data that would otherwise fail deep inside torch, or silently, mid-run.
+
+    Returns y and y_test as int64 labels (None stays None)."""
+    _check_inputs(x, "x")
     if len(x) == 0:
         raise ValueError("the transfer set is empty: give at least one example")
     if y is None and (alpha != 1).any():
         raise ValueError(
             f"without labels (y=None) only the soft term can be trained, so every alpha must be 1; got {alpha.tolist()}"
         )
-    if y is not None and (not torch.is_tensor(y) or y.shape != (len(x),)):
-        raise ValueError(f"y must be a label tensor of shape ({len(x)},) from to_labels, or None")
+    if y is not None:
+        y = _check_labels(y, len(x), x.device, "y")
     if teacher_logits is None:
         if (alpha != 0).any():
             raise ValueError("teacher_logits are needed unless every alpha is 0 (labels only)")
@@ -391,8 +449,13 @@ def _check_transfer_set(x, y, teacher_logits, alpha, x_test, y_test):
                 f"teacher logits must be a tensor ({len(x)}, {N_CLASSES}) for {len(x)} examples, got {shape}"
             )
         check_teacher_logits(teacher_logits)
+        check_scaled_logits(teacher_logits, torch.as_tensor(T))
     if (x_test is None) != (y_test is None):
         raise ValueError("give x_test and y_test together (or neither)")
+    if x_test is not None:
+        _check_inputs(x_test, "x_test", x.device)
+        y_test = _check_labels(y_test, len(x_test), x.device, "y_test")
+    return y, y_test
 
 
 def _chance_losses(teacher_logits, T, alpha):
@@ -443,7 +506,7 @@ def train_students(
     Returns (StackedStudents, History).
     """
     T, alpha, seeds = _broadcast_students(T, alpha, seeds, config.seed)
-    _check_transfer_set(x, y, teacher_logits, alpha, x_test, y_test)
+    y, y_test = _check_transfer_set(x, y, teacher_logits, T, alpha, x_test, y_test)
     if teacher_logits is None:
         teacher_logits = torch.zeros(len(x), N_CLASSES, device=x.device)
     chance = _chance_losses(None if (alpha == 0).all() else teacher_logits, T, alpha)
@@ -489,5 +552,6 @@ def train_students(
             bar.set_postfix(test_errors=int(history.test_errors[-1].min()))
         if callback is not None:
             callback(epoch, history)
-    _warn_if_untrustworthy(names, history.loss[-1], chance, (clipped / steps_per_epoch).cpu().numpy())
+    clipped_share = (clipped / steps_per_epoch).cpu().numpy()
+    _warn_if_untrustworthy(names, history.loss[-1], chance, clipped_share, config.max_grad_norm)
     return model, history

@@ -205,3 +205,48 @@ def test_float32_temperatures_up_to_the_limit_never_give_nan(batch, T):
         assert torch.isfinite(kd_loss(student, teacher, labels, T, 0.5))  # float64 resolves it
     else:
         assert torch.isfinite(kd_loss(student.float(), teacher.float(), labels, T, 0.5))
+
+
+@given(st.sampled_from(["T", "alpha"]), st.lists(st.floats(0.1, 1.0), max_size=4).filter(lambda v: len(v) != 1))
+def test_anything_but_one_number_for_a_single_student_is_refused(name, values):
+    g = torch.Generator().manual_seed(0)
+    student, teacher = torch.randn(2, 4, 10, generator=g)
+    args = {"T": 2.0, "alpha": 0.5, name: values}
+    with pytest.raises(ValueError, match=rf"{name} must be one number"):
+        kd_loss(student, teacher, torch.tensor([0, 1, 2, 3]), **args)
+
+
+@pytest.mark.parametrize("labels", [["1"] * 8, [1, None] + [0] * 6, np.array(["a"] * 8)])
+def test_labels_that_are_not_integers_are_a_type_error(batch, labels):
+    student, teacher, _ = batch
+    with pytest.raises(TypeError, match="labels must be integer class indices"):
+        kd_loss(student, teacher, labels, 2.0, 0.5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_temperatures_below_the_smallest_whose_square_is_normal_are_refused(batch, dtype):
+    student, teacher, labels = (t.to(dtype) if t.is_floating_point() else t for t in batch)
+    smallest = torch.finfo(dtype).tiny ** 0.5
+    assert torch.isfinite(kd_loss(student, teacher, labels, smallest * 1.01, 0.5))
+    assert kd_loss(student, teacher, labels, smallest * 1.01, 1.0) > 0  # the soft term is still there
+    with pytest.raises(ValueError, match=f"too small for {str(dtype)[6:]}"):
+        kd_loss(student, teacher, labels, smallest / 2, 0.5)
+
+
+@pytest.mark.parametrize("who", ["teacher", "student"])
+def test_logits_that_overflow_float32_when_divided_by_T_are_refused_naming_the_cause(batch, who):
+    student, teacher, labels = (t.float() if t.is_floating_point() else t for t in batch)
+    if who == "teacher":
+        teacher = teacher * 1e30
+    else:
+        student = student * 1e30
+    with pytest.raises(ValueError, match=f"{who} logits up to .* divided by T = 1e-08 exceed the largest float32"):
+        kd_loss(student, teacher, labels, 1e-8, 0.5)
+    assert torch.isfinite(kd_loss(student.double(), teacher.double(), labels, 1e-8, 0.5))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint64, np.int32])
+def test_numpy_integer_labels_of_any_width_give_the_int64_loss(batch, dtype):
+    student, teacher, labels = batch
+    expected = kd_loss(student, teacher, labels, 2.0, 0.5)
+    assert kd_loss(student, teacher, labels.numpy().astype(dtype), 2.0, 0.5).item() == expected.item()

@@ -15,11 +15,21 @@ from kdviz.experiments import (
     logit_gradient_sizes,
     most_confusable,
     omitted_class_experiment,
+    run_distillation,
     teacher_status,
 )
+from kdviz.losses import kd_loss
 from kdviz.mnist_plots import class_similarity, similar_pairs
 from kdviz.models import teacher_mlp
-from kdviz.train import History, StudentConfig, TeacherConfig, TrainingWarning, to_inputs, train_students
+from kdviz.train import (
+    History,
+    StudentConfig,
+    TeacherConfig,
+    TrainingWarning,
+    to_inputs,
+    train_students,
+    transfer_indices,
+)
 
 
 @pytest.fixture
@@ -48,8 +58,58 @@ def learnable():
     ],
 )
 def test_meaningless_configurations_are_refused_when_made(make, field):
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises((ValueError, TypeError), match=field):
         make()
+
+
+COUNTS = {
+    "TeacherConfig": ["hidden", "epochs", "batch_size", "jitter", "n_train", "seed"],
+    "StudentConfig": ["hidden", "epochs", "batch_size", "seed"],
+}
+NUMBERS = {
+    "TeacherConfig": ["lr", "momentum", "dropout_input", "dropout_hidden", "weight_decay"],
+    "StudentConfig": ["lr", "momentum", "max_grad_norm"],
+}
+CONFIGS = {"TeacherConfig": TeacherConfig, "StudentConfig": StudentConfig}
+
+
+@given(
+    st.sampled_from([(kind, name) for kind, names in COUNTS.items() for name in names]),
+    st.one_of(st.floats(), st.booleans(), st.text(max_size=3), st.none()),
+)
+def test_a_count_that_is_not_an_integer_is_a_type_error_naming_it(field, value):
+    kind, name = field
+    with pytest.raises(TypeError, match=rf"{kind}\.{name}.*integer"):
+        CONFIGS[kind](**{name: value})
+
+
+@given(
+    st.sampled_from([(kind, name) for kind, names in NUMBERS.items() for name in names]),
+    st.one_of(st.booleans(), st.text(max_size=3), st.just([0.1])),
+)
+def test_a_number_that_is_not_a_number_is_a_type_error_naming_it(field, value):
+    kind, name = field
+    with pytest.raises(TypeError, match=rf"{kind}\.{name}.*number"):
+        CONFIGS[kind](**{name: value})
+
+
+def test_numpy_numbers_are_accepted_in_configurations():
+    config = StudentConfig(hidden=np.int64(8), epochs=np.int32(1), lr=np.float32(0.1), max_grad_norm=np.float64(2))
+    assert config.hidden == 8
+
+
+@pytest.mark.parametrize("drop_class, error", [(12, ValueError), (-1, ValueError), (3.5, TypeError), ("3", TypeError)])
+def test_transfer_indices_refuses_a_class_that_is_not_a_digit(drop_class, error):
+    with pytest.raises(error, match="drop_class"):
+        transfer_indices(np.arange(20) % 10, drop_class=drop_class)
+
+
+def test_class_similarity_refuses_labels_that_name_no_class():
+    logits = np.eye(10)[np.arange(20) % 10]
+    with pytest.raises(ValueError, match=r"0\.\.9"):
+        class_similarity(logits, np.r_[np.arange(10), [12] * 10], 2.0)
+    with pytest.raises(TypeError, match="integer"):
+        class_similarity(logits, (np.arange(20) % 10) + 0.5, 2.0)
 
 
 @given(st.integers(0, 255))
@@ -73,42 +133,63 @@ def test_images_that_cannot_be_pixels_are_refused(images, message):
         to_inputs(images, "cpu")
 
 
-@pytest.mark.parametrize(
-    "change, message",
-    [
-        ({"y": None, "alpha": 0.0}, "every alpha must be 1"),
-        ({"x": "empty"}, "empty"),
-        ({"T": []}, "at least one"),
-        ({"T": "hot"}, "numbers"),
-        ({"T": float("inf")}, "finite"),
-        ({"alpha": 1.5}, r"\[0, 1\]"),
-        ({"teacher_logits": "short"}, "teacher logits"),
-        ({"x_test": "alone"}, "together"),
-        ({"seeds": [0.5]}, "integers"),
-    ],
-)
-def test_bad_training_input_is_refused_before_training(learnable, change, message):
+BAD_TRAINING_INPUT = {
+    "no labels with alpha < 1": (lambda x, y, v: {"y": None, "alpha": 0.0}, "every alpha must be 1"),
+    "empty transfer set": (lambda x, y, v: {"x": x[:0], "y": y[:0], "teacher_logits": v[:0]}, "empty"),
+    "no T": (lambda x, y, v: {"T": []}, "at least one"),
+    "T a word": (lambda x, y, v: {"T": "hot"}, "number"),
+    "T infinite": (lambda x, y, v: {"T": float("inf")}, "finite"),
+    "T so small that T^2 underflows": (lambda x, y, v: {"T": 1e-38}, "too small for float32"),
+    "logits / T beyond float32": (lambda x, y, v: {"teacher_logits": v * 1e30, "T": 1e-8}, "exceed the largest"),
+    "alpha above 1": (lambda x, y, v: {"alpha": 1.5}, r"\[0, 1\]"),
+    "teacher logits too short": (lambda x, y, v: {"teacher_logits": v[:10]}, "teacher logits"),
+    "x_test alone": (lambda x, y, v: {"x_test": x[:10]}, "together"),
+    "fractional seeds": (lambda x, y, v: {"seeds": [0.5]}, "integers"),
+    "labels 10-19": (lambda x, y, v: {"y": y + 10}, r"y must lie in 0\.\.9"),
+    "float labels": (lambda x, y, v: {"y": y.float()}, "y must be integer"),
+    "numpy labels": (lambda x, y, v: {"y": y.numpy()}, "y must be a label tensor"),
+    "labels too short": (lambda x, y, v: {"y": y[:10]}, "one class per row"),
+    "nan in x": (lambda x, y, v: {"x": torch.where(torch.arange(784) == 5, float("nan"), x)}, "x contains nan"),
+    "x_test of 5 columns": (lambda x, y, v: {"x_test": x[:10, :5], "y_test": y[:10]}, "x_test must be a float tensor"),
+    "y_test of the wrong length": (lambda x, y, v: {"x_test": x[:10], "y_test": y[:9]}, "y_test"),
+    "numpy y_test": (lambda x, y, v: {"x_test": x[:10], "y_test": y[:10].numpy()}, "y_test must be a label tensor"),
+    "y_test 10-19": (lambda x, y, v: {"x_test": x[:10], "y_test": y[:10] + 10}, r"y_test must lie in 0\.\.9"),
+    "nan in x_test": (lambda x, y, v: {"x_test": x[:10] * float("nan"), "y_test": y[:10]}, "x_test contains nan"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_TRAINING_INPUT)
+def test_bad_training_input_is_refused_before_training(learnable, monkeypatch, name):
     x, y, teacher_logits = learnable
+    change, message = BAD_TRAINING_INPUT[name]
     args = {"x": x, "y": y, "teacher_logits": teacher_logits, "T": 4.0, "alpha": 0.5, "seeds": None, "x_test": None}
-    args.update(change)
-    if args["x"] == "empty":
-        args["x"], args["y"], args["teacher_logits"] = x[:0], y[:0], teacher_logits[:0]
-    if isinstance(args["teacher_logits"], str):
-        args["teacher_logits"] = teacher_logits[:10]
-    if isinstance(args["x_test"], str):
-        args["x_test"] = x[:10]
+    args.update(y_test=None)
+    args.update(change(x, y, teacher_logits))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started before the input was checked")
+
+    monkeypatch.setattr("kdviz.train.initial_students", no_training)
     with pytest.raises((ValueError, TypeError), match=message):
-        train_students(
-            args["x"],
-            args["y"],
-            args["teacher_logits"],
-            args["T"],
-            args["alpha"],
-            StudentConfig(hidden=8, epochs=1),
-            seeds=args["seeds"],
-            x_test=args["x_test"],
-            progress=False,
-        )
+        train_students(**args, config=StudentConfig(hidden=8, epochs=1), progress=False)
+
+
+@pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")  # one short epoch: only equality matters
+def test_int32_labels_train_like_int64_labels(learnable):
+    x, y, teacher_logits = learnable
+    config = StudentConfig(hidden=8, epochs=1)
+    runs = [
+        train_students(x[:256], labels[:256], teacher_logits[:256], 4.0, 0.5, config, progress=False)[1]
+        for labels in (y, y.int())
+    ]
+    np.testing.assert_array_equal(runs[0].loss, runs[1].loss)
+
+
+def test_the_clipping_warning_names_max_grad_norm(learnable):
+    x, y, teacher_logits = learnable
+    config = StudentConfig(hidden=16, epochs=1, max_grad_norm=1e-3)
+    with pytest.warns(TrainingWarning, match=r"clipped in \d+%.*max_grad_norm \(now 0\.001\)"):
+        train_students(x[:512], y[:512], teacher_logits[:512], 4.0, 0.5, config, progress=False)
 
 
 def test_a_learning_rate_far_too_high_is_reported_although_clipping_keeps_the_loss_finite(learnable):
@@ -180,3 +261,50 @@ def test_teacher_status_never_says_about_zero_minutes(monkeypatch, tmp_path):
     line = teacher_status(get_preset("quick"))
     assert "about 0 min" not in line and "no cached teacher" in line
     assert "min" in teacher_status(get_preset("paper"))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"omitted": 3.5}, "omitted"),
+        ({"omitted": 10}, "omitted"),
+        ({"n_validation": 100.5}, "n_validation"),
+        ({"T": "2"}, "T must be a number"),
+        ({"T": [1.0, 2.0]}, "one number"),
+    ],
+)
+def test_omitted_class_experiment_refuses_bad_arguments_before_training(workspace, monkeypatch, change, message):
+    monkeypatch.setattr("kdviz.experiments.train_students", lambda *a, **k: pytest.fail("training started"))
+    args = {"T": 20.0, "alpha": 1.0, "n_validation": 500, **change}
+    with pytest.raises((ValueError, TypeError), match=message):
+        omitted_class_experiment(workspace, StudentConfig(hidden=8, epochs=1), progress=False, **args)
+
+
+@pytest.mark.parametrize("shape", [(0, 28, 28), (0, 784)])
+def test_no_images_become_an_empty_batch_of_inputs(shape):
+    for dtype in (np.uint8, np.float32):
+        assert to_inputs(np.zeros(shape, dtype), "cpu").shape == (0, 784)
+
+
+@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=2), st.just([1.0, 2.0])))
+def test_get_preset_accepts_exactly_the_temperatures_that_kd_loss_accepts(T):
+    z = torch.zeros(2, 10)
+    try:
+        kd_loss(z, z, torch.tensor([0, 1]), T, 0.5)
+        accepted = True
+    except (ValueError, TypeError) as err:
+        accepted, kd_error = False, err
+    if accepted:
+        assert get_preset("quick", T=T).T == float(T)
+    else:
+        with pytest.raises(type(kd_error), match="T"):
+            get_preset("quick", T=T)
+
+
+@pytest.mark.parametrize("T", [float("inf"), 5000.0, "2", 1e-30, [1, 2]])
+def test_run_distillation_never_loads_a_teacher_for_a_bad_temperature(monkeypatch, T):
+    monkeypatch.setattr("kdviz.experiments.load_or_train_teacher", lambda *a, **k: pytest.fail("teacher loaded"))
+    with pytest.raises((ValueError, TypeError), match="T"):
+        run_distillation(None, get_preset("quick", T=T), "cpu", progress=False)
+    with pytest.raises(TypeError, match="Preset"):
+        run_distillation(None, {"T": T}, "cpu", progress=False)
