@@ -17,11 +17,21 @@ from kdviz.experiments import get_preset, teacher_status
 from kdviz.teacher_store import SHIPPED_DIR, file_sha256, find_shipped, load_shipped, rebuild_command
 from kdviz.train import count_errors, load_or_train_teacher, logits_of, to_inputs, to_labels
 
-
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = get_preset("paper").teacher
-RECORD_KEYS = {"config", "data", "weights_file", "weights_sha256", "dtype", "test_errors", "torch", "device",
-               "seconds", "command", "preset"}
+RECORD_KEYS = {
+    "config",
+    "data",
+    "weights_file",
+    "weights_sha256",
+    "dtype",
+    "test_errors",
+    "torch",
+    "device",
+    "seconds",
+    "command",
+    "preset",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -93,8 +103,18 @@ def test_a_regular_install_carries_the_teacher(tmp_path, record):
             shutil.copy2(ROOT / name, source / name)
     assert (source / "kdviz/teachers" / record["weights_file"]).is_file(), "the teacher is not committed"
     target = tmp_path / "site"
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-               "--target", str(target), str(source)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "--target",
+        str(target),
+        str(source),
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     installed = target / "kdviz" / "teachers"
