@@ -1,5 +1,6 @@
-"""One press of the distillation lab at its full-size default: 3 seeds of a 100-unit student, 3 epochs on the
-first 20,000 transfer images, test errors counted and the live curve drawn after every epoch.
+"""One press of the distillation lab at its full-size default (kdviz.lab.PRESS_EPOCHS epochs on the first
+kdviz.lab.PRESS_IMAGES transfer images): 3 seeds of a 100-unit student, test errors counted and the live curve
+drawn after every epoch.
 
     python benchmarks/bench_lab_press.py [--seeds 3] [--hidden 100] [--repeats 3]
 
@@ -14,7 +15,7 @@ import numpy as np
 from _common import header, median_times, transfer_set, warm_up
 
 from kdviz.experiments import Workspace
-from kdviz.lab import distillation_lab
+from kdviz.lab import PRESS_EPOCHS, PRESS_IMAGES, distillation_lab
 from kdviz.train import choose_device, to_inputs, to_labels
 
 
@@ -40,10 +41,10 @@ def main():
     x, y, teacher_logits, source = transfer_set(60000, device)
     x_test, y_test = test_set(device)
     workspace = Workspace(x, y, x_test, y_test, None, teacher_logits, {"source": "benchmark", "seconds": 0.0}, device)
-    header(f"lab press: {args.seeds} seeds of 784-{args.hidden}x2-10, 3 epochs on 20,000 {source}", device)
+    header(f"lab press: {args.seeds} seeds of 784-{args.hidden}x2-10, {PRESS_EPOCHS} epochs on {PRESS_IMAGES:,} {source}", device)
 
     def press(seeds):
-        lab = distillation_lab(workspace, epochs=3, hidden=args.hidden, seeds=seeds, n_transfer=20000)
+        lab = distillation_lab(workspace, hidden=args.hidden, seeds=seeds)
         return lambda: lab.train()
 
     stacked, one_seed = press(args.seeds), press(1)

@@ -6,6 +6,7 @@ and adds them to a results table and plot. The lab never trains a teacher itself
 
 import html
 import time
+from numbers import Integral
 
 import ipywidgets as widgets
 
@@ -13,23 +14,37 @@ from . import mnist_plots
 from .noise import spread
 from .widgets import StaticPNG, figure_png, temperature_slider
 
+PRESS_EPOCHS = 3  # one press at full size: 3 epochs on the first 15,000 transfer images, about 3 s
+PRESS_IMAGES = 15000  # on a 2-core CPU with 3 seeds of 100 units (benchmarks/bench_lab_press.py)
+
 
 class DistillationLab(StaticPNG, widgets.VBox):
     """Sliders for T and alpha, a student size, a number of seeds, and a Train button.
 
     Each press trains the chosen number of students, seeds 0, 1, ..., stacked in one pass, from the
-    workspace's cached teacher logits (``kdviz.train``) on the first ``n_transfer`` transfer images (all
-    by default), with a progress bar and a live curve. It then adds a row (mean, spread and range of the
+    workspace's cached teacher logits (``kdviz.train``) on the first ``n_transfer`` transfer images (all of them
+    if there are fewer), with a progress bar and a live curve. It then adds a row (mean, spread and range of the
     test errors over the seeds) to the results table and a point with its seed range to the results plot.
     Every press uses the same seeds, so settings are compared on equal terms. ``error`` holds the
     exception of a failed press (ipywidgets would only print it).
     """
 
     def __init__(
-        self, workspace, epochs=2, sizes=(30, 100, 300, 800), hidden=100, T=4.0, alpha=0.5, seeds=3, n_transfer=None
+        self,
+        workspace,
+        epochs=PRESS_EPOCHS,
+        sizes=(30, 100, 300, 800),
+        hidden=100,
+        T=4.0,
+        alpha=0.5,
+        seeds=3,
+        n_transfer=PRESS_IMAGES,
     ):
-        if n_transfer is not None and not 0 < n_transfer <= len(workspace.x_train):
-            raise ValueError(f"n_transfer must lie in 1..{len(workspace.x_train)}, got {n_transfer}")
+        if isinstance(n_transfer, bool) or not isinstance(n_transfer, Integral) or n_transfer < 1:
+            raise ValueError(f"n_transfer must be a whole number of images >= 1, got {n_transfer!r}")
+        if isinstance(epochs, bool) or not isinstance(epochs, Integral) or epochs < 1:
+            raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
+        n_transfer = min(int(n_transfer), len(workspace.x_train))
         if hidden not in sizes:
             raise ValueError(f"hidden={hidden} is not one of the sizes offered, {list(sizes)}")
         if not 1 <= seeds <= 5:
@@ -63,7 +78,7 @@ class DistillationLab(StaticPNG, widgets.VBox):
 
     def describe(self):
         """What one press does, in a sentence."""
-        n = len(self.workspace.x_train) if self.n_transfer is None else self.n_transfer
+        n = self.n_transfer
         return (
             f"Each press trains the chosen number of seeds (0, 1, ...) stacked in one pass, {self.epochs} "
             f"epoch{'s' if self.epochs > 1 else ''} each on the first {n:,} transfer images."
@@ -132,6 +147,9 @@ class DistillationLab(StaticPNG, widgets.VBox):
         self.results_plot.value = figure_png(mnist_plots.plot_lab_results(self.rows))
 
 
-def distillation_lab(workspace, epochs=2, sizes=(30, 100, 300, 800), hidden=100, seeds=3, n_transfer=None):
-    """The interactive distillation lab for a prepared ``kdviz.experiments.Workspace``."""
+def distillation_lab(
+    workspace, epochs=PRESS_EPOCHS, sizes=(30, 100, 300, 800), hidden=100, seeds=3, n_transfer=PRESS_IMAGES
+):
+    """The interactive distillation lab for a prepared ``kdviz.experiments.Workspace``: each press trains
+    ``epochs`` epochs on the first ``n_transfer`` transfer images (all of them if there are fewer)."""
     return DistillationLab(workspace, epochs=epochs, sizes=sizes, hidden=hidden, seeds=seeds, n_transfer=n_transfer)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from kdviz.experiments import Workspace, best_class_bias, errors_against_temperature, most_confusable
-from kdviz.lab import distillation_lab
+from kdviz.lab import PRESS_EPOCHS, PRESS_IMAGES, distillation_lab
 from kdviz.mnist_plots import class_similarity
 from kdviz.models import teacher_mlp
 from kdviz.train import StudentConfig, count_errors, logits_of, train_students
@@ -65,6 +65,16 @@ def test_the_lab_trains_on_the_first_n_transfer_images_only(workspace):
     assert isinstance(everything.error, ValueError) and "nan" in str(everything.error)
     with pytest.raises(ValueError, match="n_transfer"):
         distillation_lab(workspace, n_transfer=0)
+
+
+def test_the_full_size_press_is_the_default_and_a_small_workspace_uses_all_it_has(workspace):
+    assert (PRESS_EPOCHS, PRESS_IMAGES) == (3, 15000)
+    lab = distillation_lab(workspace)
+    assert lab.epochs == PRESS_EPOCHS and lab.n_transfer == min(PRESS_IMAGES, len(workspace.x_train))
+    assert f"first {lab.n_transfer:,} transfer images" in lab.describe()
+    for bad in ({"epochs": 0}, {"epochs": 1.5}, {"n_transfer": True}, {"n_transfer": 2.5}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            distillation_lab(workspace, **bad)
 
 
 def test_similarity_panel_follows_the_temperature(workspace):
