@@ -41,7 +41,10 @@ def main():
     x, y, teacher_logits, source = transfer_set(60000, device)
     x_test, y_test = test_set(device)
     workspace = Workspace(x, y, x_test, y_test, None, teacher_logits, {"source": "benchmark", "seconds": 0.0}, device)
-    header(f"lab press: {args.seeds} seeds of 784-{args.hidden}x2-10, {PRESS_EPOCHS} epochs on {PRESS_IMAGES:,} {source}", device)
+    header(
+        f"lab press: {args.seeds} seeds of 784-{args.hidden}x2-10, {PRESS_EPOCHS} epochs on {PRESS_IMAGES:,} {source}",
+        device,
+    )
 
     def press(seeds):
         lab = distillation_lab(workspace, hidden=args.hidden, seeds=seeds)
