@@ -10,7 +10,8 @@ from kdviz.train import to_inputs, to_labels
 
 
 def transfer_set(n, device):
-    """n training images and labels as device tensors, plus random 'teacher' logits."""
+    """n training images and labels as device tensors, plus stand-in 'teacher' logits: a margin of 4 for the
+    label plus noise, learnable like a real teacher's (so the students' sanity warnings stay quiet)."""
     try:
         from kdviz.data import load_mnist
 
@@ -21,7 +22,8 @@ def transfer_set(n, device):
         images, labels = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n)
         source = f"random images ({type(err).__name__}; set KDVIZ_DATA_DIR for MNIST)"
     x, y = to_inputs(images, device), to_labels(labels, device)
-    teacher_logits = torch.randn(n, 10, generator=torch.Generator().manual_seed(0)).to(device) * 3
+    noise = torch.randn(n, 10, generator=torch.Generator().manual_seed(0)).to(device)
+    teacher_logits = 4 * torch.nn.functional.one_hot(y, 10).float() + noise
     return x, y, teacher_logits, source
 
 
