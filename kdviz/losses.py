@@ -45,7 +45,9 @@ def distillation_loss(student_logits, teacher_logits, labels, T, alpha):
     labels = labels.expand(z.shape[:-1])
     hard = F.cross_entropy(z.reshape(-1, n_classes), labels.reshape(-1), reduction="none")
     hard = hard.view(z.shape[:-1]).mean(-1)
-    return alpha * soft + (1 - alpha) * hard
+    zero_weight = torch.zeros_like(soft)
+    # a weight of 0 drops its term, even one that overflowed (0 * inf would be nan)
+    return torch.where(alpha > 0, alpha * soft, zero_weight) + torch.where(alpha < 1, (1 - alpha) * hard, zero_weight)
 
 
 def as_numbers(value, name):
@@ -105,19 +107,32 @@ def check_temperature(T, dtype=torch.float32):
         )
 
 
-def check_scaled_logits(logits, T, dtype=torch.float32, name="teacher logits"):
-    """Refuse logits whose largest finite magnitude divided by the smallest T overflows ``dtype``."""
-    logits = logits.detach()
-    finite = logits[torch.isfinite(logits)]
-    if finite.numel() == 0:
+def check_scaled_logits(logits, T, dtype=torch.float32, name="teacher logits", read_at_T1=False):
+    """Refuse logits whose size, or spread within a row (max - min, which log_softmax subtracts), divided by
+    the smallest T overflows ``dtype``: the soft targets or the loss would be inf or nan. ``read_at_T1``:
+    the hard term also reads these logits at T = 1, so no temperature can help."""
+    logits = logits.detach().double()
+    finite = torch.isfinite(logits)
+    if not finite.any():
         return
-    largest, smallest_T = finite.abs().max().item(), T.min().item()
+    largest = logits[finite].abs().max().item()
+    rows = finite.any(-1)
+    high = torch.where(finite, logits, -torch.inf).amax(-1)[rows]
+    low = torch.where(finite, logits, torch.inf).amin(-1)[rows]
+    widest = (high - low).max().item()
+    size, smallest_T = max(largest, widest), T.min().item()
     limit, kind = torch.finfo(dtype).max, str(dtype).removeprefix("torch.")
-    if largest / smallest_T > limit:
+    if size / smallest_T > limit:
+        what = f"up to {largest:g}" if largest >= widest else f"spread over {widest:g} in one row"
         raise ValueError(
-            f"{name} up to {largest:g} divided by T = {smallest_T:g} exceed the largest {kind} "
-            f"number ({limit:.3g}), so the soft targets would be inf or nan. Use T >= {largest / limit * 10:.2g}, "
-            "or logits of a sensible size."
+            f"{name} {what} divided by T = {smallest_T:g} exceed the largest {kind} "
+            f"number ({limit:.3g}), so the soft targets and the loss would be inf or nan. "
+            + (
+                "The hard term reads them at T = 1: use float64 logits"
+                if read_at_T1 and size > limit
+                else f"Use T >= {size / limit * 10:.2g}"
+            )
+            + ", or logits of a sensible size."
         )
 
 
@@ -205,7 +220,9 @@ def kd_loss(student_logits, teacher_logits, labels, T, alpha):
     n_students = z.shape[0] if z.dim() == 3 else None
     T_, alpha_ = checked_T_alpha(T, alpha, n_students, compute_dtype(z), z.device)
     check_scaled_logits(v, T_, compute_dtype(z))
-    check_scaled_logits(z, T_, compute_dtype(z), "student logits")
+    # the hard term reads the student's logits at T = 1
+    student_T = T_ if labels is None else torch.clamp(T_, max=1.0)
+    check_scaled_logits(z, student_T, compute_dtype(z), "student logits", read_at_T1=labels is not None)
     if labels is None:
         if (alpha_ != 1).any():
             raise ValueError(
@@ -215,4 +232,11 @@ def kd_loss(student_logits, teacher_logits, labels, T, alpha):
     else:
         labels = as_labels(labels, z.shape[-1], {z.shape[:-1], z.shape[-2:-1]}, z.device)
     dtype = compute_dtype(z)
-    return distillation_loss(z, v, labels, T_.to(dtype), alpha_.to(dtype))
+    loss = distillation_loss(z, v, labels, T_.to(dtype), alpha_.to(dtype))
+    if torch.isinf(loss).any() and torch.isfinite(z).all():
+        raise ValueError(
+            f"the loss exceeds the largest {str(dtype).removeprefix('torch.')} number: student logits as large as "
+            f"{z.detach().abs().max().item():g} are far beyond what a network produces; pass float64 logits to "
+            "compute it, or check the student"
+        )
+    return loss

@@ -240,9 +240,39 @@ def test_logits_that_overflow_float32_when_divided_by_T_are_refused_naming_the_c
         teacher = teacher * 1e30
     else:
         student = student * 1e30
-    with pytest.raises(ValueError, match=f"{who} logits up to .* divided by T = 1e-08 exceed the largest float32"):
+    with pytest.raises(
+        ValueError, match=f"{who} logits (up to|spread over) .* divided by T = 1e-08 exceed the largest float32"
+    ):
         kd_loss(student, teacher, labels, 1e-8, 0.5)
     assert torch.isfinite(kd_loss(student.double(), teacher.double(), labels, 1e-8, 0.5))
+
+
+@pytest.mark.parametrize("who", ["teacher", "student"])
+def test_logits_whose_spread_in_a_row_overflows_float32_are_refused(who):
+    wide = torch.tensor([[3e38, -3e38, 0.0]])  # each logit fits float32, their difference does not
+    calm = torch.tensor([[1.0, 2.0, 3.0]])
+    student, teacher = (calm, wide) if who == "teacher" else (wide, calm)
+    for alpha in (0.0, 0.5, 1.0):
+        with pytest.raises(ValueError, match=f"{who} logits spread over 6e\\+38 in one row"):
+            kd_loss(student, teacher, torch.tensor([0]), 1.0, alpha)
+
+
+def test_the_hard_term_reads_student_logits_at_T_1_so_a_high_T_does_not_excuse_their_spread():
+    student = torch.tensor([[3e38, -3e38, 0.0]])
+    teacher = torch.tensor([[1.0, 2.0, 3.0]])
+    with pytest.raises(ValueError, match="hard term reads them at T = 1"):
+        kd_loss(student, teacher, torch.tensor([0]), 4.0, 0.0)
+
+
+def test_a_weight_of_zero_drops_a_term_that_overflowed_instead_of_giving_nan():
+    student = torch.tensor([[1.4e38, -1e30, 0.0]])  # fits at T = 1; T^2 KL at T = 4 overflows float32
+    teacher = torch.tensor([[1.0, 2.0, 3.0]])
+    labels = torch.tensor([0])
+    hard_only = kd_loss(student, teacher, labels, 4.0, 0.0)
+    assert hard_only.item() == F.cross_entropy(student, labels).item() == 0.0
+    with pytest.raises(ValueError, match="the loss exceeds the largest float32 number"):
+        kd_loss(student, teacher, labels, 4.0, 0.5)
+    assert torch.isfinite(kd_loss(student.double(), teacher.double(), labels, 4.0, 0.5))
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint64, np.int32])
