@@ -383,6 +383,34 @@ def final_accuracies(history, n_train, n_test, names):
     return {name: (tr.round(2).tolist(), te.round(2).tolist()) for name, tr, te in zip(names, train, test, strict=True)}
 
 
+def small_data_report(accuracy, n_train, epochs):
+    """The small-data experiment in sentences, from ``final_accuracies`` of "hard labels" and "soft targets":
+    one line per setting, whether every hard-label student learnt its training set by heart (100% train accuracy),
+    and the test-accuracy verdict against the seed spread."""
+    lines = [
+        f"{name:<13} train {spread(train)} %   test {spread(test)} %   ({n_train} training images, {epochs} epochs)"
+        for name, (train, test) in accuracy.items()
+    ]
+    hard_train, soft_test = accuracy["hard labels"][0], accuracy["soft targets"][1]
+    if min(hard_train) == 100:
+        lines.append(
+            f"Every hard-label student gets all {n_train} of its training images right: it has learnt them by heart."
+        )
+    else:
+        lines.append(
+            f"The hard-label students get at least {min(hard_train):.1f}% of their {n_train} training images right."
+        )
+    verdict = compare(
+        "hard labels",
+        accuracy["hard labels"][1],
+        "soft targets",
+        soft_test,
+        "points of test accuracy",
+        lower_is_better=False,
+    )
+    return lines + [verdict]
+
+
 def logit_gradient_sizes(workspace, hidden, T, n_examples=512, seed=0):
     """Mean per-example norm of d(loss)/d(logits) of an untrained student: (hard term CE(y, q_1), soft term T^2 KL).
 

@@ -16,6 +16,7 @@ from kdviz.experiments import (
     most_confusable,
     omitted_class_experiment,
     run_distillation,
+    small_data_report,
     teacher_status,
 )
 from kdviz.losses import kd_loss
@@ -248,6 +249,19 @@ def test_final_accuracies_split_the_columns_by_setting():
     )
     result = final_accuracies(history, n_train=100, n_test=10, names=["hard", "soft"])
     assert result == {"hard": ([100.0, 99.0], [50.0, 50.0]), "soft": ([90.0, 80.0], [90.0, 100.0])}
+
+
+@pytest.mark.parametrize(("hard_train", "by_heart"), [([100.0, 100.0, 100.0], True), ([100.0, 99.8, 100.0], False)])
+def test_the_small_data_report_claims_learning_by_heart_only_when_every_seed_is_perfect(hard_train, by_heart):
+    accuracy = {
+        "hard labels": (hard_train, [83.4, 83.9, 83.7]),
+        "soft targets": ([96.0, 96.4, 96.2], [89.0, 90.1, 89.9]),
+    }
+    lines = small_data_report(accuracy, n_train=500, epochs=40)
+    assert ("learnt them by heart" in lines[2]) == by_heart
+    assert not by_heart or "all 500" in lines[2]
+    assert lines[0].startswith("hard labels") and "500 training images, 40 epochs" in lines[1]
+    assert "in favour of soft targets" in lines[3] and "a real difference" in lines[3]
 
 
 def test_the_label_gradient_is_bounded_and_the_soft_one_is_measured(workspace):
