@@ -5,16 +5,33 @@ import numpy as np
 
 def class_axis(shape, axis, name="z"):
     """``axis`` as a negative index into ``shape`` (so it still names the classes after broadcasting)."""
-    if not isinstance(axis, (int, np.integer)):
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
         raise TypeError(f"axis must be an integer, got {axis!r}")
     if not -len(shape) <= axis < len(shape):
         raise ValueError(f"axis {axis} is out of range for {name} of shape {shape}")
     return int(axis) - len(shape) if axis >= 0 else int(axis)
 
 
+def real_array(value, name, expected="real numbers"):
+    """``value`` (numbers, lists, numpy arrays, or torch tensors of any dtype, on any device, with or without
+    grad) as a float64 numpy array; strings, bools, None and other non-numbers are a TypeError naming ``name``."""
+    if hasattr(value, "detach"):  # a torch tensor: leave autograd, the device and dtypes numpy lacks
+        value = value.detach().cpu()
+        value = value.double() if value.is_floating_point() else value
+        value = value.numpy()
+    try:
+        array = np.asarray(value)
+    except ValueError:  # a ragged list
+        array = np.asarray(None)
+    if array.dtype.kind not in "iuf":
+        what = f"the string {value!r}" if isinstance(value, (str, bytes)) else f"{value!r}"[:80]
+        raise TypeError(f"{name} must be {expected}, got {what}")
+    return array.astype(np.float64)
+
+
 def as_logits(z, name="z", axis=-1, allow_neg_inf=True):
     """Return ``z`` as float64, rejecting NaN, +inf and an empty class axis."""
-    z = np.asarray(z, dtype=np.float64)
+    z = real_array(z, name)
     if z.ndim == 0:
         raise ValueError(f"{name} must have at least one axis of classes, got a scalar")
     axis = class_axis(z.shape, axis, name)
@@ -34,7 +51,7 @@ def as_logits(z, name="z", axis=-1, allow_neg_inf=True):
 
 def as_temperature(T, allow_zero=True):
     """Return ``T`` as float64, rejecting NaN and negative values (and zero unless allowed)."""
-    T = np.asarray(T, dtype=np.float64)
+    T = real_array(T, "temperature T")
     if np.isnan(T).any():
         raise ValueError("temperature T is NaN")
     if (T < 0).any():

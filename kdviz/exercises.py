@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import brentq
 
+from ._checks import real_array
 from .gradients import logit_matching_grad, soft_ce_grad
 from .temperature import dq_dT, softmax, turning_temperature
 
@@ -40,34 +41,33 @@ class Exercise:
 # ---- reading what a student typed ----
 
 
-def as_number(answer):
+def as_number(answer, allow_nan=False):
     """One float from a number, numpy scalar or one-element array, one-element tensor or list, or a string
-    such as "0.25" or "1/3"; None when the answer is not a single number."""
+    such as "0.25" or "1/3"; None when the answer is not a single number (or is nan, unless allowed)."""
     if answer is None or isinstance(answer, (bool, set, dict)):
         return None
-    if hasattr(answer, "detach"):  # a torch tensor
-        answer = answer.detach().cpu().numpy()
     if isinstance(answer, str):
         try:
-            return float(Fraction(answer.strip().replace(" ", "")))
-        except (ValueError, ZeroDivisionError):
+            number = float(Fraction(answer.strip().replace(" ", "")))
+        except (ValueError, ZeroDivisionError, OverflowError):
             return None
+        return None if np.isnan(number) and not allow_nan else number
     try:
-        array = np.asarray(answer, dtype=float)
-    except (TypeError, ValueError):
+        array = real_array(answer, "answer")
+    except (TypeError, OverflowError):
         return None
-    return float(array.reshape(-1)[0]) if array.size == 1 else None
+    if array.size != 1 or (np.isnan(array).any() and not allow_nan):
+        return None
+    return float(array.reshape(-1)[0])
 
 
 def as_index_set(answer):
     """A set of class indices from a set, list, tuple, array, tensor, a single index, or a string "0, 1, 2"."""
     if isinstance(answer, str):
         return {int(x) for x in re.findall(r"-?\d+", answer)} or None
-    if hasattr(answer, "detach"):
-        answer = answer.detach().cpu().numpy()
     try:
-        values = np.asarray(list(answer) if isinstance(answer, set) else answer, dtype=float).reshape(-1)
-    except (TypeError, ValueError):
+        values = real_array(sorted(answer) if isinstance(answer, set) else answer, "answer").reshape(-1)
+    except (TypeError, ValueError, OverflowError):
         return None
     if not np.isfinite(values).all() or (values != np.round(values)).any():
         return None
@@ -370,7 +370,7 @@ def judge_kd_loss(my_kd_loss):
         return False, f"Not yet: your function raised {type(err).__name__}: {err}"
     if any(value is None for value in returned):
         return False, "Not yet: your function returns None. Compute the loss and end with `return loss`."
-    yours = [as_number(value) for value in returned]
+    yours = [as_number(value, allow_nan=True) for value in returned]
     if any(value is None for value in yours):
         shape = tuple(np.shape(returned[0].detach() if torch.is_tensor(returned[0]) else returned[0]))
         return False, f"Not yet: return one number, the loss averaged over the batch (yours has shape {shape})."

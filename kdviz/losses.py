@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._checks import real_array
+
 # Above these temperatures T^2 KL is lost in rounding: the KL is O(1/T^2) while log-softmax carries
 # an absolute error of about eps * log(n); T^2 times that error must stay well below the loss.
 MAX_TEMPERATURE = {torch.float32: 1e3, torch.float64: 1e7}
@@ -55,16 +57,7 @@ def as_numbers(value, name):
 
     Strings, bools, None and anything else that is not a real number are a TypeError naming ``name``.
     """
-    if torch.is_tensor(value):
-        value = value.detach().cpu().numpy()
-    try:
-        array = np.asarray(value)
-    except ValueError:  # a ragged list
-        array = np.asarray(None)
-    if array.dtype.kind not in "iuf":
-        what = f"the string {value!r}" if isinstance(value, (str, bytes)) else repr(value)
-        raise TypeError(f"{name} must be a number (or one number per student), got {what}")
-    return array.astype(np.float64)
+    return real_array(value, name, "a number (or one number per student)")
 
 
 def _per_student(value, name, n_students, device):
@@ -200,6 +193,17 @@ def check_teacher_logits(teacher_logits):
         raise ValueError("a row of teacher logits is all -inf: its soft targets are undefined")
 
 
+def check_student_logits(student_logits):
+    """Refuse nan and +inf student logits (a diverged student) and rows that are all -inf."""
+    if torch.isnan(student_logits).any() or torch.isposinf(student_logits).any():
+        raise ValueError(
+            "student logits contain nan or +inf: the student has diverged "
+            "(lower its learning rate, or clip its gradient)"
+        )
+    if torch.isneginf(student_logits).all(-1).any():
+        raise ValueError("a row of student logits is all -inf: its probabilities are undefined")
+
+
 def kd_loss(student_logits, teacher_logits, labels, T, alpha):
     """alpha * T^2 * KL(p_T || q_T) + (1 - alpha) * CE(labels, q_1), both averaged over the batch.
 
@@ -207,7 +211,7 @@ def kd_loss(student_logits, teacher_logits, labels, T, alpha):
     ``alpha`` may hold one value per student and one loss per student is returned.
     ``teacher_logits`` is (N, C), or (K, N, C) when each student sees its own batch; ``labels`` is
     (N,) or (K, N). ``labels=None`` means an unlabeled transfer set: the soft term alone, so alpha
-    must be 1. Half-precision inputs are computed in float32.
+    must be 1. The loss is computed in float64 and returned in float32 (half and float32 inputs) or float64.
     """
     z = _as_logits(student_logits, "student_logits")
     v = _as_logits(teacher_logits, "teacher_logits")
@@ -217,6 +221,7 @@ def kd_loss(student_logits, teacher_logits, labels, T, alpha):
             "(batch, classes) shape"
         )
     check_teacher_logits(v)
+    check_student_logits(z)
     n_students = z.shape[0] if z.dim() == 3 else None
     T_, alpha_ = checked_T_alpha(T, alpha, n_students, compute_dtype(z), z.device)
     check_scaled_logits(v, T_, compute_dtype(z))
@@ -232,8 +237,15 @@ def kd_loss(student_logits, teacher_logits, labels, T, alpha):
     else:
         labels = as_labels(labels, z.shape[-1], {z.shape[:-1], z.shape[-2:-1]}, z.device)
     dtype = compute_dtype(z)
-    loss = distillation_loss(z, v, labels, T_.to(dtype), alpha_.to(dtype))
-    if torch.isinf(loss).any() and torch.isfinite(z).all():
+    # computed in float64: at high T the soft term T^2 KL is a small difference of nearly equal log-probabilities
+    # that float32 rounding would swamp; returned in the inputs' precision, gradients flowing back through the cast
+    loss = distillation_loss(z.double(), v.double(), labels, T_.double(), alpha_.double()).to(dtype)
+    if torch.isinf(loss).any():
+        if torch.isneginf(z).any():
+            raise ValueError(
+                "the loss is infinite: a student logit is -inf (probability 0) where the teacher's soft targets or "
+                "the label give probability; a student should never rule a class out completely"
+            )
         raise ValueError(
             f"the loss exceeds the largest {str(dtype).removeprefix('torch.')} number: student logits as large as "
             f"{z.detach().abs().max().item():g} are far beyond what a network produces; pass float64 logits to "

@@ -306,3 +306,42 @@ def test_entropy_takes_softmax_output_on_any_axis_float32_too(z, axis):
 def test_entropy_names_what_is_wrong(q, message):
     with pytest.raises(ValueError, match=message):
         entropy(q)
+
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: torch.tensor([1.0, 3.0, 2.0], requires_grad=True),  # straight from a model
+        lambda: torch.tensor([1.0, 3.0, 2.0], dtype=torch.bfloat16),
+        lambda: torch.tensor([1.0, 3.0, 2.0], dtype=torch.float16),
+        lambda: torch.tensor([1, 3, 2]),
+        lambda: np.array([1, 3, 2], dtype=np.int8),
+    ],
+)
+def test_the_core_reads_tensors_of_any_dtype_with_or_without_grad(make):
+    np.testing.assert_allclose(softmax(make(), 2.0), softmax([1.0, 3.0, 2.0], 2.0), rtol=1e-15)
+    np.testing.assert_allclose(dq_dT(make(), torch.tensor(2.0)), dq_dT([1.0, 3.0, 2.0], 2.0), rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("z", "T", "words"),
+    [
+        ("abc", 1.0, "z must be real numbers, got the string 'abc'"),
+        ([1.0, None], 1.0, "z must be real numbers"),
+        ([True, False], 1.0, "z must be real numbers"),
+        ([1.0, 2.0], "2", "temperature T must be real numbers, got the string '2'"),
+        ([1.0, 2.0], True, "temperature T must be real numbers, got True"),
+        ([1.0, 2.0], None, "temperature T must be real numbers, got None"),
+    ],
+)
+def test_values_that_are_not_real_numbers_are_a_type_error_naming_them(z, T, words):
+    with pytest.raises(TypeError, match=words):
+        softmax(z, T)
+
+
+def test_a_bool_axis_is_not_an_axis():
+    with pytest.raises(TypeError, match="axis must be an integer"):
+        softmax([1.0, 2.0], 1.0, axis=True)

@@ -230,3 +230,11 @@ def test_distillation_loss_checker_explains_broken_functions():
     ]:
         right, message = feedback("03_distillation_loss", fn)
         assert not right and words in message, message
+
+
+@pytest.mark.parametrize("typed", ["1e400", 10**400, float("nan"), "nan", [float("nan")]])
+def test_numbers_too_large_for_float_or_nan_are_unreadable_not_a_crash_or_a_sign(typed):
+    right, message = feedback("05_bias_sign", typed)  # nan was read as 'negative'
+    assert not right and "is unclear" in message
+    right, message = feedback("01_softmax_value", typed)  # 1e400 raised OverflowError
+    assert not right and "could not be read" in message

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from scipy.special import log_softmax
 
 from kdviz import soft_ce_grad, softmax
-from kdviz.losses import kd_loss
+from kdviz.losses import distillation_loss, kd_loss
 
 
 @pytest.fixture
@@ -268,11 +268,45 @@ def test_a_weight_of_zero_drops_a_term_that_overflowed_instead_of_giving_nan():
     student = torch.tensor([[1.4e38, -1e30, 0.0]])  # fits at T = 1; T^2 KL at T = 4 overflows float32
     teacher = torch.tensor([[1.0, 2.0, 3.0]])
     labels = torch.tensor([0])
-    hard_only = kd_loss(student, teacher, labels, 4.0, 0.0)
-    assert hard_only.item() == F.cross_entropy(student, labels).item() == 0.0
+    T, zero, half = torch.tensor(4.0), torch.tensor(0.0), torch.tensor(0.5)
+    assert distillation_loss(student, teacher, labels, T, zero).item() == 0.0  # the float32 training loss
+    assert torch.isinf(distillation_loss(student, teacher, labels, T, half))
+    assert kd_loss(student, teacher, labels, 4.0, 0.0).item() == F.cross_entropy(student, labels).item() == 0.0
     with pytest.raises(ValueError, match="the loss exceeds the largest float32 number"):
-        kd_loss(student, teacher, labels, 4.0, 0.5)
-    assert torch.isfinite(kd_loss(student.double(), teacher.double(), labels, 4.0, 0.5))
+        kd_loss(student, teacher, labels, 20.0, 0.5)
+    assert torch.isfinite(kd_loss(student.double(), teacher.double(), labels, 20.0, 0.5))
+
+
+@pytest.mark.parametrize(("classes", "scale", "T"), [(10, 0.3, 300), (10, 0.3, 1000), (100, 1.0, 1000)])
+def test_float32_inputs_get_the_float64_loss_even_at_the_largest_temperatures(classes, scale, T):
+    g = torch.Generator().manual_seed(1)
+    student, teacher = (torch.randn(64, classes, generator=g).mul(scale) for _ in range(2))
+    low = kd_loss(student, teacher, None, T, 1.0)
+    exact = kd_loss(student.double(), teacher.double(), None, T, 1.0)
+    assert low.dtype == torch.float32
+    assert low.item() == pytest.approx(exact.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda z: z * float("nan"), "diverged"),
+        (lambda z: torch.where(torch.arange(10) == 3, float("inf"), z), "diverged"),
+        (lambda z: torch.full_like(z, float("-inf")), "all -inf"),
+        (lambda z: torch.where(torch.arange(10) == 1, float("-inf"), z), "rule a class out"),
+    ],
+)
+def test_student_logits_that_make_the_loss_nan_or_infinite_are_refused_with_the_reason(batch, change, words):
+    student, teacher, labels = batch
+    with pytest.raises(ValueError, match=words):
+        kd_loss(change(student), teacher, labels, 2.0, 0.5)
+
+
+def test_a_minus_inf_student_logit_where_the_teacher_and_label_agree_on_zero_is_allowed(batch):
+    student, teacher, labels = batch
+    labels = labels.clamp(min=1)
+    student, teacher = (torch.where(torch.arange(10) == 0, float("-inf"), t) for t in (student, teacher))
+    assert torch.isfinite(kd_loss(student, teacher, labels, 2.0, 0.5))
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint64, np.int32])
