@@ -3,6 +3,7 @@
 import argparse
 import json
 import math
+import os
 import shlex
 import sys
 import time
@@ -10,6 +11,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+MAX_SEED = 2**31 - 1  # kdviz.train.MAX_SEED, kept here so that checking flags does not import torch
 
 DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line.
 
@@ -62,8 +65,8 @@ def weight(text):
 
 def seed(text):
     value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a seed must be an integer >= 0, got {text}")
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed must be an integer in 0..{MAX_SEED}, got {text}")
     return value
 
 
@@ -119,8 +122,13 @@ def _teacher(args):
     config = get_preset(args.preset).teacher
     folder = Path(args.out) if args.out else SHIPPED_DIR
     name = f"{args.preset}_teacher"
+    if args.out and folder.exists() and not folder.is_dir():
+        raise ValueError(f"--out {folder} is a file, not a folder: give the folder to export into")
     if args.out and any((folder / f"{name}{ext}").exists() for ext in (".pt", ".json")):
         raise ValueError(f"{folder / name}.pt or .json exists already: move it away or choose another --out")
+    writable = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if writable is None or not os.access(writable, os.W_OK):
+        raise ValueError(f"cannot write into {folder}: choose a writable folder with --out")
     device = choose_device(args.device)
     data = load_mnist(args.data_dir)
     x = to_inputs(data.train_images[: config.n_train], device)
@@ -293,6 +301,12 @@ def main(argv=None):
     except SystemExit as exit_:
         return exit_.code
     args.command_line = "python -m kdviz " + shlex.join(argv)
+    if getattr(args, "seed", None) is not None and args.seed + args.seeds - 1 > MAX_SEED:
+        print(
+            f"error: argument --seed: --seed {args.seed} with --seeds {args.seeds} runs past {MAX_SEED}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         args.run(args)
     except (ValueError, TypeError, RuntimeError, OSError, ArithmeticError) as err:

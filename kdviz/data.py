@@ -166,7 +166,8 @@ def _download(folder, name):
     raise MnistUnavailable(
         f"could not download {name}.gz into {folder}:\n  " + "\n  ".join(errors) + "\n"
         "To fix this: on a machine with internet access run `python -m kdviz fetch --dir DIR`, "
-        "copy DIR here and set KDVIZ_DATA_DIR=DIR (or pass root=DIR). DIR must hold the four files "
+        "copy DIR here and set KDVIZ_DATA_DIR=DIR (or pass --data-dir DIR on the command line, "
+        "root=DIR to load_mnist). DIR must hold the four files "
         + ", ".join(f"{n}.gz" for n in MNIST_FILES)
         + " (gzip or raw)."
     )

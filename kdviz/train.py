@@ -103,6 +103,9 @@ def transfer_indices(labels, drop_class=None, fraction=1.0, seed=0):
     return keep
 
 
+MAX_SEED = 2**31 - 1  # every seed must suit torch, numpy and the seeds that follow it
+
+
 def _require(condition, message):
     if not condition:
         raise ValueError(message)
@@ -139,8 +142,7 @@ def _check_common(config, kind):
         _require_number(getattr(config, name), f"{kind}.{name}")
     _require(np.isfinite(config.lr) and config.lr > 0, f"{kind}.lr must be a finite number > 0, got {config.lr!r}")
     _require(0 <= config.momentum < 1, f"{kind}.momentum must lie in [0, 1), got {config.momentum!r}")
-    if not is_integer(config.seed):
-        raise TypeError(f"{kind}.seed must be an integer, got {config.seed!r}")
+    _require_integer(config.seed, f"{kind}.seed", 0, MAX_SEED)
 
 
 @dataclass(frozen=True)
@@ -392,6 +394,8 @@ def _broadcast_students(T, alpha, seeds, default_seed):
         raise ValueError("T, alpha and seeds must each hold at least one value")
     if not np.issubdtype(seeds.dtype, np.integer):
         raise TypeError(f"seeds must be integers, got {seeds.tolist()}")
+    if seeds.min() < 0 or seeds.max() > MAX_SEED:
+        raise ValueError(f"seeds must be integers in 0..{MAX_SEED}, got {seeds.tolist()}")
     try:
         T, alpha, seeds = np.broadcast_arrays(T, alpha, seeds)
     except ValueError:

@@ -20,6 +20,8 @@ BAD = [
     (["distill", "--alpha", "1.5"], "--alpha"),
     (["distill", "--seeds", "0"], "--seeds"),
     (["distill", "--seed", "-1"], "--seed"),
+    (["distill", "--seed", "1180591620717411303424"], "--seed"),
+    (["sweep", "--seed", "2147483647", "--seeds", "2"], "--seed"),
     (["sweep", "--T", "0"], "--T"),
     (["sweep", "--alpha", "1.5"], "--alpha"),
     (["sweep", "--T", "1", "x"], "--T"),
@@ -61,6 +63,20 @@ def test_teacher_refuses_to_overwrite_files_in_an_out_folder(tmp_path, capsys):
     assert main(["teacher", "--preset", "quick", "--out", str(tmp_path)]) == 2
     assert "exists already" in capsys.readouterr().err
     assert (tmp_path / "quick_teacher.pt").read_bytes() == b"the user's file"
+
+
+def test_teacher_refuses_an_out_that_is_a_file_before_training(tmp_path, capsys):
+    target = tmp_path / "notes.txt"
+    target.write_text("the user's notes")
+    assert main(["teacher", "--preset", "quick", "--out", str(target)]) == 2  # load_mnist refuses: nothing trained
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert target.read_text() == "the user's notes"
+
+
+def test_the_cli_seed_limit_is_the_training_seed_limit():
+    from kdviz import __main__, train
+
+    assert __main__.MAX_SEED == train.MAX_SEED
 
 
 @pytest.mark.parametrize("command", ["fetch", "teacher", "distill", "sweep"])

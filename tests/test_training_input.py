@@ -84,6 +84,13 @@ def test_a_count_that_is_not_an_integer_is_a_type_error_naming_it(field, value):
         CONFIGS[kind](**{name: value})
 
 
+@pytest.mark.parametrize("kind", ["TeacherConfig", "StudentConfig"])
+@pytest.mark.parametrize("seed", [-1, 2**31, 2**80])
+def test_a_seed_outside_what_torch_and_numpy_both_take_is_refused(kind, seed):
+    with pytest.raises(ValueError, match=rf"{kind}\.seed must be an integer in 0\.\.2147483647"):
+        CONFIGS[kind](seed=seed)
+
+
 @given(
     st.sampled_from([(kind, name) for kind, names in NUMBERS.items() for name in names]),
     st.one_of(st.booleans(), st.text(max_size=3), st.just([0.1])),
@@ -146,6 +153,7 @@ BAD_TRAINING_INPUT = {
     "teacher logits too short": (lambda x, y, v: {"teacher_logits": v[:10]}, "teacher logits"),
     "x_test alone": (lambda x, y, v: {"x_test": x[:10]}, "together"),
     "fractional seeds": (lambda x, y, v: {"seeds": [0.5]}, "integers"),
+    "negative seed": (lambda x, y, v: {"seeds": [0, -1]}, r"0\.\.2147483647"),
     "labels 10-19": (lambda x, y, v: {"y": y + 10}, r"y must lie in 0\.\.9"),
     "float labels": (lambda x, y, v: {"y": y.float()}, "y must be integer"),
     "numpy labels": (lambda x, y, v: {"y": y.numpy()}, "y must be a label tensor"),
