@@ -291,6 +291,15 @@ def count_errors(logits, labels, class_bias=None):
 
 def train_teacher(x, y, config=TeacherConfig(), x_test=None, y_test=None, progress=True, callback=None):
     """Train the dropout teacher with SGD + one-cycle schedule and optional pixel jitter."""
+    if not isinstance(config, TeacherConfig):
+        raise TypeError(f"config must be a TeacherConfig, got {type(config).__name__}")
+    _check_inputs(x, "x")
+    y = _check_labels(y, len(x), x.device, "y")
+    if (x_test is None) != (y_test is None):
+        raise ValueError("give x_test and y_test together (or neither)")
+    if x_test is not None:
+        _check_inputs(x_test, "x_test", x.device)
+        y_test = _check_labels(y_test, len(x_test), x.device, "y_test")
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     model = teacher_mlp(config.hidden, config.dropout_input, config.dropout_hidden).to(x.device)
@@ -413,6 +422,10 @@ def _check_inputs(x, name, device=None):
     if not torch.is_tensor(x) or x.dim() != 2 or x.shape[1] != N_PIXELS or not x.is_floating_point():
         shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
         raise ValueError(f"{name} must be a float tensor (N, {N_PIXELS}) from kdviz.train.to_inputs, got {shape}")
+    if x.dtype != torch.float32:
+        raise ValueError(f"{name} must be float32 like the students' weights, got {x.dtype}: use {name}.float()")
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty: give at least one image")
     if device is not None and x.device != device:
         raise ValueError(f"{name} is on {x.device}, the transfer set on {device}: move it with .to({str(device)!r})")
     if not torch.isfinite(x).all():
@@ -509,6 +522,10 @@ def train_students(
     every alpha is 0 (labels only). Every input is checked before training starts.
     Returns (StackedStudents, History).
     """
+    if not isinstance(config, StudentConfig):
+        raise TypeError(f"config must be a StudentConfig, got {type(config).__name__}: e.g. StudentConfig(hidden=100)")
+    if track_train_errors and y is None:
+        raise ValueError("track_train_errors needs the labels y: without them there are no training errors to count")
     T, alpha, seeds = _broadcast_students(T, alpha, seeds, config.seed)
     y, y_test = _check_transfer_set(x, y, teacher_logits, T, alpha, x_test, y_test)
     if teacher_logits is None:

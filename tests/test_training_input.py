@@ -29,6 +29,7 @@ from kdviz.train import (
     TrainingWarning,
     to_inputs,
     train_students,
+    train_teacher,
     transfer_indices,
 )
 
@@ -164,7 +165,29 @@ BAD_TRAINING_INPUT = {
     "numpy y_test": (lambda x, y, v: {"x_test": x[:10], "y_test": y[:10].numpy()}, "y_test must be a label tensor"),
     "y_test 10-19": (lambda x, y, v: {"x_test": x[:10], "y_test": y[:10] + 10}, r"y_test must lie in 0\.\.9"),
     "nan in x_test": (lambda x, y, v: {"x_test": x[:10] * float("nan"), "y_test": y[:10]}, "x_test contains nan"),
+    "float64 images": (lambda x, y, v: {"x": x.double()}, r"x must be float32.*x\.float\(\)"),
+    "float16 x_test": (lambda x, y, v: {"x_test": x[:10].half(), "y_test": y[:10]}, "x_test must be float32"),
+    "empty x_test": (lambda x, y, v: {"x_test": x[:0], "y_test": y[:0]}, "x_test is empty"),
 }
+
+
+def test_a_configuration_that_is_not_a_student_config_or_training_errors_without_labels_are_refused(learnable):
+    x, y, v = learnable
+    with pytest.raises(TypeError, match="config must be a StudentConfig"):
+        train_students(x, y, v, 4.0, 0.5, {"hidden": 8}, progress=False)
+    with pytest.raises(ValueError, match="track_train_errors needs the labels"):
+        train_students(x, None, v, 4.0, 1.0, StudentConfig(hidden=8, epochs=1), track_train_errors=True)
+
+
+def test_the_teacher_checks_its_input_before_training(learnable):
+    x, y, _ = learnable
+    config = TeacherConfig(hidden=8, epochs=1)
+    with pytest.raises(ValueError, match="x must be float32"):
+        train_teacher(x.double(), y, config, progress=False)
+    with pytest.raises(ValueError, match=r"y must lie in 0\.\.9"):
+        train_teacher(x, y + 10, config, progress=False)
+    with pytest.raises(TypeError, match="config must be a TeacherConfig"):
+        train_teacher(x, y, StudentConfig(), progress=False)
 
 
 @pytest.mark.parametrize("name", BAD_TRAINING_INPUT)
