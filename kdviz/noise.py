@@ -9,6 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._checks import real_array
+
+
+def _fmt(x, scale):
+    """x with one decimal for results of size >= 10 (errors, percentages), else 3 significant digits (rates)."""
+    return f"{x:.1f}" if scale >= 10 else f"{x:.3g}"
+
 
 @dataclass(frozen=True)
 class Spread:
@@ -44,14 +51,18 @@ class Spread:
     def __str__(self):
         if self.n == 1:
             return f"{self.values[0]:g} (1 seed)"
-        return f"{self.mean:.1f} +- {self.sd:.1f} (range {self.low:g}-{self.high:g}, {self.n} seeds)"
+        scale = max(abs(self.low), abs(self.high))
+        return f"{_fmt(self.mean, scale)} +- {_fmt(self.sd, scale)} (range {self.low:g}-{self.high:g}, {self.n} seeds)"
 
 
 def spread(values):
     """A Spread of the per-seed results ``values`` (a number or a sequence of numbers)."""
-    values = tuple(float(v) if not float(v).is_integer() else int(v) for v in np.ravel(values))
-    if not values:
+    array = np.ravel(real_array(values, "the per-seed results"))
+    if array.size == 0:
         raise ValueError("spread needs at least one result")
+    if not np.isfinite(array).all():
+        raise ValueError(f"the per-seed results must be finite, got {array.tolist()}: did a run diverge?")
+    values = tuple(float(v) if not float(v).is_integer() else int(v) for v in array)
     return Spread(values)
 
 
@@ -67,6 +78,7 @@ def compare(name_a, a, name_b, b, what="test errors", lower_is_better=True):
     """One sentence comparing two settings' results over seeds, calling a winner only beyond the noise."""
     a, b = spread(a), spread(b)
     gap = a.mean - b.mean
+    scale = max(abs(v) for v in a.values + b.values)
     if a.n < 2 or b.n < 2:
         return (
             f"{name_a}: {a}; {name_b}: {b}. With a single seed the spread between runs is not measured, "
@@ -74,12 +86,12 @@ def compare(name_a, a, name_b, b, what="test errors", lower_is_better=True):
         )
     if not exceeds_noise(a.values, b.values):
         return (
-            f"{name_a}: {a}; {name_b}: {b}. The gap of {abs(gap):.1f} {what} is within noise "
+            f"{name_a}: {a}; {name_b}: {b}. The gap of {_fmt(abs(gap), scale)} {what} is within noise "
             f"(not larger than the seed range, {max(a.range, b.range):g})."
         )
     winner = name_a if (gap < 0) == lower_is_better else name_b
     return (
-        f"{name_a}: {a}; {name_b}: {b}. The gap, {abs(gap):.1f} {what} in favour of {winner}, is larger than "
+        f"{name_a}: {a}; {name_b}: {b}. The gap, {_fmt(abs(gap), scale)} {what} in favour of {winner}, is larger than "
         f"the seed range ({max(a.range, b.range):g}): a real difference."
     )
 

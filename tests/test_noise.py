@@ -56,3 +56,18 @@ def test_spread_summary():
     assert s.sd == pytest.approx(1.0)
     with pytest.raises(ValueError, match="at least one"):
         spread([])
+
+
+@pytest.mark.parametrize("values", [[1, float("nan")], [float("inf"), 2], [True, False], ["1", "2"], [None]])
+def test_results_that_are_not_finite_numbers_are_refused_not_ranked(values):
+    with pytest.raises((ValueError, TypeError), match="per-seed results"):
+        spread(values)
+    with pytest.raises((ValueError, TypeError), match="per-seed results"):
+        best_and_ties({"a": values, "b": [1, 2]})  # a nan setting was called the best
+
+
+def test_small_results_such_as_error_rates_keep_their_digits():
+    sentence = compare("a", [0.011, 0.012], "b", [0.020, 0.021])
+    assert "The gap, 0.009 test errors in favour of a" in sentence  # was 'The gap, 0.0'
+    assert str(spread([0.011, 0.012])).startswith("0.0115 +- ")
+    assert str(spread([611, 590, 640])).startswith("613.7 +- 25.1")  # errors keep one decimal
