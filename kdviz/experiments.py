@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from . import teacher_store
-from .losses import checked_T_alpha, distillation_loss
+from ._checks import class_index
+from .losses import as_numbers, checked_T_alpha, distillation_loss
 from .models import StackedStudents, student_mlp
 from .noise import compare, spread
 from .train import (
@@ -181,13 +182,22 @@ def run_distillation(data, preset, device=None, n_seeds=1, progress=True):
     return compare_students(workspace, preset, n_seeds, progress)
 
 
+def settings(values, name):
+    """One number or a non-empty 1-D list of numbers, as a list of floats (checked later like kd_loss's T and alpha)."""
+    array = np.atleast_1d(as_numbers(values, name))
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name} must be a number or a non-empty list of numbers, got shape {array.shape}")
+    return array.tolist()
+
+
 def run_sweep(workspace, temperatures, alphas, student, n_seeds=1, progress=True):
     """Test errors of one student per (T, alpha, seed) on the grid, trained together as stacked students.
 
     Returns an array of shape (len(temperatures), len(alphas), n_seeds).
     """
+    temperatures, alphas = settings(temperatures, "temperatures"), settings(alphas, "alphas")
     seeds = seed_list(student, n_seeds)
-    grid = np.meshgrid(np.asarray(temperatures, float), np.asarray(alphas, float), seeds, indexing="ij")
+    grid = np.meshgrid(temperatures, alphas, seeds, indexing="ij")
     T_grid, alpha_grid, seed_grid = grid
     errors = students_test_errors(
         workspace, T_grid.ravel(), alpha_grid.ravel(), student, seed_grid.ravel(), progress, "T x alpha grid"
@@ -202,8 +212,10 @@ def errors_against_temperature(workspace, temperatures, alpha, student, n_seeds=
     with alpha = 0, where T plays no part). Returns (errors of shape (len(temperatures), n_seeds);
     labels-only errors, one per seed).
     """
+    if np.ndim(as_numbers(alpha, "alpha")) != 0:
+        raise ValueError(f"alpha must be one number here (every temperature shares it), got {alpha!r}")
     seeds = seed_list(student, n_seeds)
-    temperatures = [float(t) for t in temperatures] + [1.0]
+    temperatures = settings(temperatures, "temperatures") + [1.0]
     alphas = [alpha] * (len(temperatures) - 1) + [0.0]
     T, A, S = (np.repeat(temperatures, n_seeds), np.repeat(alphas, n_seeds), np.tile(seeds, len(temperatures)))
     errors = students_test_errors(workspace, T, A, student, S, progress, f"{len(T)} students").reshape(-1, n_seeds)
@@ -212,6 +224,11 @@ def errors_against_temperature(workspace, temperatures, alpha, student, n_seeds=
 
 def split_validation(workspace, n_validation, seed=0):
     """Carve a validation set from the *training* data: (train indices, validation indices)."""
+    n = len(workspace.x_train)
+    if not is_integer(n_validation) or not 0 < n_validation < n:
+        raise ValueError(
+            f"n_validation must be an integer in 1..{n - 1} (the rest is for training), got {n_validation!r}"
+        )
     order = np.random.default_rng(seed).permutation(len(workspace.x_train))
     return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
@@ -226,6 +243,11 @@ BIAS_CANDIDATES = np.round(np.arange(0.0, 20.05, 0.1), 2)
 
 def best_class_bias(logits, labels, cls, candidates=BIAS_CANDIDATES):
     """The bias added to class ``cls``'s logit that leaves the fewest errors on (logits, labels)."""
+    logits = torch.as_tensor(logits)
+    cls = class_index(cls, logits.shape[-1], "cls")
+    candidates = np.atleast_1d(as_numbers(candidates, "candidates"))
+    if candidates.size == 0 or not np.isfinite(candidates).all():
+        raise ValueError("candidates must be a non-empty list of finite biases")
     errors = []
     for b in candidates:
         bias = np.zeros(logits.shape[-1])
@@ -417,6 +439,11 @@ def logit_gradient_sizes(workspace, hidden, T, n_examples=512, seed=0):
     The hard term's gradient q_1 - y has norm at most sqrt(2); the soft term's, T (q_T - p_T), grows with the gap
     between student and teacher logits. Both at the first step, on the first n_examples transfer images.
     """
+    T_, _ = checked_T_alpha(T, 1.0)
+    StudentConfig(hidden=hidden, seed=seed)  # checks hidden and seed
+    if not is_integer(n_examples) or n_examples < 1:
+        raise ValueError(f"n_examples must be an integer >= 1, got {n_examples!r}")
+    T = float(T_)
     torch.manual_seed(seed)
     student = StackedStudents([student_mlp(hidden)]).to(workspace.device)
     x, y, v = (t[:n_examples] for t in (workspace.x_train, workspace.y_train, workspace.teacher_logits))

@@ -10,13 +10,17 @@ from hypothesis import strategies as st
 
 from kdviz.experiments import (
     Workspace,
+    best_class_bias,
+    errors_against_temperature,
     final_accuracies,
     get_preset,
     logit_gradient_sizes,
     most_confusable,
     omitted_class_experiment,
     run_distillation,
+    run_sweep,
     small_data_report,
+    split_validation,
     teacher_status,
 )
 from kdviz.losses import kd_loss
@@ -27,6 +31,7 @@ from kdviz.train import (
     StudentConfig,
     TeacherConfig,
     TrainingWarning,
+    count_errors,
     to_inputs,
     train_students,
     train_teacher,
@@ -353,3 +358,53 @@ def test_run_distillation_never_loads_a_teacher_for_a_bad_temperature(monkeypatc
         run_distillation(None, get_preset("quick", T=T), "cpu", progress=False)
     with pytest.raises(TypeError, match="Preset"):
         run_distillation(None, {"T": T}, "cpu", progress=False)
+
+
+@pytest.mark.parametrize(
+    ("temperatures", "error", "words"),
+    [
+        ("20", TypeError, "temperatures must be a number"),
+        ([], ValueError, "non-empty"),
+        ([[1, 2]], ValueError, r"got shape \(1, 2\)"),
+    ],
+)
+def test_experiment_settings_that_are_not_numbers_are_refused_before_training(workspace, temperatures, error, words):
+    student = StudentConfig(hidden=8, epochs=1)
+    with pytest.raises(error, match=words):
+        errors_against_temperature(workspace, temperatures, 0.9, student)  # '20' was split into [2, 0]
+    with pytest.raises(error, match=words):
+        run_sweep(workspace, temperatures, [0.5], student)
+    with pytest.raises(ValueError, match="alpha must be one number"):
+        errors_against_temperature(workspace, [4.0], [0.5, 0.9], student)
+
+
+@pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")  # one epoch of 8 units: only the shapes count
+def test_one_temperature_may_be_given_as_a_number(workspace):
+    errors, baseline = errors_against_temperature(workspace, 20, 0.9, StudentConfig(hidden=8, epochs=1), progress=False)
+    assert errors.shape == (1, 1) and baseline.shape == (1,)
+
+
+def test_errors_are_counted_from_numpy_arrays_as_from_tensors():
+    logits = np.eye(10)[[0, 1, 2, 3]] + 0.0
+    labels = np.array([0, 1, 2, 9])
+    assert count_errors(logits, labels) == 1 == count_errors(torch.as_tensor(logits), torch.as_tensor(labels))
+    with pytest.raises(ValueError, match="must agree"):
+        count_errors(logits, labels[:3])
+
+
+@pytest.mark.parametrize(("cls", "error"), [(10, ValueError), (-1, ValueError), (2.0, TypeError)])
+def test_best_class_bias_needs_a_class_index_in_range(cls, error):
+    with pytest.raises(error, match="cls"):
+        best_class_bias(np.zeros((4, 10)), np.zeros(4, dtype=int), cls)
+
+
+@pytest.mark.parametrize("n_validation", [-5, 0, 2000, 2.5])
+def test_a_validation_split_must_leave_both_parts_non_empty(workspace, n_validation):
+    with pytest.raises(ValueError, match="n_validation"):
+        split_validation(workspace, n_validation)
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [({"T": 0}, "T"), ({"T": -2}, "T"), ({"n_examples": 0}, "n_examples")])
+def test_gradient_sizes_refuse_temperatures_and_sizes_that_mean_nothing(workspace, kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        logit_gradient_sizes(workspace, **{"hidden": 16, "T": 20.0, **kwargs})
