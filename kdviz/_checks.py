@@ -130,3 +130,13 @@ def tick_labels(labels, n):
     if len(labels) != n:
         raise ValueError(f"give one label per class: {len(labels)} labels for {n} classes")
     return labels
+
+
+def slider_start(value, low, high, name, integer=False):
+    """A slider's starting value: a number (an integer where ``integer``) within low..high, never clamped silently."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if not isinstance(value, kinds) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} = {value!r} is outside the slider's range {low:g}..{high:g}")
+    return value

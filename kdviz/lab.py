@@ -11,6 +11,7 @@ from numbers import Integral
 import ipywidgets as widgets
 
 from . import mnist_plots
+from ._checks import slider_start
 from .noise import spread
 from .widgets import StaticPNG, figure_png, temperature_slider
 
@@ -45,15 +46,18 @@ class DistillationLab(StaticPNG, widgets.VBox):
         if isinstance(epochs, bool) or not isinstance(epochs, Integral) or epochs < 1:
             raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
         n_transfer = min(int(n_transfer), len(workspace.x_train))
+        sizes = list(sizes)
+        if not sizes or any(isinstance(h, bool) or not isinstance(h, Integral) or h < 1 for h in sizes):
+            raise ValueError(f"sizes must be whole numbers of hidden units >= 1, got {sizes}")
         if hidden not in sizes:
-            raise ValueError(f"hidden={hidden} is not one of the sizes offered, {list(sizes)}")
-        if not 1 <= seeds <= 5:
-            raise ValueError(f"seeds must lie in 1..5, got {seeds}")
+            raise ValueError(f"hidden={hidden} is not one of the sizes offered, {sizes}")
+        slider_start(seeds, 1, 5, "seeds", integer=True)
+        slider_start(alpha, 0, 1, "alpha")
         self.workspace, self.epochs, self.n_transfer = workspace, epochs, n_transfer
         self.controls = {
             "T": temperature_slider(T, low=1.0, high=50.0),
             "alpha": widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha"),
-            "hidden": widgets.Dropdown(options=list(sizes), value=hidden, description="hidden units"),
+            "hidden": widgets.Dropdown(options=sizes, value=hidden, description="hidden units"),
             "seeds": widgets.IntSlider(value=seeds, min=1, max=5, description="seeds"),
         }
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")

@@ -19,6 +19,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from . import mnist_plots, plots
+from ._checks import slider_start
 from .temperature import random_logits
 
 
@@ -112,7 +113,7 @@ def parse_logits(text):
 def temperature_slider(value=1.0, low=0.05, high=100.0, description="T"):
     """A log-scale temperature slider."""
     return widgets.FloatLogSlider(
-        value=value,
+        value=slider_start(value, low, high, description),
         base=10,
         min=np.log10(low),
         max=np.log10(high),
@@ -137,10 +138,18 @@ def temperature_panel(logits=(1.0, 3.0, 2.0), T=1.0):
 def curves_panel(n=7, seed=0, T_max=5.0, log_T=False):
     """q_i(T) curves for n random logits: sliders for n, seed, T range and a log-axis switch."""
     controls = {
-        "n": widgets.IntSlider(value=n, min=2, max=20, description="classes n"),
-        "seed": widgets.IntSlider(value=seed, min=0, max=50, description="seed"),
+        "n": widgets.IntSlider(value=slider_start(n, 2, 20, "n", integer=True), min=2, max=20, description="classes n"),
+        "seed": widgets.IntSlider(
+            value=slider_start(seed, 0, 50, "seed", integer=True), min=0, max=50, description="seed"
+        ),
         "T_max": widgets.FloatLogSlider(
-            value=T_max, base=10, min=0, max=3, step=0.05, description="T max", continuous_update=False
+            value=slider_start(T_max, 1, 1000, "T_max"),
+            base=10,
+            min=0,
+            max=3,
+            step=0.05,
+            description="T max",
+            continuous_update=False,
         ),
         "log_T": widgets.Checkbox(value=log_T, description="log T axis"),
     }
@@ -173,7 +182,9 @@ def soft_share_panel(student_logits, teacher_logits, label, T=5.0, alpha=0.5):
         raise ValueError(f"label {label} is out of range for {n} classes (0..{n - 1})")
     controls = {
         "T": temperature_slider(T, low=1.0, high=100.0),
-        "alpha": widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha"),
+        "alpha": widgets.FloatSlider(
+            value=slider_start(alpha, 0, 1, "alpha"), min=0.0, max=1.0, step=0.05, description="alpha"
+        ),
     }
 
     def draw(T, alpha):

@@ -144,3 +144,21 @@ def test_the_lab_carries_a_picture_of_its_results_for_exported_notebooks(workspa
     bundle = lab._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert base64.b64decode(bundle["image/png"]) == lab.results_plot.value
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"T": 0}, ValueError, "outside the slider's range 1..50"),
+        ({"T": 1000}, ValueError, "outside the slider's range 1..50"),
+        ({"alpha": 2}, ValueError, "alpha = 2 is outside"),
+        ({"alpha": -1}, ValueError, "alpha = -1 is outside"),
+        ({"seeds": "3"}, TypeError, "seeds must be an integer"),
+        ({"sizes": (-5, 100)}, ValueError, "sizes must be whole numbers"),
+    ],
+)
+def test_lab_start_values_outside_its_controls_are_refused_not_clamped(workspace, kwargs, error, words):
+    from kdviz.lab import DistillationLab
+
+    with pytest.raises(error, match=words):
+        DistillationLab(workspace, **kwargs)

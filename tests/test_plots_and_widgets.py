@@ -283,3 +283,18 @@ def test_static_png_mixes_into_any_widget_class():
     assert set(board._repr_mimebundle_()) == {"text/plain", kw.WIDGET_VIEW}
     board.picture = kw.figure_png(plots.plot_probabilities([1.0, 2.0], 1.0))
     assert png_in(DisplayFormatter().format(board)[0]) == board.picture
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "words"),
+    [
+        (lambda: kw.temperature_panel(T=1e6), ValueError, r"T = 1000000.0 is outside the slider's range"),
+        (lambda: kw.curves_panel(n=1), ValueError, "n = 1 is outside"),
+        (lambda: kw.curves_panel(n=50), ValueError, "n = 50 is outside"),
+        (lambda: kw.curves_panel(seed=1.5), TypeError, "seed must be an integer"),
+        (lambda: kw.soft_share_panel([1, 2], [2, 1], 0, alpha=2), ValueError, "alpha = 2 is outside"),
+    ],
+)
+def test_panel_start_values_outside_their_sliders_are_refused_not_clamped(make, error, words):
+    with pytest.raises(error, match=words):
+        make()
