@@ -4,7 +4,7 @@ returns a matplotlib Figure (never calls plt.show); widgets redraw by calling it
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._checks import class_index, plot_temperature, temperature_range, tick_labels
+from ._checks import as_logits, class_index, plot_temperature, same_shape, temperature_range, tick_labels
 from .gradients import logit_matching_grad, soft_ce_grad
 from .temperature import entropy, expected_logit, softmax, turning_temperature
 
@@ -72,7 +72,9 @@ def plot_temperature_curves(logits, T_max=5.0, log_T=False, n_points=400, show_t
 
 def plot_uniform_gap(logits, T_min=1.0, T_max=1e3):
     """max_i |q_i(T) - 1/n| on log-log axes: for large T it falls like 1/T (slope -1)."""
-    logits = np.asarray(logits, dtype=float)
+    logits = as_logits(logits, "logits", allow_neg_inf=False)
+    if np.ptp(logits) == 0:
+        raise ValueError("all logits are equal: q is 1/n at every T, so there is no distance from uniform to plot")
     T = np.geomspace(*temperature_range(T_min, T_max), 200)
     gap = np.abs(softmax(logits[None, :], T[:, None]) - 1 / len(logits)).max(axis=1)
     tail = T >= T_max / 10
@@ -111,7 +113,7 @@ def plot_sign_map(logits, T_min=0.05, T_max=50.0):
 
 def plot_turning_point(logits, i, T_max=20.0):
     """Class i's q_i(T) and the gap E_q[z] - z_i whose sign is that of dq_i/dT, with T* marked."""
-    logits = np.asarray(logits, dtype=float)
+    logits = as_logits(logits, "logits")
     i = class_index(i, len(logits))
     T_max = plot_temperature(T_max)
     T = np.geomspace(T_max * 1e-3, T_max, 400)
@@ -127,6 +129,10 @@ def plot_turning_point(logits, i, T_max=20.0):
         for ax in (ax_q, ax_gap):
             ax.axvline(t_star, color="k", ls=":", label=f"T* = {t_star:.3f}")
         verdict = f"rises until T* = {t_star:.3f}, then falls"
+    elif np.isneginf(logits[i]):
+        verdict = "stays 0 (z_i = -inf)"
+    elif np.all(logits[np.isfinite(logits)] == logits[i]):
+        verdict = f"stays at 1/{np.isfinite(logits).sum()} (every finite logit is equal)"
     else:
         verdict = "always falls (largest logit)" if logits[i] >= logits.max() else "always rises (z_i <= mean z)"
     ax_q.set(xlabel="T", ylabel=f"q_{i}(T)", title=f"class {i} (z = {logits[i]:.2f}): {verdict}")
@@ -155,10 +161,32 @@ def plot_dark_knowledge(probabilities, temperatures=(1.0, 20.0), labels=None, tr
     return fig
 
 
+def _centred_pair(student_logits, teacher_logits):
+    """Student and teacher logits as checked float vectors that differ by more than a shift (else every
+    soft-term gradient is zero and a log-scale plot of it is empty)."""
+    z, v = as_logits(student_logits, "student_logits"), as_logits(teacher_logits, "teacher_logits")
+    same_shape(z, v, ("student_logits", "teacher_logits"))
+    if np.allclose(z - z.mean(), v - v.mean(), rtol=0, atol=1e-12 * max(1.0, np.abs(z).max())):
+        raise ValueError(
+            "student and teacher logits are equal (up to a shift): the soft gradient is zero at every T, "
+            "so there is nothing to plot; change one of them"
+        )
+    return z, v
+
+
+def weight(alpha):
+    """alpha as a number in [0, 1], the weight of the soft term."""
+    if not isinstance(alpha, (int, float, np.integer, np.floating)) or isinstance(alpha, (bool, np.bool_)):
+        raise TypeError(f"alpha must be a number in [0, 1], got {alpha!r}")
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha weights the soft term and must lie in [0, 1], got {alpha!r}")
+    return float(alpha)
+
+
 def plot_gradient_scaling(student_logits, teacher_logits, T_min=1.0, T_max=1e3):
     """|dC/dz| against T (slope -2 for large T) and the flat T^2 |dC/dz|."""
     T = np.geomspace(*temperature_range(T_min, T_max), 200)
-    z, v = np.asarray(student_logits, float), np.asarray(teacher_logits, float)
+    z, v = _centred_pair(student_logits, teacher_logits)
     norms = np.linalg.norm(soft_ce_grad(z[None, :], v[None, :], T[:, None]), axis=1)
     tail = T >= T_max / 10
     fig, ax = new_figure(6, 3.6)
@@ -176,11 +204,14 @@ def soft_share(student_logits, teacher_logits, label, T, alpha, scale_by_T2=True
     alpha * s * (q_T - p_T)/T + (1 - alpha) * (q_1 - y), with s = T^2 or 1."""
     z, v = np.asarray(student_logits, float), np.asarray(teacher_logits, float)
     label = class_index(label, len(z), "label")
+    alpha = weight(alpha)
     T = np.asarray(T, float)[..., None]
     soft = alpha * (T**2 if scale_by_T2 else 1.0) * soft_ce_grad(z, v, T)
     hard = (1 - alpha) * (softmax(z) - np.eye(len(z))[label])
     soft_norm, hard_norm = np.linalg.norm(soft, axis=-1), np.linalg.norm(hard)
-    return soft_norm / (soft_norm + hard_norm)
+    total = soft_norm + hard_norm
+    # no gradient at all (student already right on both terms): report the nominal weight alpha, not 0/0
+    return np.divide(soft_norm, total, out=np.full_like(total, alpha), where=total > 0)
 
 
 def plot_soft_share(student_logits, teacher_logits, label, T, alpha, T_max=100.0):
@@ -200,6 +231,7 @@ def plot_soft_share(student_logits, teacher_logits, label, T, alpha, T_max=100.0
 
 def plot_logit_matching(student_logits, teacher_logits, shift=0.0, T_min=1.0, T_max=1e4):
     """Relative error of T^2 (q - p)/T against logit matching, raw (z - v)/N and centred, vs T."""
+    _centred_pair(student_logits, teacher_logits)
     z = np.asarray(student_logits, float) + shift
     v = np.asarray(teacher_logits, float)
     T = np.geomspace(*temperature_range(T_min, T_max), 200)

@@ -154,6 +154,15 @@ def entropy(q, axis=-1):
 
 def random_logits(n, seed=0, scale=2.0):
     """n logits drawn from a normal distribution with standard deviation ``scale`` (seeded)."""
+    for value, name in ((n, "n"), (seed, "seed")):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be an integer, got {value!r}")
     if n < 2:
         raise ValueError(f"need at least 2 classes, got {n}")
+    if seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed}")
+    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.integer, np.floating)):
+        raise TypeError(f"scale must be a number, got {scale!r}")
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
     return np.random.default_rng(seed).normal(scale=scale, size=n)

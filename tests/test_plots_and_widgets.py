@@ -298,3 +298,48 @@ def test_static_png_mixes_into_any_widget_class():
 def test_panel_start_values_outside_their_sliders_are_refused_not_clamped(make, error, words):
     with pytest.raises(error, match=words):
         make()
+
+
+@pytest.mark.parametrize(
+    ("draw", "words"),
+    [
+        (lambda: plots.plot_logit_matching(Z, Z, shift=1.0), "equal \\(up to a shift\\)"),
+        (lambda: plots.plot_gradient_scaling(Z, Z + 3.0), "equal \\(up to a shift\\)"),
+        (lambda: plots.plot_uniform_gap([1.0, 1.0, 1.0]), "all logits are equal"),
+        (lambda: plots.plot_soft_share(Z, V, 0, 5.0, 2.0), "alpha weights the soft term"),
+    ],
+)
+def test_plots_that_would_be_blank_or_meaningless_say_why_instead(draw, words):
+    with pytest.raises(ValueError, match=words):
+        draw()
+
+
+@pytest.mark.parametrize(
+    ("logits", "i", "verdict"),
+    [
+        ([1.0, 1.0, 1.0], 1, "stays at 1/3"),  # was 'always falls (largest logit)'
+        ([1.0, -np.inf, 1.0], 0, "stays at 1/2"),
+        ([1.0, -np.inf, 2.0], 1, "stays 0"),  # was 'always rises'
+        ([1.0, 3.0, 2.0], 1, "always falls"),
+        ([1.0, 3.0, 2.0], 0, "always rises"),
+    ],
+)
+def test_the_turning_point_verdict_matches_what_q_i_does(logits, i, verdict):
+    assert verdict in plots.plot_turning_point(logits, i).axes[0].get_title()
+    T = np.geomspace(0.01, 100, 50)
+    q = softmax(np.array(logits)[None, :], T[:, None])[:, i]
+    if verdict.startswith("stays"):
+        np.testing.assert_allclose(q, q[0], atol=1e-15)
+
+
+def test_soft_share_with_no_gradient_at_all_is_the_nominal_weight_not_nan():
+    assert plots.soft_share(Z, Z, 0, 4.0, 1.0) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [({"n": 5.5}, TypeError), ({"n": 5, "seed": -1}, ValueError), ({"n": 5, "scale": float("nan")}, ValueError)],
+)
+def test_random_logits_refuses_sizes_seeds_and_scales_that_mean_nothing(kwargs, error):
+    with pytest.raises(error):
+        random_logits(**kwargs)
