@@ -140,3 +140,23 @@ def slider_start(value, low, high, name, integer=False):
     if not low <= value <= high:
         raise ValueError(f"{name} = {value!r} is outside the slider's range {low:g}..{high:g}")
     return value
+
+
+def temperature_list(values, name="temperatures"):
+    """One temperature or a non-empty list of them, each a finite number > 0, as a tuple of floats."""
+    array = np.atleast_1d(real_array(values, name))
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name} must be a temperature or a non-empty list of them, got shape {array.shape}")
+    for T in array:
+        plot_temperature(T, name)
+    return tuple(float(T) for T in array)
+
+
+def count(value, name, low=1, high=None):
+    """An integer in low..high (high None: no upper bound)."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        limits = f">= {low}" if high is None else f"in {low}..{high}"
+        raise ValueError(f"{name} must be an integer {limits}, got {value}")
+    return int(value)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from . import teacher_store
-from ._checks import class_index
+from ._checks import class_index, count
 from .losses import as_numbers, checked_T_alpha, distillation_loss
 from .models import StackedStudents, student_mlp
 from .noise import compare, spread
@@ -365,6 +365,13 @@ def most_confusable(teacher_logits, labels, true_class, other_class, k=3):
     like ``other_class`` (largest margin of the other_class logit over the runner-up of the rest)."""
     logits = np.asarray(teacher_logits, dtype=float)
     labels = np.asarray(labels)
+    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+        raise ValueError(
+            f"teacher_logits (N, classes) and labels (N,) must agree, got shapes {logits.shape} and {labels.shape}"
+        )
+    true_class = class_index(true_class, logits.shape[1], "true_class")
+    other_class = class_index(other_class, logits.shape[1], "other_class")
+    k = count(k, "k")
     candidates = np.flatnonzero((labels == true_class) & (logits.argmax(1) == true_class))
     margin = logits[candidates, other_class] - logits[candidates, true_class]
     return candidates[np.argsort(margin)[::-1][:k]]
@@ -400,6 +407,11 @@ def final_accuracies(history, n_train, n_test, names):
 
     The history's columns are grouped by setting: len(names) groups of equal size (the seeds)."""
     groups = len(names)
+    columns = np.asarray(history.train_errors[-1]).size
+    if groups == 0 or columns % groups:
+        raise ValueError(f"{columns} students cannot be shared equally among {groups} names: give one name per setting")
+    count(n_train, "n_train")
+    count(n_test, "n_test")
     train = np.split(100 * (1 - np.asarray(history.train_errors[-1], dtype=float) / n_train), groups)
     test = np.split(100 * (1 - np.asarray(history.test_errors[-1], dtype=float) / n_test), groups)
     return {name: (tr.round(2).tolist(), te.round(2).tolist()) for name, tr, te in zip(names, train, test, strict=True)}

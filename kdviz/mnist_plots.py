@@ -7,7 +7,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
-from ._checks import class_index
+from ._checks import class_index, count, temperature_list
 from .plots import new_figure
 from .temperature import softmax
 
@@ -40,6 +40,7 @@ def plot_digit_soft_targets(image, teacher_logits, label, temperatures=(1.0, 20.
     if logits.ndim != 1:
         raise ValueError(f"teacher_logits must be the logits of one digit (one per class), got shape {logits.shape}")
     label = class_index(label, len(logits), "label")
+    temperatures = temperature_list(temperatures)
     fig = Figure(figsize=(9, 2.8), layout="constrained")
     ax_img, ax = fig.subplots(1, 2, width_ratios=[1, 4])
     ax_img.imshow(np.asarray(image).reshape(28, 28), cmap="gray_r")
@@ -82,6 +83,10 @@ def class_similarity(teacher_logits, labels, T):
 
 def similar_pairs(matrix, k=3):
     """The k largest off-diagonal cells of a class-similarity matrix, as (true class, suggested class, value)."""
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix must be square (classes x classes), got shape {matrix.shape}")
+    k = count(k, "k", 1, len(matrix) * (len(matrix) - 1))
     off = np.where(np.eye(len(matrix), dtype=bool), -np.inf, matrix)
     flat = np.argsort(off, axis=None)[::-1][:k]
     return [(int(r), int(c), float(matrix[r, c])) for r, c in zip(*np.unravel_index(flat, off.shape), strict=True)]
@@ -107,6 +112,11 @@ def _whole_epochs(ax):
 def _columns(values, n_groups):
     """Split (..., n_groups * n_seeds) into a list of n_groups arrays (..., n_seeds)."""
     values = np.asarray(values, dtype=float)
+    if values.shape[-1] % n_groups:
+        raise ValueError(
+            f"{values.shape[-1]} result columns cannot be shared equally among {n_groups} labels: give one label "
+            "per setting (each setting's seeds side by side)"
+        )
     return np.split(values, n_groups, axis=-1)
 
 
@@ -117,7 +127,9 @@ def plot_training_curves(history, labels=None, title="training"):
     epochs = history.epochs
     loss = np.array(history.loss)
     k = loss.shape[1] if loss.ndim == 2 else 1
-    labels = labels or [f"student {i}" for i in range(k)]
+    labels = list(labels) if labels is not None else [f"student {i}" for i in range(k)]
+    if len(labels) != k:
+        raise ValueError(f"give one label per student: {k} students, {len(labels)} labels")
     for i in range(k):
         ax_loss.plot(epochs, loss[:, i], marker=".", label=labels[i])
         if history.test_errors:

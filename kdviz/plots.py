@@ -4,7 +4,16 @@ returns a matplotlib Figure (never calls plt.show); widgets redraw by calling it
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._checks import as_logits, class_index, plot_temperature, same_shape, temperature_range, tick_labels
+from ._checks import (
+    as_logits,
+    class_index,
+    count,
+    plot_temperature,
+    same_shape,
+    temperature_list,
+    temperature_range,
+    tick_labels,
+)
 from .gradients import logit_matching_grad, soft_ce_grad
 from .temperature import entropy, expected_logit, softmax, turning_temperature
 
@@ -30,6 +39,7 @@ def loglog_slope(x, y):
 def plot_probabilities(logits, T, labels=None):
     """Bars of q(T) for the given logits, the T = 1 probabilities as outlines, entropy in the title."""
     logits = np.asarray(logits, dtype=float)
+    T = plot_temperature(T, "T")
     q, q1 = softmax(logits, T), softmax(logits, 1.0)
     labels = tick_labels(labels, len(logits))
     fig, ax = new_figure(6.5, 3.4)
@@ -53,6 +63,7 @@ def plot_temperature_curves(logits, T_max=5.0, log_T=False, n_points=400, show_t
     if n > MAX_CURVES:
         raise ValueError(f"plot_temperature_curves draws at most {MAX_CURVES} classes (one colour each), got {n}")
     T_max = plot_temperature(T_max)
+    n_points = count(n_points, "n_points", 2)
     T = np.geomspace(T_max * 1e-3, T_max, n_points) if log_T else np.linspace(T_max / n_points, T_max, n_points)
     q = softmax(logits[None, :], T[:, None])
     widths = np.linspace(3.2, 1.2, n)
@@ -147,6 +158,7 @@ def plot_dark_knowledge(probabilities, temperatures=(1.0, 20.0), labels=None, tr
     Uses log q as logits: softmax(log q / T) is what the teacher would say at temperature T.
     """
     logits = np.log(np.asarray(probabilities, dtype=float))
+    temperatures = temperature_list(temperatures)
     labels = tick_labels(labels, len(logits))
     fig, ax = new_figure(7, 3.4)
     width = 0.8 / len(temperatures)

@@ -343,3 +343,31 @@ def test_soft_share_with_no_gradient_at_all_is_the_nominal_weight_not_nan():
 def test_random_logits_refuses_sizes_seeds_and_scales_that_mean_nothing(kwargs, error):
     with pytest.raises(error):
         random_logits(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "words"),
+    [
+        (lambda: plots.plot_dark_knowledge([0.9, 0.05, 0.05], temperatures=()), ValueError, "non-empty"),
+        (lambda: plots.plot_dark_knowledge([0.9, 0.05, 0.05], temperatures=[1, -2]), ValueError, "temperature > 0"),
+        (lambda: plots.plot_temperature_curves(Z, n_points=0), ValueError, "n_points"),
+        (lambda: plots.plot_probabilities([1.0, 2.0], "2"), TypeError, "T must be a number"),
+        (lambda: mnist_plots.similar_pairs(np.eye(3), k=100), ValueError, r"k must be an integer in 1\.\.6"),
+        (lambda: mnist_plots.plot_error_rates(_history(4), 10, 10, ["a", "b", "c"]), ValueError, "one label"),
+        (lambda: mnist_plots.plot_training_curves(_history(2), labels=["a"]), ValueError, "one label per student"),
+    ],
+)
+def test_plot_arguments_that_mean_nothing_get_a_clear_error(call, error, words):
+    with pytest.raises(error, match=words):
+        call()
+
+
+def test_one_temperature_may_be_given_as_a_number():
+    figure = plots.plot_dark_knowledge([0.9, 0.05, 0.05], temperatures=20)
+    assert [t.get_text() for t in figure.axes[0].get_legend().get_texts()] == ["T = 20"]
+
+
+def _history(k):
+    from kdviz.train import History
+
+    return History(epochs=[1, 2], loss=[[1.0] * k, [0.5] * k], train_errors=[[3] * k] * 2, test_errors=[[4] * k] * 2)

@@ -408,3 +408,19 @@ def test_a_validation_split_must_leave_both_parts_non_empty(workspace, n_validat
 def test_gradient_sizes_refuse_temperatures_and_sizes_that_mean_nothing(workspace, kwargs, words):
     with pytest.raises(ValueError, match=words):
         logit_gradient_sizes(workspace, **{"hidden": 16, "T": 20.0, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [({"true_class": 2, "other_class": 10}, "other_class 10 is out of range"), ({"k": -1}, "k must be an integer")],
+)
+def test_most_confusable_checks_its_classes_and_k(args, words):
+    kwargs = {"true_class": 2, "other_class": 3, "k": 3, **args}
+    with pytest.raises(ValueError, match=words):
+        most_confusable(np.zeros((4, 10)), np.zeros(4, dtype=int), **kwargs)
+
+
+def test_final_accuracies_needs_one_name_per_setting():
+    history = History(epochs=[1], loss=[[0] * 4], train_errors=[np.zeros(4)], test_errors=[np.zeros(4)])
+    with pytest.raises(ValueError, match="one name per setting"):
+        final_accuracies(history, n_train=100, n_test=10, names=["a", "b", "c"])
