@@ -90,6 +90,10 @@ class Workspace:
 
 def prepare(data, preset, device=None, progress=True, callback=None):
     """Move the data to the device, load or train the teacher, and compute its logits once."""
+    if not all(hasattr(data, part) for part in ("train_images", "train_labels", "test_images", "test_labels")):
+        raise TypeError(f"data must be the MNIST of kdviz.data.load_mnist(), got {type(data).__name__}")
+    if not isinstance(preset, Preset):
+        raise TypeError(f"preset must be a Preset (from get_preset), got {preset!r}: e.g. get_preset('quick')")
     device = choose_device(device)
     n = preset.teacher.n_train
     teacher, info = load_or_train_teacher(data, preset.teacher, device, progress=progress, callback=callback)
@@ -337,6 +341,9 @@ def estimate_seconds(workspace, hidden, epochs, n_students=1, n_examples=None, b
     """Rough wall time of a student run (n_students settings x n_seeds seeds, stacked), from timing a few
     training steps on this machine."""
     n_examples = len(workspace.x_train) if n_examples is None else n_examples
+    for value, name in ((hidden, "hidden"), (epochs, "epochs"), (n_students, "n_students"), (n_examples, "n_examples")):
+        count(value, name)
+    count(n_seeds, "n_seeds")
     seeds = list(range(n_seeds)) * n_students
 
     def steps(n):
@@ -379,6 +386,8 @@ def most_confusable(teacher_logits, labels, true_class, other_class, k=3):
 
 def format_seconds(seconds):
     """'0.4 s', '12 s', '3.2 min': a duration as a person would say it."""
+    if not (isinstance(seconds, (int, float, np.integer, np.floating)) and np.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"a duration must be a finite number of seconds >= 0, got {seconds!r}")
     if seconds < 10:
         return f"{seconds:.1f} s"
     if seconds < 90:
@@ -391,6 +400,8 @@ SECONDS_PER_TEACHER_EPOCH = 15.3  # the paper teacher, 60,000 images, on the 2-c
 
 def teacher_status(preset):
     """A line telling where the teacher will come from and, if it must be trained, roughly how long that takes."""
+    if not isinstance(preset, Preset):
+        raise TypeError(f"preset must be a Preset (from get_preset), got {preset!r}: e.g. get_preset('quick')")
     config = preset.teacher
     found = teacher_store.find_shipped(config)
     if found is not None:

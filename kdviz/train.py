@@ -96,7 +96,13 @@ def transfer_indices(labels, drop_class=None, fraction=1.0, seed=0):
         raise ValueError(f"fraction of the data to keep must lie in (0, 1], got {fraction}")
     if drop_class is not None:
         _require_integer(drop_class, "drop_class", 0, N_CLASSES - 1)
+    _require_integer(seed, "seed", 0, MAX_SEED)
     keep = np.flatnonzero(labels != drop_class) if drop_class is not None else np.arange(len(labels))
+    if len(keep) == 0:
+        raise ValueError(
+            f"no examples left: {len(labels)} labels"
+            + (f", all of class {drop_class}, which is dropped" if drop_class is not None and len(labels) else "")
+        )
     if fraction < 1:
         rng = np.random.default_rng(seed)
         keep = np.sort(rng.choice(keep, size=max(1, round(fraction * len(keep))), replace=False))

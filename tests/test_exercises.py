@@ -238,3 +238,13 @@ def test_numbers_too_large_for_float_or_nan_are_unreadable_not_a_crash_or_a_sign
     assert not right and "is unclear" in message
     right, message = feedback("01_softmax_value", typed)  # 1e400 raised OverflowError
     assert not right and "could not be read" in message
+
+
+@pytest.mark.parametrize(
+    ("typed", "classes"),
+    [("classes 0, 1, 2 (not 3)", {0, 1, 2}), ("0 1 2 but not 3 and 4", {0, 1, 2}), ("1 and 2 except 0", {1, 2})],
+)
+def test_classes_named_after_not_are_left_out_of_a_typed_set(typed, classes):
+    from kdviz.exercises import as_index_set
+
+    assert as_index_set(typed) == classes

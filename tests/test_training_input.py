@@ -424,3 +424,25 @@ def test_final_accuracies_needs_one_name_per_setting():
     history = History(epochs=[1], loss=[[0] * 4], train_errors=[np.zeros(4)], test_errors=[np.zeros(4)])
     with pytest.raises(ValueError, match="one name per setting"):
         final_accuracies(history, n_train=100, n_test=10, names=["a", "b", "c"])
+
+
+def test_transfer_indices_refuse_a_negative_seed_and_an_empty_result():
+    with pytest.raises(ValueError, match="seed must be an integer in 0"):
+        transfer_indices(np.arange(10) % 10, fraction=0.5, seed=-1)
+    with pytest.raises(ValueError, match="all of class 3, which is dropped"):
+        transfer_indices(np.full(5, 3), drop_class=3)
+    with pytest.raises(ValueError, match="no examples left: 0 labels"):
+        transfer_indices([], fraction=0.5)
+
+
+def test_helpers_refuse_what_is_not_a_preset_data_or_duration(workspace):
+    from kdviz.experiments import estimate_seconds, format_seconds, prepare
+
+    with pytest.raises(TypeError, match="preset must be a Preset"):
+        teacher_status("quick")
+    with pytest.raises(TypeError, match="load_mnist"):
+        prepare(None, get_preset("quick"))
+    with pytest.raises(ValueError, match="duration"):
+        format_seconds(float("nan"))
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+        estimate_seconds(workspace, 8, -3)
