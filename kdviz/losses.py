@@ -158,13 +158,18 @@ def _as_logits(value, name):
         )
     if value.shape[-2] == 0:
         raise ValueError(f"{name} is an empty batch (shape {tuple(value.shape)})")
+    if value.shape[-1] < 2:
+        raise ValueError(f"{name} must have at least two classes (last axis), got shape {tuple(value.shape)}")
     return value
 
 
 def as_labels(labels, n_classes, shapes, device, name="labels"):
     """Integer class labels as int64 on ``device``, of one of ``shapes``, each in 0..n_classes-1."""
     if not torch.is_tensor(labels):
-        array = np.asarray(labels)
+        try:
+            array = np.asarray(labels)
+        except ValueError:  # a ragged list
+            raise TypeError(f"{name} must be a flat list of integer class indices, one per example") from None
         if array.dtype.kind not in "iu":
             raise TypeError(f"{name} must be integer class indices, got {array.dtype} values")
         _check_classes(array.min() if array.size else 0, array.max() if array.size else 0, n_classes, name)

@@ -314,3 +314,11 @@ def test_numpy_integer_labels_of_any_width_give_the_int64_loss(batch, dtype):
     student, teacher, labels = batch
     expected = kd_loss(student, teacher, labels, 2.0, 0.5)
     assert kd_loss(student, teacher, labels.numpy().astype(dtype), 2.0, 0.5).item() == expected.item()
+
+
+def test_logits_without_two_classes_and_ragged_labels_get_their_own_message(batch):
+    student, teacher, labels = batch
+    with pytest.raises(ValueError, match="at least two classes"):
+        kd_loss(student[:, :0], teacher[:, :0], labels, 2.0, 0.5)  # was 'a row of teacher logits is all -inf'
+    with pytest.raises(TypeError, match="flat list of integer class indices"):
+        kd_loss(student[:2], teacher[:2], [[1, 2], [3]], 2.0, 0.5)
