@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-MAX_SEED = 2**31 - 1  # kdviz.train.MAX_SEED, kept here so that checking flags does not import torch
+from ._checks import MAX_SEED
 
 DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line.
 

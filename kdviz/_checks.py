@@ -2,10 +2,32 @@
 
 import numpy as np
 
+MAX_SEED = 2**31 - 1  # every seed must suit torch, numpy and the seeds that follow it
+
+
+def is_integer(value):
+    """True for Python and numpy integers; False for bools, which are not counts."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_number(value):
+    """True for real Python and numpy numbers other than bools."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def count(value, name, low=1, high=None):
+    """``value`` as an int: a TypeError unless it is an integer, a ValueError unless it lies in low..high."""
+    limits = f">= {low}" if high is None else f"in {low}..{high}"
+    if not is_integer(value):
+        raise TypeError(f"{name} must be an integer {limits}, got {value!r}")
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be an integer {limits}, got {value!r}")
+    return int(value)
+
 
 def class_axis(shape, axis, name="z"):
     """``axis`` as a negative index into ``shape`` (so it still names the classes after broadcasting)."""
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
+    if not is_integer(axis):
         raise TypeError(f"axis must be an integer, got {axis!r}")
     if not -len(shape) <= axis < len(shape):
         raise ValueError(f"axis {axis} is out of range for {name} of shape {shape}")
@@ -98,7 +120,7 @@ def same_shape(a, b, names=("z", "v")):
 
 def class_index(i, n, name="class"):
     """``i`` as an int if it names one of ``n`` classes (0..n-1); else a TypeError or ValueError."""
-    if not isinstance(i, (int, np.integer)) or isinstance(i, (bool, np.bool_)):
+    if not is_integer(i):
         raise TypeError(f"{name} must be an integer class index 0..{n - 1}, got {i!r}")
     if not 0 <= i < n:
         raise ValueError(f"{name} {i} is out of range for {n} classes (0..{n - 1})")
@@ -107,7 +129,7 @@ def class_index(i, n, name="class"):
 
 def plot_temperature(value, name="T_max"):
     """A temperature that bounds a plotted range: a finite number > 0 (T axes may be logarithmic)."""
-    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, (bool, np.bool_)):
+    if not is_number(value):
         raise TypeError(f"{name} must be a number, got {value!r}")
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite temperature > 0, got {value!r}")
@@ -134,29 +156,23 @@ def tick_labels(labels, n):
 
 def slider_start(value, low, high, name, integer=False):
     """A slider's starting value: a number (an integer where ``integer``) within low..high, never clamped silently."""
-    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if not isinstance(value, kinds) or isinstance(value, (bool, np.bool_)):
+    if not (is_integer(value) if integer else is_number(value)):
         raise TypeError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}")
     if not low <= value <= high:
         raise ValueError(f"{name} = {value!r} is outside the slider's range {low:g}..{high:g}")
     return value
 
 
+def number_list(values, name, what="a number or a non-empty list of numbers"):
+    """One number or a non-empty 1-D list of them (a tensor or array too), as a list of floats."""
+    array = np.atleast_1d(real_array(values, name, what))
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name} must be {what}, got shape {array.shape}")
+    return array.tolist()
+
+
 def temperature_list(values, name="temperatures"):
     """One temperature or a non-empty list of them, each a finite number > 0, as a tuple of floats."""
-    array = np.atleast_1d(real_array(values, name))
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must be a temperature or a non-empty list of them, got shape {array.shape}")
-    for T in array:
-        plot_temperature(T, name)
-    return tuple(float(T) for T in array)
-
-
-def count(value, name, low=1, high=None):
-    """An integer in low..high (high None: no upper bound)."""
-    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        limits = f">= {low}" if high is None else f"in {low}..{high}"
-        raise ValueError(f"{name} must be an integer {limits}, got {value}")
-    return int(value)
+    return tuple(
+        plot_temperature(T, name) for T in number_list(values, name, "a temperature or a non-empty list of them")
+    )

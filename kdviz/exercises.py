@@ -64,7 +64,7 @@ def as_number(answer, allow_nan=False):
 def as_index_set(answer):
     """A set of class indices from a set, list, tuple, array, tensor, a single index, or a string "0, 1, 2"."""
     if isinstance(answer, str):  # "classes 0, 1, 2 (not 3)": the classes named after "not" are left out
-        kept = re.sub(r"\b(?:not|except|but not)\s+(?:class(?:es)?\s+)?-?\d+(?:\s*(?:,|and|or)\s*-?\d+)*", "", answer)
+        kept = re.sub(r"\b(?:not|except)\s+(?:class(?:es)?\s+)?-?\d+(?:\s*(?:,|and|or)\s*-?\d+)*", "", answer)
         return {int(x) for x in re.findall(r"-?\d+", kept)} or None
     try:
         values = real_array(sorted(answer) if isinstance(answer, set) else answer, "answer").reshape(-1)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from . import teacher_store
-from ._checks import class_index, count
+from ._checks import class_index, count, is_integer, number_list
 from .losses import as_numbers, checked_T_alpha, distillation_loss
 from .models import StackedStudents, student_mlp
 from .noise import compare, spread
@@ -23,7 +23,6 @@ from .train import (
     TrainingWarning,
     choose_device,
     count_errors,
-    is_integer,
     load_or_train_teacher,
     logits_of,
     to_inputs,
@@ -186,20 +185,12 @@ def run_distillation(data, preset, device=None, n_seeds=1, progress=True):
     return compare_students(workspace, preset, n_seeds, progress)
 
 
-def settings(values, name):
-    """One number or a non-empty 1-D list of numbers, as a list of floats (checked later like kd_loss's T and alpha)."""
-    array = np.atleast_1d(as_numbers(values, name))
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must be a number or a non-empty list of numbers, got shape {array.shape}")
-    return array.tolist()
-
-
 def run_sweep(workspace, temperatures, alphas, student, n_seeds=1, progress=True):
     """Test errors of one student per (T, alpha, seed) on the grid, trained together as stacked students.
 
     Returns an array of shape (len(temperatures), len(alphas), n_seeds).
     """
-    temperatures, alphas = settings(temperatures, "temperatures"), settings(alphas, "alphas")
+    temperatures, alphas = number_list(temperatures, "temperatures"), number_list(alphas, "alphas")
     seeds = seed_list(student, n_seeds)
     grid = np.meshgrid(temperatures, alphas, seeds, indexing="ij")
     T_grid, alpha_grid, seed_grid = grid
@@ -219,7 +210,7 @@ def errors_against_temperature(workspace, temperatures, alpha, student, n_seeds=
     if np.ndim(as_numbers(alpha, "alpha")) != 0:
         raise ValueError(f"alpha must be one number here (every temperature shares it), got {alpha!r}")
     seeds = seed_list(student, n_seeds)
-    temperatures = settings(temperatures, "temperatures") + [1.0]
+    temperatures = number_list(temperatures, "temperatures") + [1.0]
     alphas = [alpha] * (len(temperatures) - 1) + [0.0]
     T, A, S = (np.repeat(temperatures, n_seeds), np.repeat(alphas, n_seeds), np.tile(seeds, len(temperatures)))
     errors = students_test_errors(workspace, T, A, student, S, progress, f"{len(T)} students").reshape(-1, n_seeds)
@@ -263,11 +254,6 @@ def best_class_bias(logits, labels, cls, candidates=BIAS_CANDIDATES):
 def omitted_class_experiment(workspace, student, T, alpha, omitted=3, n_validation=5000, progress=True):
     """Distil into a student whose transfer set has no examples of ``omitted``; choose a bias for its
     logit on a validation split of the training data; report the test digits of that class before/after."""
-    n = len(workspace.x_train)
-    if not is_integer(n_validation) or not 0 < n_validation < n:
-        raise ValueError(
-            f"n_validation must be an integer in 1..{n - 1} (the rest is the transfer set), got {n_validation!r}"
-        )
     if not is_integer(omitted) or not 0 <= omitted <= 9:
         raise ValueError(f"omitted must be a digit, an integer 0..9, got {omitted!r}")
     checked_T_alpha(T, alpha)

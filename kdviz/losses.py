@@ -228,11 +228,12 @@ def kd_loss(student_logits, teacher_logits, labels, T, alpha):
     check_teacher_logits(v)
     check_student_logits(z)
     n_students = z.shape[0] if z.dim() == 3 else None
-    T_, alpha_ = checked_T_alpha(T, alpha, n_students, compute_dtype(z), z.device)
-    check_scaled_logits(v, T_, compute_dtype(z))
+    dtype = compute_dtype(z)
+    T_, alpha_ = checked_T_alpha(T, alpha, n_students, dtype, z.device)
+    check_scaled_logits(v, T_, dtype)
     # the hard term reads the student's logits at T = 1
     student_T = T_ if labels is None else torch.clamp(T_, max=1.0)
-    check_scaled_logits(z, student_T, compute_dtype(z), "student logits", read_at_T1=labels is not None)
+    check_scaled_logits(z, student_T, dtype, "student logits", read_at_T1=labels is not None)
     if labels is None:
         if (alpha_ != 1).any():
             raise ValueError(
@@ -241,7 +242,6 @@ def kd_loss(student_logits, teacher_logits, labels, T, alpha):
             )
     else:
         labels = as_labels(labels, z.shape[-1], {z.shape[:-1], z.shape[-2:-1]}, z.device)
-    dtype = compute_dtype(z)
     # computed in float64: at high T the soft term T^2 KL is a small difference of nearly equal log-probabilities
     # that float32 rounding would swamp; returned in the inputs' precision, gradients flowing back through the cast
     loss = distillation_loss(z.double(), v.double(), labels, T_.double(), alpha_.double()).to(dtype)

@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import teacher_store
+from ._checks import MAX_SEED, count, is_number
 from .data import data_fingerprint
 from .losses import as_labels, as_numbers, check_scaled_logits, check_teacher_logits, checked_T_alpha, distillation_loss
 from .models import N_CLASSES, N_PIXELS, StackedStudents, student_mlp, teacher_mlp
@@ -95,8 +96,8 @@ def transfer_indices(labels, drop_class=None, fraction=1.0, seed=0):
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction of the data to keep must lie in (0, 1], got {fraction}")
     if drop_class is not None:
-        _require_integer(drop_class, "drop_class", 0, N_CLASSES - 1)
-    _require_integer(seed, "seed", 0, MAX_SEED)
+        count(drop_class, "drop_class", 0, N_CLASSES - 1)
+    count(seed, "seed", 0, MAX_SEED)
     keep = np.flatnonzero(labels != drop_class) if drop_class is not None else np.arange(len(labels))
     if len(keep) == 0:
         raise ValueError(
@@ -109,30 +110,9 @@ def transfer_indices(labels, drop_class=None, fraction=1.0, seed=0):
     return keep
 
 
-MAX_SEED = 2**31 - 1  # every seed must suit torch, numpy and the seeds that follow it
-
-
 def _require(condition, message):
     if not condition:
         raise ValueError(message)
-
-
-def is_integer(value):
-    """True for Python and numpy integers; False for bools, which are not counts."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def is_number(value):
-    """True for real Python and numpy numbers other than bools."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-
-
-def _require_integer(value, name, low, high=None):
-    """A TypeError unless ``value`` is an integer, a ValueError unless it lies in low..high."""
-    limits = f">= {low}" if high is None else f"in {low}..{high}"
-    if not is_integer(value):
-        raise TypeError(f"{name} must be an integer {limits}, got {value!r}")
-    _require(low <= value and (high is None or value <= high), f"{name} must be an integer {limits}, got {value!r}")
 
 
 def _require_number(value, name):
@@ -143,12 +123,12 @@ def _require_number(value, name):
 def _check_common(config, kind):
     """Checks shared by both configurations, made when a configuration is created."""
     for name in ("hidden", "epochs", "batch_size"):
-        _require_integer(getattr(config, name), f"{kind}.{name}", 1)
+        count(getattr(config, name), f"{kind}.{name}", 1)
     for name in ("lr", "momentum"):
         _require_number(getattr(config, name), f"{kind}.{name}")
     _require(np.isfinite(config.lr) and config.lr > 0, f"{kind}.lr must be a finite number > 0, got {config.lr!r}")
     _require(0 <= config.momentum < 1, f"{kind}.momentum must lie in [0, 1), got {config.momentum!r}")
-    _require_integer(config.seed, f"{kind}.seed", 0, MAX_SEED)
+    count(config.seed, f"{kind}.seed", 0, MAX_SEED)
 
 
 @dataclass(frozen=True)
@@ -172,12 +152,12 @@ class TeacherConfig:
         for name in ("dropout_input", "dropout_hidden"):
             value = getattr(self, name)
             _require(0 <= value < 1, f"TeacherConfig.{name} must lie in [0, 1), got {value!r}")
-        _require_integer(self.jitter, "TeacherConfig.jitter (a shift in whole pixels)", 0, 13)
+        count(self.jitter, "TeacherConfig.jitter (a shift in whole pixels)", 0, 13)
         _require(
             np.isfinite(self.weight_decay) and self.weight_decay >= 0,
             f"TeacherConfig.weight_decay must be a finite number >= 0, got {self.weight_decay!r}",
         )
-        _require_integer(self.n_train, "TeacherConfig.n_train", 1, 60000)
+        count(self.n_train, "TeacherConfig.n_train", 1, 60000)
 
 
 @dataclass(frozen=True)
