@@ -6,21 +6,21 @@ smaller runs, for tests and a first look).
 """
 
 import time
-import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from . import teacher_store
-from ._checks import class_index, count, is_integer, number_list
+from ._checks import class_index, count, is_integer, is_number, number_list
 from .losses import as_numbers, checked_T_alpha, distillation_loss
 from .models import StackedStudents, student_mlp
 from .noise import compare, spread
+from .temperature import softmax
+from .timing import probe_training, run_seconds
 from .train import (
     StudentConfig,
     TeacherConfig,
-    TrainingWarning,
     choose_device,
     count_errors,
     load_or_train_teacher,
@@ -323,34 +323,18 @@ def small_data_experiment(workspace, student, T, fraction=0.03, n_seeds=1, progr
     return history, len(idx)
 
 
-def estimate_seconds(workspace, hidden, epochs, n_students=1, n_examples=None, batch_size=128, n_seeds=1):
-    """Rough wall time of a student run (n_students settings x n_seeds seeds, stacked), from timing a few
-    training steps on this machine."""
+def estimate_seconds(
+    workspace, hidden, epochs, n_students=1, n_examples=None, batch_size=128, n_seeds=1, n_evaluated=0
+):
+    """Wall time of a run of n_students settings x n_seeds seeds, stacked, for ``epochs`` epochs over n_examples
+    transfer images (default: all of them), computing logits for ``n_evaluated`` images after every epoch (a test
+    set that is tracked): a few seconds' probe of that stack on this machine now, scaled up (``kdviz.timing``)."""
     n_examples = len(workspace.x_train) if n_examples is None else n_examples
-    for value, name in ((hidden, "hidden"), (epochs, "epochs"), (n_students, "n_students"), (n_examples, "n_examples")):
+    for value, name in ((hidden, "hidden"), (epochs, "epochs"), (n_examples, "n_examples"), (batch_size, "batch_size")):
         count(value, name)
-    count(n_seeds, "n_seeds")
-    seeds = list(range(n_seeds)) * n_students
-
-    def steps(n):
-        with warnings.catch_warnings():  # a 20-step probe is not a run whose result anyone reads
-            warnings.simplefilter("ignore", TrainingWarning)
-            train_students(
-                workspace.x_train[:n],
-                workspace.y_train[:n],
-                workspace.teacher_logits[:n],
-                4.0,
-                0.5,
-                StudentConfig(hidden=hidden, epochs=1, batch_size=batch_size),
-                seeds=seeds,
-                progress=False,
-            )
-
-    probe = min(20 * batch_size, len(workspace.x_train))
-    steps(2 * batch_size)  # untimed: the first run in a process pays for thread pools and memory growth
-    start = time.perf_counter()
-    steps(probe)
-    return (time.perf_counter() - start) * epochs * n_examples / probe
+    count(n_evaluated, "n_evaluated", 0)
+    measured = probe_training(workspace, hidden, n_students, n_seeds, batch_size, evaluate=n_evaluated > 0)
+    return run_seconds(measured, epochs, n_examples, batch_size, n_evaluated)
 
 
 def most_confusable(teacher_logits, labels, true_class, other_class, k=3):
@@ -368,6 +352,52 @@ def most_confusable(teacher_logits, labels, true_class, other_class, k=3):
     candidates = np.flatnonzero((labels == true_class) & (logits.argmax(1) == true_class))
     margin = logits[candidates, other_class] - logits[candidates, true_class]
     return candidates[np.argsort(margin)[::-1][:k]]
+
+
+def dark_knowledge_examples(teacher_logits, labels, k=2, confident=0.99, T=20.0):
+    """Indices of k test images, of k different true classes, that show dark knowledge: the teacher gets each
+    right with top probability above ``confident`` at T = 1 (so the wrong classes are invisible there), and at
+    temperature T its most likely wrong class is as far ahead of the next one as can be found, so the order of
+    the wrong classes can be read. The first wrong class's lead over the second at T is the probability ratio
+    exp((v_2nd - v_3rd) / T) of the teacher's second and third largest logits."""
+    logits = np.asarray(teacher_logits, dtype=float)
+    labels = np.asarray(labels)
+    if logits.ndim != 2 or logits.shape[1] < 3 or labels.shape != logits.shape[:1]:
+        raise ValueError(
+            f"teacher_logits (N, classes >= 3) and labels (N,) must agree, got shapes {logits.shape} and {labels.shape}"
+        )
+    k = count(k, "k")
+    checked_T_alpha(T, 1.0)
+    if not (is_number(confident) and 0 < confident < 1):
+        raise ValueError(f"confident is a probability in (0, 1), got {confident!r}")
+    top = softmax(logits, 1.0).max(1)
+    candidates = np.flatnonzero((logits.argmax(1) == labels) & (top > confident))
+    second, third = np.sort(logits[candidates], axis=1)[:, -3:-1].T[::-1]
+    chosen = []
+    for index in candidates[np.argsort(second - third, kind="stable")[::-1]]:
+        if labels[index] not in labels[chosen]:
+            chosen.append(index)
+        if len(chosen) == k:
+            return np.array(chosen)
+    raise ValueError(
+        f"only {len(chosen)} true classes have an image the teacher gets right with probability > {confident:g} "
+        f"at T = 1; ask for k <= {len(chosen)} or lower confident"
+    )
+
+
+def top_classes_line(logits, T, k=4):
+    """'P(4) = 0.292, P(9) = 0.157, ...': the k most likely classes of one image at temperature T, in order.
+
+    A probability of 0.999 or more is written 1 - (sum of the others), so 1 - 4.3e-06 is not rounded to 1."""
+    p = softmax(np.asarray(logits, dtype=float), T)
+    parts = []
+    for c in np.argsort(p, kind="stable")[::-1][:k]:
+        if p[c] >= 0.999:
+            text = f"1 - {np.delete(p, c).sum():.2g}"
+        else:
+            text = f"{p[c]:.3f}" if p[c] >= 0.01 else f"{p[c]:.2g}"
+        parts.append(f"P({c}) = {text}")
+    return ", ".join(parts)
 
 
 def format_seconds(seconds):

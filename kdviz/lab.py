@@ -126,23 +126,36 @@ class DistillationLab(StaticPNG, widgets.VBox):
         figure = mnist_plots.plot_training_curves(history, labels, title=f"epoch {epoch + 1}")
         self.live.value = figure_png(figure)
 
-    def _show_results(self):
-        heads = ("run", "T", "alpha", "hidden", "seeds", "test errors: mean +- sd", "range", "seconds")
-        header = "".join(f"<th>{h}</th>" for h in heads)
-        body = ""
+    HEADINGS = ("run", "T", "alpha", "hidden", "seeds", "test errors: mean +- sd", "range", "seconds")
+
+    def table_rows(self):
+        """The results table as rows of strings, one per press (the HTML table and ``results_text`` show them)."""
+        rows = []
         for k, row in enumerate(self.rows):
             s = spread(row["errors"])
-            cells = (
-                k + 1,
-                f"{row['T']:.3g}",
-                f"{row['alpha']:.2f}",
-                row["hidden"],
-                s.n,
-                f"{s.mean:.1f} +- {s.sd:.1f}" if s.n > 1 else f"{s.mean:.0f}",
-                f"{s.low}-{s.high}",
-                f"{row['seconds']:.1f}",
+            rows.append(
+                (
+                    str(k + 1),
+                    f"{row['T']:.3g}",
+                    f"{row['alpha']:.2f}",
+                    str(row["hidden"]),
+                    str(s.n),
+                    f"{s.mean:.1f} +- {s.sd:.1f}" if s.n > 1 else f"{s.mean:.0f}",
+                    f"{s.low}-{s.high}",
+                    f"{row['seconds']:.1f}",
+                )
             )
-            body += "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+        return rows
+
+    def results_text(self):
+        """The results table as plain text, for output that shows no widgets (an exported notebook)."""
+        lines = [self.HEADINGS, *self.table_rows()]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(self.HEADINGS))]
+        return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)) for line in lines)
+
+    def _show_results(self):
+        header = "".join(f"<th>{h}</th>" for h in self.HEADINGS)
+        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>" for cells in self.table_rows())
         note = (
             "<p>A gap between two rows counts only when it is larger than the range of either row "
             "(one seed: no range, so no gap counts).</p>"

@@ -3,7 +3,8 @@ grids. One function per figure; each takes numbers and returns a matplotlib Figu
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.colors import LogNorm
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
@@ -35,28 +36,35 @@ def plot_digits(images, labels, n=16, predictions=None):
 
 
 def plot_digit_soft_targets(image, teacher_logits, label, temperatures=(1.0, 20.0)):
-    """One test digit and the teacher's probabilities for it at several temperatures, on a log axis."""
+    """One digit and the teacher's probabilities for it, one panel per temperature. The classes stand in the
+    teacher's order (most likely first) on a log axis fitted to each panel, so the same falling line at every T
+    shows the order kept, and its flattening shows the wrong classes' share growing; the top three are labelled."""
     logits = np.asarray(teacher_logits, dtype=float)
     if logits.ndim != 1:
         raise ValueError(f"teacher_logits must be the logits of one digit (one per class), got shape {logits.shape}")
     label = class_index(label, len(logits), "label")
     temperatures = temperature_list(temperatures)
-    fig = Figure(figsize=(9, 2.8), layout="constrained")
-    ax_img, ax = fig.subplots(1, 2, width_ratios=[1, 4])
+    order = np.argsort(-logits, kind="stable")
+    fig = Figure(figsize=(2 + 3.4 * len(temperatures), 2.9), layout="constrained")
+    ax_img, *axes = fig.subplots(1, 1 + len(temperatures), width_ratios=[1] + [2.4] * len(temperatures))
     ax_img.imshow(np.asarray(image).reshape(28, 28), cmap="gray_r")
-    ax_img.set_title(f"true class {label}")
+    ax_img.set_title(f"true class {label}\n(red dot)", fontsize=10)
     ax_img.axis("off")
-    width = 0.8 / len(temperatures)
-    for k, T in enumerate(temperatures):
-        ax.bar(
-            np.arange(len(logits)) + (k - (len(temperatures) - 1) / 2) * width,
-            softmax(logits, T),
-            width,
-            label=f"T = {T:g}",
-        )
-    ax.set(yscale="log", xticks=range(len(logits)), xlabel="class", ylabel="teacher probability")
-    ax.set_ylim(bottom=max(1e-30, softmax(logits, temperatures[0]).min() / 10), top=2)
-    ax.legend(fontsize=8)
+    x = np.arange(len(logits))
+    for ax, T in zip(axes, temperatures, strict=True):
+        q = softmax(logits, T)[order]
+        ax.plot(x, q, "-", color="0.6", lw=1, zorder=1)
+        ax.scatter(x, q, c=["C3" if c == label else "C0" for c in order], zorder=2)
+        wrong = q[1:].sum()  # summed directly: 1 - q[0] loses it when q[0] rounds to 1
+        for k in range(min(3, len(q))):
+            text = f"1 - {wrong:.2g}" if k == 0 and q[0] >= 0.999 else f"{q[k]:.2g}"
+            ax.annotate(text, (x[k], q[k]), textcoords="offset points", xytext=(7, 0), va="center", fontsize=7)
+        shown = q[q > 0]
+        ax.set(yscale="log", xticks=x, xticklabels=[str(c) for c in order])
+        ax.set_title(f"T = {T:g}: wrong classes together {wrong:.2g}", fontsize=10)
+        ax.set_ylim(max(shown.min(), 1e-300) / 3, min(shown.max() * 3, 3))
+        ax.set_xlabel("class, most likely first", fontsize=8)
+    axes[0].set_ylabel("teacher probability")
     return fig
 
 
@@ -92,16 +100,36 @@ def similar_pairs(matrix, k=3):
     return [(int(r), int(c), float(matrix[r, c])) for r, c in zip(*np.unravel_index(flat, off.shape), strict=True)]
 
 
+def log_ticks(low, high, n=5):
+    """About n ticks from low to high (0 < low < high), evenly spread on a log scale, at two significant
+    digits; the end ticks are rounded inwards so that every tick lies in [low, high]."""
+
+    def two_digits(x, rounding=np.round):
+        unit = 10.0 ** (np.floor(np.log10(x)) - 1)
+        return float(rounding(x / unit) * unit)
+
+    inner = [two_digits(t) for t in np.geomspace(low, high, n)[1:-1]]
+    ends = [two_digits(low, np.ceil), two_digits(high, np.floor)]
+    return np.unique([t for t in [*ends, *inner] if low <= t <= high])
+
+
 def plot_class_similarity(teacher_logits, labels, T, hide_diagonal=True):
-    """Heatmap of the mean soft targets per true class on a log colour scale: which digits the teacher thinks alike."""
+    """Heatmap of the mean soft targets per true class on a log colour scale: which digits the teacher thinks alike.
+
+    The colour bar carries about five labelled ticks at any T (its range shrinks to under a decade at T = 20)."""
     matrix = class_similarity(teacher_logits, labels, T)
     shown = np.where(np.eye(len(matrix), dtype=bool), np.nan, matrix) if hide_diagonal else matrix
     visible = shown[np.isfinite(shown) & (shown > 0)]
-    fig, ax = new_figure(5.2, 4.4)
-    image = ax.imshow(shown, cmap="viridis", norm=LogNorm(visible.min(), visible.max()))
-    fig.colorbar(image, ax=ax, label="mean probability (log scale)")
+    fig = Figure(figsize=(5.4, 4.6), layout="constrained")
+    ax = fig.subplots()
+    low, high = visible.min(), visible.max()
+    image = ax.imshow(shown, cmap="viridis", norm=LogNorm(low, high))
+    bar = fig.colorbar(image, ax=ax, label="mean probability (log scale)")
+    bar.ax.yaxis.set_major_locator(FixedLocator(log_ticks(low, high)))
+    bar.ax.yaxis.set_major_formatter("{x:.2g}")
+    bar.ax.yaxis.set_minor_locator(NullLocator())
     ax.set(xticks=range(10), yticks=range(10), xlabel="class the teacher suggests", ylabel="true class")
-    ax.set_title(f"mean soft targets at T = {T:.3g}" + (" (diagonal hidden)" if hide_diagonal else ""))
+    fig.suptitle(f"mean soft targets at T = {T:.3g}" + (" (diagonal hidden)" if hide_diagonal else ""), fontsize=11)
     return fig
 
 
@@ -170,7 +198,7 @@ def plot_error_rates(history, n_train, n_test, labels):
 
 def plot_error_grid(temperatures, alphas, errors, title="student test errors"):
     """Heatmap of test errors over the T x alpha grid. ``errors`` is (T, alpha) or (T, alpha, seeds); with
-    seeds each cell shows the mean and the standard deviation over them."""
+    seeds each cell shows the mean and, under it, the seed range (min-max): the spread ``kdviz.noise`` judges by."""
     errors = np.asarray(errors, dtype=float)
     if errors.ndim not in (2, 3) or errors.shape[:2] != (len(temperatures), len(alphas)):
         raise ValueError(
@@ -180,17 +208,20 @@ def plot_error_grid(temperatures, alphas, errors, title="student test errors"):
     if errors.ndim == 2:
         errors = errors[..., None]
     mean = errors.mean(-1)
-    fig, ax = new_figure(1.3 * len(alphas) + 2.5, 0.55 * len(temperatures) + 1.8)
+    fig, ax = new_figure(1.3 * len(alphas) + 2.7, 0.7 * len(temperatures) + 1.8)
     image = ax.imshow(mean, cmap="viridis_r", aspect="auto")
     for (r, c), value in np.ndenumerate(mean):
-        text = f"{value:.0f}" if errors.shape[-1] == 1 else f"{value:.0f} +- {errors[r, c].std(ddof=1):.0f}"
+        low, high = errors[r, c].min(), errors[r, c].max()
+        text = f"{value:.0f}" if errors.shape[-1] == 1 else f"{value:.1f}\n({low:.0f}-{high:.0f})"
         red, green, blue, _ = image.cmap(image.norm(value))
         ink = "k" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "w"  # dark text on light cells
         ax.text(c, r, text, ha="center", va="center", color=ink, fontsize=8)
     ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
     ax.set_yticks(range(len(temperatures)), [f"{t:g}" for t in temperatures])
     ax.set(xlabel="alpha (weight of the soft term)", ylabel="temperature T", title=title)
-    fig.colorbar(image, ax=ax, label="test errors" + (" (mean over seeds)" if errors.shape[-1] > 1 else ""))
+    seeds = errors.shape[-1]
+    label = f"test errors: mean of {seeds} seeds\n(in brackets: their range)" if seeds > 1 else "test errors"
+    fig.colorbar(image, ax=ax, label=label)
     return fig
 
 
@@ -233,11 +264,12 @@ def plot_errors_against_T(temperatures, errors_by_size, baseline_by_size=None):
 
 
 def plot_lab_results(rows):
-    """Every lab run so far: mean test errors against T, coloured by alpha, one marker per student size,
-    with a bar over each run's seed range (min to max)."""
-    fig, ax = new_figure(6.5, 3.6, margins={"left": 0.13, "right": 0.97, "bottom": 0.15, "top": 0.9})
+    """Every lab run so far: mean test errors against T, coloured by alpha (the colour bar is the key), one
+    marker per student size, with a bar over each run's seed range (min to max) and the run's number (its row
+    in the lab's table)."""
+    fig, ax = new_figure(7.2, 3.6, margins={"left": 0.11, "right": 0.99, "bottom": 0.15, "top": 0.9})
     markers, colours = {}, colormaps["plasma"]
-    for row in rows:
+    for run, row in enumerate(rows, start=1):
         marker = markers.setdefault(row["hidden"], "os^Dv<>"[len(markers) % 7])
         errors = np.asarray(row["errors"], dtype=float)
         mean = errors.mean()
@@ -252,14 +284,12 @@ def plot_lab_results(rows):
             lw=1.2,
         )
         ax.scatter(row["T"], mean, color=colour, marker=marker, s=50, edgecolors="k", zorder=3)
+        ax.annotate(f"{run}", (row["T"], mean), textcoords="offset points", xytext=(7, 0), va="center", fontsize=7)
     for hidden, marker in markers.items():
         ax.scatter([], [], marker=marker, c="w", edgecolors="k", label=f"{hidden} units")
-    ax.set(
-        xscale="log",
-        xlabel="temperature T",
-        ylabel="test errors (mean; bar: seed range)",
-        title="lab runs (colour: alpha, 0 dark to 1 bright)",
-    )
+    key = fig.colorbar(ScalarMappable(Normalize(0, 1), colours), ax=ax, pad=0.02)
+    key.set_label("alpha (0: labels only, 1: soft targets only)", fontsize=8)
+    ax.set(xscale="log", xlabel="temperature T", ylabel="test errors (mean; bar: seed range)", title="lab runs")
     ax.xaxis.set_major_locator(FixedLocator([1, 2, 5, 10, 20, 50]))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter("{x:g}")

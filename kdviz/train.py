@@ -5,6 +5,8 @@ The whole transfer set lives as one tensor on the device and batches are slices 
 permutation: no DataLoader, no per-sample Python. Seeded runs are deterministic on the CPU.
 """
 
+import functools
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -195,6 +197,36 @@ class History:
     test_errors: list = field(default_factory=list)
 
 
+def epoch_bar(epochs, description, enabled=True):
+    """A tqdm progress bar over range(epochs).
+
+    In a notebook tqdm draws a widget, and the text an executed or exported notebook keeps for it is what the
+    bar said when it first appeared (0%). There the bar is shown with a display id and shown again when it
+    closes, so the saved output holds the finished bar (100%, the time taken)."""
+    bar, notebook = tqdm, sys.modules.get("tqdm.notebook")  # tqdm.auto imported it when it chose the widget
+    if enabled and notebook is not None and issubclass(tqdm, notebook.tqdm_notebook):
+        bar = _final_state_notebook_bar()
+    return bar(range(epochs), desc=description, disable=not enabled, unit="epoch")
+
+
+@functools.cache
+def _final_state_notebook_bar():
+    from IPython.display import display
+
+    class FinalStateBar(tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, display=False, **kwargs)
+            self.handle = display(self.container, display_id=True)
+
+        def close(self):
+            super().close()
+            handle, self.handle = getattr(self, "handle", None), None
+            if handle is not None:
+                handle.update(self.container)
+
+    return FinalStateBar
+
+
 def _sgd_with_one_cycle(params, lr, momentum, weight_decay, total_steps):
     optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -301,7 +333,7 @@ def train_teacher(x, y, config=TeacherConfig(), x_test=None, y_test=None, progre
         model.parameters(), config.lr, config.momentum, config.weight_decay, config.epochs * steps_per_epoch
     )
     history = History()
-    bar = tqdm(range(config.epochs), desc="teacher", disable=not progress, unit="epoch")
+    bar = epoch_bar(config.epochs, "teacher", progress)
     for epoch in bar:
         model.train()
         order = torch.randperm(len(x), generator=generator).to(x.device)
@@ -538,7 +570,7 @@ def train_students(
     names = [f"student with T={t:g}, alpha={a:g}, seed {s}" for t, a, s in zip(T, alpha, seeds, strict=True)]
     if description is None:
         description = f"{len(T)} students" if len(T) > 1 else f"student T={T[0]:g} alpha={alpha[0]:g}"
-    bar = tqdm(range(config.epochs), desc=description, disable=not progress, unit="epoch")
+    bar = epoch_bar(config.epochs, description, progress)
     for epoch in bar:
         orders = torch.stack([torch.randperm(len(x), generator=g) for g in generators]).to(x.device)
         totals = torch.zeros(len(T), device=x.device)

@@ -193,7 +193,15 @@ def soft_share_panel(student_logits, teacher_logits, label, T=5.0, alpha=0.5):
     return Panel(draw, controls)
 
 
-def similarity_panel(teacher_logits, labels, T=20.0):
-    """Mean soft targets per true class as a heatmap, with a temperature slider."""
-    controls = {"T": temperature_slider(T, low=1.0, high=50.0)}
-    return Panel(lambda T: mnist_plots.plot_class_similarity(teacher_logits, labels, T), controls)
+def similarity_panel(teacher_logits, labels, T=20.0, show_diagonal=False):
+    """Mean soft targets per true class as a heatmap, with a temperature slider and a switch that shows the
+    diagonal (the mean probability of the correct class) or hides it, so the colour scale fits the wrong classes."""
+    controls = {
+        "T": temperature_slider(T, low=1.0, high=50.0),
+        "show_diagonal": widgets.Checkbox(value=bool(show_diagonal), description="show diagonal"),
+    }
+
+    def draw(T, show_diagonal):
+        return mnist_plots.plot_class_similarity(teacher_logits, labels, T, hide_diagonal=not show_diagonal)
+
+    return Panel(draw, controls)

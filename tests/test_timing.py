@@ -1,0 +1,57 @@
+"""Time estimates from a probe: the arithmetic, and the estimate against the run it estimates."""
+
+import time
+
+import pytest
+import torch
+
+from kdviz.experiments import Workspace, estimate_seconds
+from kdviz.models import teacher_mlp
+from kdviz.timing import Probe, probe_training, run_seconds
+from kdviz.train import StudentConfig, train_students
+
+pytestmark = pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")  # random toy data
+
+
+@pytest.fixture
+def workspace():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2048, 784, generator=g)
+    y = torch.randint(0, 10, (2048,), generator=g)
+    with torch.no_grad():
+        teacher_logits = teacher_mlp(hidden=16).eval()(x)
+    return Workspace(x, y, x[:256], y[:256], None, teacher_logits, {"cached": True, "seconds": 0.0}, "cpu")
+
+
+def test_run_seconds_is_setup_plus_epochs_of_steps_and_evaluation():
+    probe = Probe(step=0.01, setup=0.5, per_image=1e-4, steps=10)
+    assert run_seconds(probe, epochs=3, n_examples=1000, batch_size=100) == pytest.approx(0.5 + 3 * 10 * 0.01)
+    assert run_seconds(probe, epochs=3, n_examples=1001, batch_size=100) == pytest.approx(0.5 + 3 * 11 * 0.01)
+    with_test_set = run_seconds(probe, epochs=2, n_examples=1000, batch_size=100, n_evaluated=500)
+    assert with_test_set == pytest.approx(0.5 + 2 * (10 * 0.01 + 500 * 1e-4))
+
+
+def test_the_probe_times_evaluation_only_when_asked(workspace):
+    plain = probe_training(workspace, hidden=16, budget=0.05)
+    evaluated = probe_training(workspace, hidden=16, budget=0.05, evaluate=True)
+    assert plain.per_image == 0 and evaluated.per_image > 0
+    assert plain.step > 0 and plain.steps >= 8  # at least 4 timed epochs of 2 steps
+
+
+def test_the_estimate_is_near_the_time_of_the_run_it_estimates(workspace):
+    hidden, epochs, n_students, n_seeds = 128, 3, 2, 2
+    estimate = estimate_seconds(workspace, hidden, epochs, n_students=n_students, n_seeds=n_seeds)
+    start = time.perf_counter()
+    train_students(
+        workspace.x_train,
+        workspace.y_train,
+        workspace.teacher_logits,
+        [4.0] * n_students * n_seeds,
+        0.5,
+        StudentConfig(hidden=hidden, epochs=epochs),
+        seeds=list(range(n_seeds)) * n_students,
+        progress=False,
+    )
+    measured = time.perf_counter() - start
+    # generous: the machine's load may change between the probe and the run
+    assert measured / 4 < estimate < 4 * measured, (estimate, measured)
