@@ -15,7 +15,7 @@ from . import teacher_store
 from ._checks import class_index, count, is_integer, is_number, number_list
 from .losses import as_numbers, checked_T_alpha, distillation_loss
 from .models import StackedStudents, student_mlp
-from .noise import compare, spread
+from .noise import compare, exceeds_noise, spread
 from .temperature import softmax
 from .timing import probe_training, run_seconds
 from .train import (
@@ -184,6 +184,41 @@ def compare_students(workspace, preset, n_seeds=1, progress=True):
         student_epochs=preset.student.epochs,
     )
     return result
+
+
+def comparison_report(result):
+    """The paper's comparison in lines, from a ``compare_students`` result: each model against the paper's
+    errors, the seed-spread verdict, and which part of the paper's result this run reproduces (the ordering
+    teacher < distilled < student alone, decided by the means and, between the students, by the seed range)."""
+    teacher, alone, distilled = (
+        result["teacher_errors"],
+        spread(result["student_errors"]),
+        spread(result["distilled_errors"]),
+    )
+    lines = [
+        f"  teacher            {teacher}  (paper {PAPER_ERRORS['teacher']})",
+        f"  student alone      {alone}  (paper {PAPER_ERRORS['student']})",
+        f"  distilled student  {distilled}  (paper {PAPER_ERRORS['distilled']})",
+        result["verdict"],
+    ]
+    order = f"teacher {teacher} < distilled {distilled.mean:.1f} < student alone {alone.mean:.1f} (means)"
+    beyond = exceeds_noise(result["distilled_errors"], result["student_errors"])
+    if teacher < distilled.mean < alone.mean and beyond:
+        lines.append(f"The paper's ordering reproduces here: {order}, the students' gap beyond the seed range.")
+    elif teacher < distilled.mean < alone.mean:
+        lines.append(f"The means fall in the paper's order, {order}, but the students' gap is within noise.")
+    else:
+        lines.append(
+            f"The paper's ordering (teacher < distilled < student alone) does not hold here: teacher {teacher}, "
+            f"distilled {distilled.mean:.1f}, student alone {alone.mean:.1f} (means)."
+        )
+    paper = PRESETS["paper"].student.epochs
+    lines.append(
+        f"The error counts are another matter: the paper's distilled student made {PAPER_ERRORS['distilled']} errors; "
+        f"these students trained {result['student_epochs']} epochs on {result['n_train']:,} images. "
+        f"`python -m kdviz distill --preset paper --seeds 3` trains the paper preset's {paper}-epoch students."
+    )
+    return lines
 
 
 def run_distillation(data, preset, device=None, n_seeds=1, progress=True):
@@ -421,6 +456,14 @@ def format_seconds(seconds):
     if seconds < 90:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.1f} min"
+
+
+def describe_estimate(seconds):
+    """'estimated time: about 4.6 min (...)': an estimate from ``estimate_seconds`` as a line to print."""
+    return (
+        f"estimated time: about {format_seconds(seconds)} (a few seconds' probe of these students on this machine "
+        "just now; longer if the machine gets busier)"
+    )
 
 
 SECONDS_PER_TEACHER_EPOCH = 15.3  # the paper teacher, 60,000 images, on the 2-core development CPU (idle, 2026-11-28)

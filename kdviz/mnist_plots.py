@@ -106,7 +106,7 @@ def log_ticks(low, high, n=5):
 
     def two_digits(x, rounding=np.round):
         unit = 10.0 ** (np.floor(np.log10(x)) - 1)
-        return float(rounding(x / unit) * unit)
+        return float(f"{rounding(x / unit) * unit:.2g}")  # through text: 54 * 0.001 is not 0.054
 
     inner = [two_digits(t) for t in np.geomspace(low, high, n)[1:-1]]
     ends = [two_digits(low, np.ceil), two_digits(high, np.floor)]

@@ -161,6 +161,16 @@ class TeacherConfig:
         )
         count(self.n_train, "TeacherConfig.n_train", 1, 60000)
 
+    def recipe(self):
+        """How this teacher is regularised and trained, in words (the paper names dropout, weight constraints and
+        jitter, without rates)."""
+        constraint = f"weight decay {self.weight_decay:g}" if self.weight_decay else "no weight constraint or decay"
+        return (
+            f"784-{self.hidden}-{self.hidden}-10; dropout {self.dropout_input:g} on the input pixels and "
+            f"{self.dropout_hidden:g} on the hidden units; jitter up to {self.jitter} pixels each way; {constraint}; "
+            f"{self.epochs} epochs on {self.n_train:,} images"
+        )
+
 
 @dataclass(frozen=True)
 class StudentConfig:

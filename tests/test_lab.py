@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from kdviz.experiments import Workspace, best_class_bias, errors_against_temperature, most_confusable
+from kdviz import softmax
+from kdviz.experiments import (
+    Workspace,
+    best_class_bias,
+    dark_knowledge_examples,
+    errors_against_temperature,
+    most_confusable,
+    top_classes_line,
+)
 from kdviz.lab import PRESS_EPOCHS, PRESS_IMAGES, distillation_lab
 from kdviz.mnist_plots import class_similarity
 from kdviz.models import teacher_mlp
@@ -86,6 +94,51 @@ def test_similarity_panel_follows_the_temperature(workspace):
     assert panel.error is None and panel.image.value != before
     matrix = class_similarity(logits, labels, 30.0)
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
+    hidden = panel.image.value
+    panel.controls["show_diagonal"].value = True
+    assert panel.error is None and panel.image.value != hidden
+    assert panel.figure.axes[0].images[0].norm.vmax == pytest.approx(matrix.max())  # the diagonal's colour counts
+
+
+def confident_logits(n=300, seed=0):
+    """Logits of a teacher that gets every example right with a margin of at least 12 (top probability > 0.99)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    logits = rng.normal(scale=2.0, size=(n, 10))
+    logits[np.arange(n), labels] = logits.max(1) + 12 + rng.uniform(0, 5, n)
+    logits[:5, 0] = 100.0  # five examples the teacher gets wrong, with huge margins: never chosen
+    return logits, labels
+
+
+def test_dark_knowledge_examples_are_confident_and_most_legible_at_high_T():
+    logits, labels = confident_logits()
+    chosen = dark_knowledge_examples(logits, labels, k=3, confident=0.99, T=20.0)
+    top = softmax(logits, 1.0).max(1)
+    candidates = np.flatnonzero((logits.argmax(1) == labels) & (top > 0.99))
+    second, third = np.sort(logits, axis=1)[:, -2], np.sort(logits, axis=1)[:, -3]
+    lead = np.exp((second - third) / 20)  # P_T(first wrong class) / P_T(second wrong class)
+    assert set(chosen) <= set(candidates) and len(set(labels[chosen])) == 3
+    assert lead[chosen[0]] == lead[candidates].max()
+    for index in set(candidates) - set(chosen):  # any better-led image left out shares a chosen class
+        assert lead[index] <= lead[chosen].min() or labels[index] in labels[chosen]
+    p20 = softmax(logits[chosen], 20.0)
+    wrong = np.sort(p20, axis=1)[:, -3:-1]
+    np.testing.assert_allclose(wrong[:, 1] / wrong[:, 0], lead[chosen])
+
+
+def test_dark_knowledge_examples_say_when_too_few_classes_qualify():
+    logits, labels = confident_logits()
+    with pytest.raises(ValueError, match="only 10 true classes"):
+        dark_knowledge_examples(logits, labels, k=11)
+    with pytest.raises(ValueError, match="confident is a probability"):
+        dark_knowledge_examples(logits, labels, confident=1.5)
+
+
+def test_top_classes_line_keeps_a_near_certain_class_from_rounding_to_one():
+    logits = np.array([0.0, 20.0, 5.0, 1.0])
+    line = top_classes_line(logits, 1.0, k=3)
+    assert line.startswith("P(1) = 1 - 3.1e-07, P(2) = 3.1e-07, P(3) = ")
+    assert top_classes_line(logits, 20.0, k=2) == "P(1) = 0.449, P(2) = 0.212"
 
 
 def test_best_class_bias_fixes_a_suppressed_class():
@@ -144,6 +197,19 @@ def test_the_lab_carries_a_picture_of_its_results_for_exported_notebooks(workspa
     bundle = lab._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert base64.b64decode(bundle["image/png"]) == lab.results_plot.value
+
+
+def test_the_lab_table_as_text_has_a_line_per_press_with_the_seed_range(workspace):
+    lab = distillation_lab(workspace, epochs=1, sizes=(8, 16), hidden=8, seeds=2)
+    lab.button.click()
+    lab.controls["hidden"].value = 16
+    lab.button.click()
+    heading, *lines = lab.results_text().splitlines()
+    assert "range" in heading and len(lines) == 2
+    for number, (line, row) in enumerate(zip(lines, lab.rows, strict=True), start=1):
+        cells = line.split()
+        assert cells[0] == str(number) and cells[3] == str(row["hidden"])
+        assert f"{min(row['errors'])}-{max(row['errors'])}" in cells
 
 
 @pytest.mark.parametrize(

@@ -40,3 +40,17 @@ def test_every_panel_output_carries_a_png_of_its_figure(name, tmp_path, monkeypa
     for data in panels:
         assert base64.b64decode(data["image/png"]).startswith(b"\x89PNG\r\n\x1a\n")
     nbformat.validate(nb)  # the bundle is valid notebook output, so GitHub and nbviewer can render it
+
+
+def test_an_executed_notebook_keeps_the_finished_progress_bar_not_its_first_zero(tmp_path):
+    """tqdm's notebook widget saves the text it had when first shown (0%); kdviz shows it again when it closes."""
+    source = (
+        "import torch\n"
+        "from kdviz.train import StudentConfig, train_students\n"
+        "x, y = torch.randn(64, 784), torch.randint(0, 10, (64,))\n"
+        "_ = train_students(x, y, None, 1.0, 0.0, StudentConfig(hidden=4, epochs=2, batch_size=32))"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    bars = [out.data["text/plain"] for out in nb.cells[0].outputs if WIDGET_VIEW in out.get("data", {})]
+    assert len(bars) == 1 and "100%" in bars[0] and "2/2" in bars[0], bars
