@@ -190,11 +190,8 @@ def comparison_report(result):
     """The paper's comparison in lines, from a ``compare_students`` result: each model against the paper's
     errors, the seed-spread verdict, and which part of the paper's result this run reproduces (the ordering
     teacher < distilled < student alone, decided by the means and, between the students, by the seed range)."""
-    teacher, alone, distilled = (
-        result["teacher_errors"],
-        spread(result["student_errors"]),
-        spread(result["distilled_errors"]),
-    )
+    teacher = result["teacher_errors"]
+    alone, distilled = spread(result["student_errors"]), spread(result["distilled_errors"])
     lines = [
         f"  teacher            {teacher}  (paper {PAPER_ERRORS['teacher']})",
         f"  student alone      {alone}  (paper {PAPER_ERRORS['student']})",
@@ -212,11 +209,10 @@ def comparison_report(result):
             f"The paper's ordering (teacher < distilled < student alone) does not hold here: teacher {teacher}, "
             f"distilled {distilled.mean:.1f}, student alone {alone.mean:.1f} (means)."
         )
-    paper = PRESETS["paper"].student.epochs
     lines.append(
-        f"The error counts are another matter: the paper's distilled student made {PAPER_ERRORS['distilled']} errors; "
-        f"these students trained {result['student_epochs']} epochs on {result['n_train']:,} images. "
-        f"`python -m kdviz distill --preset paper --seeds 3` trains the paper preset's {paper}-epoch students."
+        f"Error counts: the paper's distilled student made {PAPER_ERRORS['distilled']}, these {distilled.mean:.1f} "
+        f"after {result['student_epochs']} epochs on {result['n_train']:,} images; `python -m kdviz distill --preset "
+        f"paper --seeds 3` trains the paper preset's {PRESETS['paper'].student.epochs}-epoch students."
     )
     return lines
 

@@ -33,10 +33,11 @@ class Probe:
     steps: int  # training steps timed
 
 
-def probe_training(workspace, hidden, n_students=1, n_seeds=1, batch_size=128, evaluate=False, budget=PROBE_SECONDS):
+def probe_training(workspace, hidden, n_students=1, n_seeds=1, batch_size=128, evaluate=False, budget=None):
     """Time ``n_students`` x ``n_seeds`` stacked students of ``hidden`` units on the first few batches of the
-    workspace's transfer set: one untimed warm-up run (memory, thread pools), then a run of 4 to 200 short
-    epochs sized to take about ``budget`` seconds. ``evaluate`` also times the logits of the trained stack."""
+    workspace's transfer set: one untimed warm-up run (memory, thread pools), then a run of 4 to 200 short epochs
+    sized to take about ``budget`` seconds (default ``PROBE_SECONDS``). ``evaluate`` also times the logits of the
+    trained stack."""
     seeds = list(range(count(n_seeds, "n_seeds"))) * count(n_students, "n_students")
     config = StudentConfig(hidden=hidden, epochs=1, batch_size=batch_size)
     n = min(PROBE_STEPS_PER_EPOCH * batch_size, len(workspace.x_train))
@@ -59,6 +60,7 @@ def probe_training(workspace, hidden, n_students=1, n_seeds=1, batch_size=128, e
             )
         return np.diff(marks), model
 
+    budget = PROBE_SECONDS if budget is None else budget
     warm_up, _ = run(1)
     epochs = int(np.clip(budget / max(float(warm_up[0]), 1e-6), 4, 200))
     durations, model = run(epochs)

@@ -10,6 +10,7 @@ from kdviz import softmax
 from kdviz.experiments import (
     Workspace,
     best_class_bias,
+    comparison_report,
     dark_knowledge_examples,
     errors_against_temperature,
     most_confusable,
@@ -228,3 +229,27 @@ def test_lab_start_values_outside_its_controls_are_refused_not_clamped(workspace
 
     with pytest.raises(error, match=words):
         DistillationLab(workspace, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("alone", "distilled", "teacher", "words"),
+    [
+        ([150, 152, 154], [120, 121, 125], 78, "The paper's ordering reproduces here: teacher 78 < distilled 122.0 <"),
+        ([150, 152, 154], [145, 149, 151], 78, "but the students' gap is within noise"),
+        ([150, 152, 154], [160, 161, 162], 78, "does not hold here: teacher 78, distilled 161.0, student alone 152.0"),
+        ([150, 152, 154], [120, 121, 125], 130, "does not hold here"),
+    ],
+)
+def test_the_comparison_report_says_which_part_of_the_paper_reproduces(alone, distilled, teacher, words):
+    result = {
+        "teacher_errors": teacher,
+        "student_errors": alone,
+        "distilled_errors": distilled,
+        "verdict": "(verdict)",
+        "student_epochs": 6,
+        "n_train": 60000,
+    }
+    lines = comparison_report(result)
+    assert lines[3] == "(verdict)" and words in lines[4]
+    assert lines[0].split()[:2] == ["teacher", str(teacher)] and "(paper 67)" in lines[0]
+    assert "made 74, these" in lines[5] and "6 epochs on 60,000 images" in lines[5] and "30-epoch" in lines[5]

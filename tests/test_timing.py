@@ -38,7 +38,8 @@ def test_the_probe_times_evaluation_only_when_asked(workspace):
     assert plain.step > 0 and plain.steps >= 8  # at least 4 timed epochs of 2 steps
 
 
-def test_the_estimate_is_near_the_time_of_the_run_it_estimates(workspace):
+def test_the_estimate_is_near_the_time_of_the_run_it_estimates(workspace, monkeypatch):
+    monkeypatch.setattr("kdviz.timing.PROBE_SECONDS", 0.5)  # a shorter probe than a notebook's, for a fast test
     hidden, epochs, n_students, n_seeds = 128, 3, 2, 2
     estimate = estimate_seconds(workspace, hidden, epochs, n_students=n_students, n_seeds=n_seeds)
     start = time.perf_counter()
