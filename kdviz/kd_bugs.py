@@ -111,7 +111,7 @@ LOSS_BUGS = [
             -(T**2) * (F.softmax(v / T, dim=1) * F.log_softmax(z / T, dim=1)).sum(1).mean(), _ce(z, y), a
         ),
         "That is the soft *cross-entropy* -sum p log q, not the KL. Its gradient is the same (the two differ by "
-        "the teacher's entropy, a constant for the student), but its value is larger, and never 0 even when the "
+        "the teacher's entropy, a constant for the student), but its value is larger, and not 0 when the "
         "student matches the teacher. kd_loss reports the KL: subtract the entropy, or use F.kl_div.",
     ),
     LossBug(
