@@ -1,4 +1,4 @@
-"""Command line: python -m kdviz fetch | teacher | distill | sweep (also installed as `kdviz`)."""
+"""Command line: python -m kdviz fetch | teacher | distill | sweep | site (also installed as `kdviz`)."""
 
 import argparse
 import json
@@ -20,6 +20,7 @@ DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line
   teacher  train a preset's teacher and export it as float16 weights plus a JSON record
   distill  the paper's comparison: teacher, student alone, distilled student
   sweep    a T x alpha grid of students, trained together in one stacked pass
+  site     the course as a static website (executed notebooks, Jupyter Book; needs the site extra)
 
 Every argument is checked before any data is loaded or any network trained."""
 
@@ -244,6 +245,25 @@ def _sweep(args):
         print("one seed per cell: differences between cells may be noise (use --seeds 3 to measure the spread)")
 
 
+def _site(args):
+    from .site import build_site
+
+    start = time.perf_counter()
+    index = build_site(args.out, executed=args.executed, quick=args.quick)
+    size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
+    print(
+        f"site built in {time.perf_counter() - start:.0f} s ({size / 1e6:.0f} MB): open {index}, "
+        f"or serve it with `python -m http.server -d {args.out}`"
+    )
+
+
+def new_folder(text):
+    path = Path(text)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise argparse.ArgumentTypeError(f"{text} exists and is not an empty folder (nothing is overwritten)")
+    return text
+
+
 def build_parser():
     parser = OneLineErrors(
         prog="python -m kdviz", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -296,6 +316,12 @@ def build_parser():
     sweep.add_argument("--T", type=temperature, nargs="+", default=[1.0, 2.0, 5.0, 10.0, 20.0], help="temperatures")
     sweep.add_argument("--alpha", type=weight, nargs="+", default=[0.5, 0.9, 1.0], help="weights of the soft term")
     sweep.set_defaults(run=_sweep)
+
+    site = commands.add_parser("site", help="build the course website", formatter_class=shown)
+    site.add_argument("--out", type=new_folder, required=True, help="a new or empty folder for the site")
+    site.add_argument("--executed", help="reuse the executed notebooks in this folder")
+    site.add_argument("--quick", action="store_true", help="execute the notebooks in quick mode (smaller runs)")
+    site.set_defaults(run=_site)
     return parser
 
 
