@@ -17,7 +17,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 BINDER_REPOSITORY = "kdviz/kdviz"  # owner/name on GitHub: the README's Binder badge names the same one
-MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML"
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full"  # a config file jupyter-server-mathjax ships
 START_PAGE = "00_start_here"
 
 
@@ -99,6 +99,11 @@ def write_book_files(source, names, repository=BINDER_REPOSITORY):
         "sphinx:\n  config:\n"
         f"    mathjax_path: 'mathjax/MathJax.js?config={MATHJAX_CONFIG}'\n"
         "    html_show_sphinx: false\n"
+        # the fonts jupyter-server-mathjax ships: STIX-Web only
+        '    mathjax2_config: {"HTML-CSS": {"availableFonts": [], "preferredFont": null, "imageFont": null, '
+        '"webFont": "STIX-Web"}, "SVG": {"font": "STIX-Web"}, '
+        # the page body is marked tex2jax_ignore: MathJax 2 must look inside the formulas Sphinx marks "math"
+        '"tex2jax": {"processClass": "math|output_area"}}\n'
         "    nb_ipywidgets_js: {}\n"  # no widget manager from a CDN: each panel's static PNG is shown instead
     )
 
