@@ -38,7 +38,17 @@ def test_the_probe_times_evaluation_only_when_asked(workspace):
     assert plain.step > 0 and plain.steps >= 8  # at least 4 timed epochs of 2 steps
 
 
-def test_the_estimate_is_near_the_time_of_the_run_it_estimates(workspace, monkeypatch):
+@pytest.fixture
+def one_thread():
+    """On a busy 2-core machine two torch threads make the same run take 0.9 s or 14.7 s (measured); with one
+    thread the probe and the run see the same machine, so the test measures the estimate, not the neighbours."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_the_estimate_is_near_the_time_of_the_run_it_estimates(workspace, monkeypatch, one_thread):
     monkeypatch.setattr("kdviz.timing.PROBE_SECONDS", 0.5)  # a shorter probe than a notebook's, for a fast test
     hidden, epochs, n_students, n_seeds = 128, 3, 2, 2
     estimate = estimate_seconds(workspace, hidden, epochs, n_students=n_students, n_seeds=n_seeds)
@@ -54,5 +64,5 @@ def test_the_estimate_is_near_the_time_of_the_run_it_estimates(workspace, monkey
         progress=False,
     )
     measured = time.perf_counter() - start
-    # generous: the machine's load may change between the probe and the run
-    assert measured / 4 < estimate < 4 * measured, (estimate, measured)
+    # generous (estimates were within 0.76x-1.14x of the run in six tries at load 4): the load may change meanwhile
+    assert measured / 3 < estimate < 3 * measured, (estimate, measured)
