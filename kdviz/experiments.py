@@ -17,7 +17,7 @@ from .losses import as_numbers, checked_T_alpha, distillation_loss
 from .models import StackedStudents, student_mlp
 from .noise import compare, exceeds_noise, spread
 from .temperature import softmax
-from .timing import probe_training, run_seconds
+from .timing import machine_load, probe_training, run_seconds
 from .train import (
     StudentConfig,
     TeacherConfig,
@@ -473,10 +473,13 @@ def format_seconds(seconds):
 
 
 def describe_estimate(seconds):
-    """'estimated time: about 4.6 min (...)': an estimate from ``estimate_seconds`` as a line to print."""
+    """'estimated time: about 4.6 min (...)': an estimate from ``estimate_seconds`` as a line to print, with how
+    busy the machine is now (other work that starts later slows the run: the estimate cannot see it)."""
+    load = machine_load()
     return (
-        f"estimated time: about {format_seconds(seconds)} (a few seconds' probe of these students on this machine "
-        "just now; longer if the machine gets busier)"
+        f"estimated time: about {format_seconds(seconds)}, from a few seconds' probe of these students just now"
+        + (f" ({load})" if load else "")
+        + "; more if other work on this machine starts"
     )
 
 

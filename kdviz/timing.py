@@ -10,6 +10,7 @@ a busier machine makes the run slower than its estimate.
 """
 
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -27,7 +28,7 @@ PROBE_SECONDS = 2.0  # how long the timed part of a probe aims to run (at least 
 class Probe:
     """Measured costs of one stack of students on this machine."""
 
-    step: float  # seconds per training step of the whole stack (median over the probe's epochs)
+    step: float  # seconds per training step of the whole stack (mean over the probe's epochs after its first)
     setup: float  # seconds from the call to the first step: building the stack and checking the inputs
     per_image: float  # seconds to compute the stack's logits for one image (0 when not measured)
     steps: int  # training steps timed
@@ -64,7 +65,7 @@ def probe_training(workspace, hidden, n_students=1, n_seeds=1, batch_size=128, e
     warm_up, _ = run(1)
     epochs = int(np.clip(budget / max(float(warm_up[0]), 1e-6), 4, 200))
     durations, model = run(epochs)
-    per_epoch = float(np.median(durations[1:]))
+    per_epoch = float(np.mean(durations[1:]))
     per_image = 0.0
     if evaluate:
         start = time.perf_counter()
@@ -83,3 +84,10 @@ def run_seconds(probe, epochs, n_examples, batch_size=128, n_evaluated=0):
     steps = math.ceil(count(n_examples, "n_examples") / count(batch_size, "batch_size"))
     per_epoch = steps * probe.step + count(n_evaluated, "n_evaluated", 0) * probe.per_image
     return probe.setup + count(epochs, "epochs") * per_epoch
+
+
+def machine_load():
+    """'load average 2.7 on 2 cores': how busy this machine is now (None where the system does not say)."""
+    if not hasattr(os, "getloadavg"):  # Windows
+        return None
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"

@@ -5,7 +5,7 @@ import time
 import pytest
 import torch
 
-from kdviz.experiments import Workspace, estimate_seconds
+from kdviz.experiments import Workspace, describe_estimate, estimate_seconds
 from kdviz.models import teacher_mlp
 from kdviz.timing import Probe, probe_training, run_seconds
 from kdviz.train import StudentConfig, train_students
@@ -66,3 +66,12 @@ def test_the_estimate_is_near_the_time_of_the_run_it_estimates(workspace, monkey
     measured = time.perf_counter() - start
     # generous (estimates were within 0.76x-1.14x of the run in six tries at load 4): the load may change meanwhile
     assert measured / 3 < estimate < 3 * measured, (estimate, measured)
+
+
+def test_the_printed_estimate_says_how_busy_the_machine_is(monkeypatch):
+    monkeypatch.setattr("os.getloadavg", lambda: (2.7, 1.0, 0.5), raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    line = describe_estimate(132.0)
+    assert line.startswith("estimated time: about 2.2 min") and "(load average 2.7 on 2 cores)" in line
+    monkeypatch.delattr("os.getloadavg", raising=False)  # as on Windows
+    assert "load average" not in describe_estimate(132.0)
