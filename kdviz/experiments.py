@@ -16,7 +16,7 @@ from . import teacher_store
 from ._checks import class_index, count, is_integer, number_list
 from .losses import as_numbers, checked_T_alpha, distillation_loss
 from .models import StackedStudents, student_mlp
-from .noise import compare, spread
+from .noise import compare, shared_decimals, spread
 from .train import (
     StudentConfig,
     TeacherConfig,
@@ -417,9 +417,11 @@ def final_accuracies(history, n_train, n_test, names):
 def small_data_report(accuracy, n_train, epochs):
     """The small-data experiment in sentences, from ``final_accuracies`` of "hard labels" and "soft targets":
     one line per setting, whether every hard-label student learnt its training set by heart (100% train accuracy),
-    and the test-accuracy verdict against the seed spread."""
+    and the test-accuracy verdict against the seed spread. Every accuracy is printed with the same decimals."""
+    decimals = shared_decimals(*(values for pair in accuracy.values() for values in pair))
     lines = [
-        f"{name:<13} train {spread(train)} %   test {spread(test)} %   ({n_train} training images, {epochs} epochs)"
+        f"{name:<13} train {spread(train).text('%', decimals=decimals)}, "
+        f"test {spread(test).text('%', decimals=decimals)}   ({n_train} training images, {epochs} epochs)"
         for name, (train, test) in accuracy.items()
     ]
     hard_train, soft_test = accuracy["hard labels"][0], accuracy["soft targets"][1]
@@ -429,7 +431,8 @@ def small_data_report(accuracy, n_train, epochs):
         )
     else:
         lines.append(
-            f"The hard-label students get at least {min(hard_train):.1f}% of their {n_train} training images right."
+            f"The hard-label students get at least {min(hard_train):.{decimals}f}% of their {n_train} training images "
+            "right."
         )
     verdict = compare(
         "hard labels",
@@ -438,6 +441,7 @@ def small_data_report(accuracy, n_train, epochs):
         soft_test,
         "points of test accuracy",
         lower_is_better=False,
+        unit="%",
     )
     return lines + [verdict]
 

@@ -1,8 +1,10 @@
 """Seed spread: summaries of repeated runs, and whether a difference between two settings exceeds it.
 
 The rule used throughout the lessons: a gap between the mean results of two settings counts as a
-finding only when it is larger than the seed range (max - min) of either setting. With one seed
-there is no measured spread, so no difference counts.
+finding only when it is larger than the seed range (max - min) of each of them, that is larger than
+the wider of the two ranges. With one seed there is no measured spread, so no difference counts.
+Sentences show each setting as its mean and seed range, and every verdict names the gap and the range
+it was compared with, so a reader can check it.
 """
 
 from dataclasses import dataclass
@@ -11,10 +13,19 @@ import numpy as np
 
 from ._checks import real_array
 
+MOST_DECIMALS = 4
 
-def _fmt(x, scale):
-    """x with one decimal for results of size >= 10 (errors, percentages), else 3 significant digits (rates)."""
-    return f"{x:.1f}" if scale >= 10 else f"{x:.3g}"
+
+def decimals_of(values):
+    """The fewest decimals (at most 4) that show every value as it is stored: 0 for counts, 2 for 94.12."""
+    for d in range(MOST_DECIMALS + 1):
+        if all(abs(round(v, d) - v) <= 1e-9 * max(1.0, abs(v)) for v in values):
+            return d
+    return MOST_DECIMALS
+
+
+def _number(x, decimals):
+    return f"{x:.{decimals}f}"
 
 
 @dataclass(frozen=True)
@@ -48,11 +59,26 @@ class Spread:
     def range(self):
         return self.high - self.low
 
-    def __str__(self):
+    @property
+    def decimals(self):
+        """Decimals of the values themselves; a mean of counts gets one (282.3), other numbers keep theirs."""
+        return decimals_of(self.values)
+
+    def text(self, unit="", seeds=True, decimals=None):
+        """'282.3 (range 279-285, 3 seeds)', '94.22% (range 94.12-94.35%, 3 seeds)', '100% in all 3 seeds'.
+
+        ``decimals`` (default: the values' own) lets several settings in one sentence share a format."""
+        d = self.decimals if decimals is None else decimals
         if self.n == 1:
-            return f"{self.values[0]:g} (1 seed)"
-        scale = max(abs(self.low), abs(self.high))
-        return f"{_fmt(self.mean, scale)} +- {_fmt(self.sd, scale)} (range {self.low:g}-{self.high:g}, {self.n} seeds)"
+            return f"{_number(self.values[0], d)}{unit} (1 seed)"
+        if self.range == 0:
+            return f"{_number(self.low, d)}{unit} in all {self.n} seeds"
+        to = "-" if self.low >= 0 else " to "
+        ends = f"range {_number(self.low, d)}{to}{_number(self.high, d)}{unit}"
+        return f"{_number(self.mean, max(d, 1))}{unit} ({ends}{f', {self.n} seeds' if seeds else ''})"
+
+    def __str__(self):
+        return self.text()
 
 
 def spread(values):
@@ -74,25 +100,43 @@ def exceeds_noise(a, b):
     return abs(a.mean - b.mean) > max(a.range, b.range)
 
 
-def compare(name_a, a, name_b, b, what="test errors", lower_is_better=True):
-    """One sentence comparing two settings' results over seeds, calling a winner only beyond the noise."""
+def shared_decimals(*results):
+    """Decimals that show the per-seed values of every setting in one sentence alike."""
+    return max(spread(values).decimals for values in results)
+
+
+def gap_and_range(a, b, decimals=None):
+    """'gap 11.7 vs range 9': the two numbers the rule compares, the gap with enough decimals that a gap
+    larger than the range never prints as equal to it."""
+    d = shared_decimals(a, b) if decimals is None else decimals
     a, b = spread(a), spread(b)
-    gap = a.mean - b.mean
-    scale = max(abs(v) for v in a.values + b.values)
+    gap, limit = abs(a.mean - b.mean), max(a.range, b.range)
+    shown = max(d, 1)
+    while shown < 6 and gap > limit and _number(gap, shown) == _number(limit, shown):
+        shown += 1
+    return f"gap {_number(gap, shown)} vs range {_number(limit, d)}"
+
+
+def compare(name_a, a, name_b, b, what="test errors", lower_is_better=True, unit=""):
+    """One sentence comparing two settings' results over seeds, calling a winner only beyond the noise."""
+    d = shared_decimals(a, b)
+    a, b = spread(a), spread(b)
+    both = f"{name_a}: {a.text(unit, decimals=d)}; {name_b}: {b.text(unit, decimals=d)}."
     if a.n < 2 or b.n < 2:
         return (
-            f"{name_a}: {a}; {name_b}: {b}. With a single seed the spread between runs is not measured, "
+            f"{both} With a single seed the spread between runs is not measured, "
             "so this difference may be noise: run more seeds before calling either better."
         )
+    numbers = gap_and_range(a.values, b.values, d)
     if not exceeds_noise(a.values, b.values):
         return (
-            f"{name_a}: {a}; {name_b}: {b}. The gap of {_fmt(abs(gap), scale)} {what} is within noise "
-            f"(not larger than the seed range, {max(a.range, b.range):g})."
+            f"{both} Within noise: the gap in {what} is not larger than the wider seed range ({numbers}), "
+            "so neither is better."
         )
-    winner = name_a if (gap < 0) == lower_is_better else name_b
+    winner = name_a if (a.mean < b.mean) == lower_is_better else name_b
     return (
-        f"{name_a}: {a}; {name_b}: {b}. The gap, {_fmt(abs(gap), scale)} {what} in favour of {winner}, is larger than "
-        f"the seed range ({max(a.range, b.range):g}): a real difference."
+        f"{both} A real difference in favour of {winner}: the gap in {what} is larger than either seed range "
+        f"({numbers})."
     )
 
 
@@ -110,15 +154,40 @@ def best_and_ties(results, lower_is_better=True):
     return best, [name for name in others if name not in beyond], beyond
 
 
-def describe_best(results, what="setting", lower_is_better=True):
-    """A sentence naming the best setting and which others are within noise of it (printed, never typed)."""
+def describe_best(results, what="setting", lower_is_better=True, unit=""):
+    """Lines naming the best setting (mean and seed range), the settings worse beyond the noise and those within
+    it, each with the gap to the best and the range it was compared with (printed, never typed). A setting within
+    noise whose mean is further from the best than that of one beyond it gets a line saying why."""
     best, ties, beyond = best_and_ties(results, lower_is_better)
+    d = shared_decimals(*results.values())
+    top = spread(results[best])
     if min(spread(v).n for v in results.values()) < 2:
-        return f"Best {what}: {best} ({spread(results[best])}); one seed only, so no difference counts yet."
-    sentence = f"Best {what}: {best}, {spread(results[best])}."
-    if not ties:
-        return sentence + f" Every other {what} is worse beyond the noise."
-    sentence += f" Within noise of it: {'; '.join(map(str, ties))}."
+        return f"Best {what}: {best}, {top.text(unit, decimals=d)}; one seed only, so no difference counts yet."
+
+    def gap(name):
+        return abs(spread(results[name]).mean - top.mean)
+
+    def item(name):
+        shown = spread(results[name]).text(unit, seeds=False, decimals=d)
+        return f"{name}, {shown}: {gap_and_range(results[best], results[name], d)}"
+
+    lines = [f"Best {what}: {best}, {top.text(unit, decimals=d)}."]
     if beyond:
-        sentence += f" Worse beyond the noise: {'; '.join(map(str, beyond))}."
-    return sentence
+        lines.append(
+            f"Worse beyond the noise (gap to the best larger than both seed ranges): {'; '.join(map(item, beyond))}."
+        )
+    if ties:
+        lines.append(
+            f"Within noise of it (gap to the best not larger than the wider seed range): {'; '.join(map(item, ties))}."
+        )
+    nearest = min(beyond, key=gap) if beyond else None
+    unranked = [name for name in ties if nearest is not None and gap(name) > gap(nearest)]
+    if unranked:
+        one = len(unranked) == 1
+        lines.append(
+            f"{' and '.join(unranked)} {'has a mean' if one else 'have means'} further from the best than {nearest}, "
+            f"yet {'is' if one else 'are'} within noise: {'its' if one else 'their'} own seeds vary more than "
+            f"{'its gap' if one else 'their gaps'} to the best, so {top.n} seeds cannot rank "
+            f"{'it' if one else 'them'}; more seeds could."
+        )
+    return "\n".join(lines)

@@ -297,7 +297,9 @@ def test_the_small_data_report_claims_learning_by_heart_only_when_every_seed_is_
     assert ("learnt them by heart" in lines[2]) == by_heart
     assert not by_heart or "all 500" in lines[2]
     assert lines[0].startswith("hard labels") and "500 training images, 40 epochs" in lines[1]
-    assert "in favour of soft targets" in lines[3] and "a real difference" in lines[3]
+    assert "A real difference in favour of soft targets" in lines[3]
+    if by_heart:  # one format: no '100.0 +- 0.0 (range 100-100, 3 seeds) %', every accuracy with one decimal here
+        assert lines[0].startswith("hard labels   train 100.0% in all 3 seeds, test 83.7% (range 83.4-83.9%, 3 seeds)")
 
 
 def test_the_label_gradient_is_bounded_and_the_soft_one_is_measured(workspace):
