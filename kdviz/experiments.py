@@ -16,7 +16,7 @@ from . import teacher_store
 from ._checks import class_index, count, is_integer, number_list
 from .losses import as_numbers, checked_T_alpha, distillation_loss
 from .models import StackedStudents, student_mlp
-from .noise import compare, shared_decimals, spread
+from .noise import best_and_ties, compare, gap_and_range, shared_decimals, spread, unranked_note, verdict
 from .train import (
     StudentConfig,
     TeacherConfig,
@@ -32,6 +32,8 @@ from .train import (
 )
 
 PAPER_ERRORS = {"teacher": 67, "student": 146, "distilled": 74}  # Hinton et al. 2015, section 3
+PAPER_SMALL_STUDENT_T = (2.5, 4.0)  # section 3: for 30 units per layer, T in this range "worked significantly better"
+PAPER_LARGE_STUDENT_T = 8.0  # section 3: for 300 or more units, "all temperatures above 8 gave fairly similar results"
 
 
 @dataclass(frozen=True)
@@ -444,6 +446,75 @@ def small_data_report(accuracy, n_train, epochs):
         unit="%",
     )
     return lines + [verdict]
+
+
+def temperature_report(temperatures, errors, baseline, hidden):
+    """Lines for one student size, from ``errors_against_temperature``: a table of each temperature's test errors
+    (mean and seed range) judged against the best temperature and against the same student on labels alone, each
+    verdict with the gap and the range it was compared with; ``unranked_note`` where it applies; and the paper's
+    finding for a student of this size beside what this run found."""
+    by_T = {f"T = {T:g}": errors[k] for k, T in enumerate(number_list(temperatures, "temperatures"))}
+    best, ties, beyond = best_and_ties(by_T)
+    decimals = shared_decimals(baseline, *by_T.values())
+
+    def cell(values):
+        return spread(values).text(seeds=False, decimals=decimals)
+
+    def judged(values, reference):
+        return f"{verdict(values, reference)} ({gap_and_range(values, reference, decimals)})"
+
+    n = spread(baseline).n
+    lines = [f"{'':<13}{f'test errors, {n} seeds':<24}{'against the best T':<38}against labels alone"]
+    for name, values in by_T.items():
+        against_best = "best" if name == best else judged(values, by_T[best])
+        lines.append(f"{name:<13}{cell(values):<24}{against_best:<38}{judged(values, baseline)}")
+    lines.append(f"{'labels alone':<13}{cell(baseline)}")
+    note = unranked_note(by_T)
+    return lines + ([note] if note else []) + [paper_temperature_finding(hidden, by_T, best, ties, beyond)]
+
+
+def paper_temperature_finding(hidden, by_T, best, ties, beyond):
+    """The paper's temperature finding for a student of ``hidden`` units, and whether this run agrees with it."""
+    T_of = {name: float(name.removeprefix("T = ")) for name in by_T}
+    if hidden == 30:
+        low, high = PAPER_SMALL_STUDENT_T
+        inside = [name for name in by_T if low <= T_of[name] <= high]
+        outside = [name for name in by_T if name not in inside]
+        paper = f"The paper (30 units): T = {low:g} to {high:g} worked significantly better than higher or lower T."
+        if not inside or not outside:
+            return (
+                paper + f" This run has no temperatures {'inside' if not inside else 'outside'} that range to test it."
+            )
+        if best in inside and set(outside) <= set(beyond):
+            return paper + f" This run agrees: best {best}, and {', '.join(outside)} worse beyond the noise."
+        if best in inside:
+            tied = [name for name in outside if name in ties]
+            return paper + (
+                f" Here the best mean is at {best}, inside that range, but {', '.join(tied)} outside it "
+                f"{'is' if len(tied) == 1 else 'are'} within noise of it: not significantly better in this run."
+            )
+        tied, worse = [name for name in inside if name in ties], [name for name in inside if name in beyond]
+        status = "; ".join(
+            part
+            for part in (
+                f"{', '.join(tied)} within noise of it" if tied else "",
+                f"{', '.join(worse)} worse beyond the noise" if worse else "",
+            )
+            if part
+        )
+        return paper + f" Here the best mean is at {best}, outside that range ({status}): this run does not agree."
+    if hidden >= 300:
+        high = {name: by_T[name] for name in by_T if T_of[name] >= PAPER_LARGE_STUDENT_T}
+        paper = f"The paper (300 or more units): all temperatures above {PAPER_LARGE_STUDENT_T:g} gave similar results."
+        if len(high) < 2:
+            return paper + f" This run has fewer than two temperatures from {PAPER_LARGE_STUDENT_T:g} up to test it."
+        top, _, apart = best_and_ties(high)
+        if not apart:
+            return paper + f" Here {', '.join(high)} are all within noise of the best of them ({top}): this run agrees."
+        return (
+            paper + f" Here {', '.join(apart)} {'is' if len(apart) == 1 else 'are'} worse than {top} beyond the noise."
+        )
+    return f"The paper reports no temperature finding for {hidden}-unit students (only for 30, and for 300 or more)."
 
 
 def logit_gradient_sizes(workspace, hidden, T, n_examples=512, seed=0):

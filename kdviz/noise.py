@@ -154,18 +154,46 @@ def best_and_ties(results, lower_is_better=True):
     return best, [name for name in others if name not in beyond], beyond
 
 
+def verdict(a, b, lower_is_better=True):
+    """'better', 'worse' or 'within noise': setting a against setting b by the seed-spread rule."""
+    if not exceeds_noise(a, b):
+        return "within noise"
+    return "better" if (spread(a).mean < spread(b).mean) == lower_is_better else "worse"
+
+
+def unranked_note(results, lower_is_better=True):
+    """A sentence for the case that reads like a contradiction, else '': a setting within noise of the best whose
+    mean is further from it than that of a setting beyond the noise (its own seeds vary more than its gap)."""
+    best, ties, beyond = best_and_ties(results, lower_is_better)
+    if not beyond:
+        return ""
+    top = spread(results[best])
+
+    def gap(name):
+        return abs(spread(results[name]).mean - top.mean)
+
+    nearest = min(beyond, key=gap)
+    unranked = [name for name in ties if gap(name) > gap(nearest)]
+    if not unranked:
+        return ""
+    one = len(unranked) == 1
+    return (
+        f"{' and '.join(unranked)} {'has a mean' if one else 'have means'} further from the best than {nearest}, "
+        f"yet {'is' if one else 'are'} within noise: {'its' if one else 'their'} own seeds vary more than "
+        f"{'its gap' if one else 'their gaps'} to the best, so {top.n} seeds cannot rank {'it' if one else 'them'}; "
+        "more seeds could."
+    )
+
+
 def describe_best(results, what="setting", lower_is_better=True, unit=""):
     """Lines naming the best setting (mean and seed range), the settings worse beyond the noise and those within
-    it, each with the gap to the best and the range it was compared with (printed, never typed). A setting within
-    noise whose mean is further from the best than that of one beyond it gets a line saying why."""
+    it, each with the gap to the best and the range it was compared with (printed, never typed), and
+    ``unranked_note`` where it applies."""
     best, ties, beyond = best_and_ties(results, lower_is_better)
     d = shared_decimals(*results.values())
     top = spread(results[best])
     if min(spread(v).n for v in results.values()) < 2:
         return f"Best {what}: {best}, {top.text(unit, decimals=d)}; one seed only, so no difference counts yet."
-
-    def gap(name):
-        return abs(spread(results[name]).mean - top.mean)
 
     def item(name):
         shown = spread(results[name]).text(unit, seeds=False, decimals=d)
@@ -180,14 +208,5 @@ def describe_best(results, what="setting", lower_is_better=True, unit=""):
         lines.append(
             f"Within noise of it (gap to the best not larger than the wider seed range): {'; '.join(map(item, ties))}."
         )
-    nearest = min(beyond, key=gap) if beyond else None
-    unranked = [name for name in ties if nearest is not None and gap(name) > gap(nearest)]
-    if unranked:
-        one = len(unranked) == 1
-        lines.append(
-            f"{' and '.join(unranked)} {'has a mean' if one else 'have means'} further from the best than {nearest}, "
-            f"yet {'is' if one else 'are'} within noise: {'its' if one else 'their'} own seeds vary more than "
-            f"{'its gap' if one else 'their gaps'} to the best, so {top.n} seeds cannot rank "
-            f"{'it' if one else 'them'}; more seeds could."
-        )
-    return "\n".join(lines)
+    note = unranked_note(results, lower_is_better)
+    return "\n".join(lines + ([note] if note else []))
