@@ -270,6 +270,37 @@ EXERCISES = {
             "test": ("test",),
         },
     ),
+    "06_calibration_T_side": Exercise(
+        "A classifier is right on 99% of its test digits, but its mean confidence (largest probability) is 97%. "
+        "Is the temperature that calibrates it 'above' or 'below' 1?",
+        "below",
+        "Its confidence is *lower* than its accuracy: it is underconfident, so its probabilities must be sharpened. "
+        "Dividing the logits by T < 1 sharpens them: the calibration T is **below** 1.",
+        [(_is("above"), "Dividing the logits by T > 1 flattens the probabilities: the model would be even less sure.")],
+        words={
+            "below": ("below", "lower", "less", "smaller", "under", "sharpen"),
+            "above": ("above", "higher", "greater", "larger", "more", "over", "soften"),
+        },
+    ),
+    "06_smoothed_wrong_class": Exercise(
+        "Label smoothing with eps = 0.1 over 10 classes: what probability does the target give each wrong class?",
+        0.1 / 10,
+        "eps is spread over all C classes, the right one included: eps / C = 0.1 / 10 = **0.01** for each wrong "
+        "class, and 1 - eps + eps / C = 0.91 for the right one.",
+        [
+            (_near(0.1), "eps is the mass spread over *all* the classes, not what each one gets."),
+            (_near(0.1 / 9), "The usual form spreads eps over all C = 10 classes, the right one included: eps / C."),
+            (_near(0.91), "0.91 is the right class's share; the question asks for one wrong class."),
+        ],
+    ),
+    "06_non_target_weight": Exercise(
+        "In KL(p || q) = KL(b_p || b_q) + (1 - p_t) KL(p_hat || q_hat), a teacher gives its target class p_t = "
+        "0.999 at T = 1. What weight does the non-target term get?",
+        1 - 0.999,
+        "The weight is 1 - p_t = 1 - 0.999 = **0.001**: at T = 1 a confident teacher's wrong-class structure (p_hat) "
+        "barely reaches the loss. Raising T lowers p_t and raises this weight.",
+        [(_near(0.999), "0.999 is p_t itself; the non-target term is weighted by the mass *outside* the target.")],
+    ),
     "03_distillation_loss": Exercise(
         "Write the distillation loss my_kd_loss(student_logits, teacher_logits, labels, T, alpha) = "
         "alpha * T^2 * KL(p_T || q_T) + (1 - alpha) * CE(y, q_1), each averaged over the batch.",
