@@ -10,7 +10,7 @@ import torch
 from scipy.special import log_softmax
 
 from ._checks import count, is_number
-from .calibration import expected_calibration_error
+from .calibration import expected_calibration_error, fit_temperature
 from .losses import kd_loss
 from .noise import compare, exceeds_noise, spread
 from .temperature import softmax
@@ -55,6 +55,7 @@ def smoothed_label_logits(labels, epsilon, n_classes=10, dtype=torch.float32):
     if not 0 < epsilon < 1:
         raise ValueError(f"epsilon, the probability spread over all classes, must lie in (0, 1), got {epsilon!r}")
     n_classes = count(n_classes, "n_classes", 2)
+    labels = torch.as_tensor(labels)
     targets = torch.full((len(labels), n_classes), epsilon / n_classes, dtype=dtype, device=labels.device)
     targets[torch.arange(len(labels), device=labels.device), labels] += 1 - epsilon
     return targets.log()
@@ -109,6 +110,51 @@ def student_test_logits(workspace, teacher_logits, T, alpha, student, seeds, pro
         description=description,
     )
     return logits_of(model, workspace.x_test).double().cpu().numpy()
+
+
+def wrong_class_mass(logits, labels, T):
+    """Mean over images of 1 - p_label(T): the probability that softmax(logits / T) gives the wrong classes."""
+    p = softmax(np.asarray(logits, dtype=float), T)
+    return float(np.mean(1 - p[np.arange(len(p)), np.asarray(labels)]))
+
+
+def temperature_scaling(validation_logits, validation_labels, test_logits, test_labels, n_bins=15):
+    """Fit the calibration T on a validation split (never on the test set) and measure the test set at T = 1
+    and at the fitted T: a dict of the fitted T, ECE (%), errors, changed predictions, mean confidence and
+    accuracy at T = 1 (%), and the model's error rate on the validation split (%)."""
+    T = fit_temperature(validation_logits, validation_labels)
+    labels = np.asarray(test_labels)
+    before, after = softmax(np.asarray(test_logits, dtype=float)), softmax(np.asarray(test_logits, dtype=float), T)
+    return {
+        "T": T,
+        "n_validation": len(validation_labels),
+        "ECE before (%)": 100 * expected_calibration_error(before, labels, n_bins),
+        "ECE after (%)": 100 * expected_calibration_error(after, labels, n_bins),
+        "errors before": int((before.argmax(1) != labels).sum()),
+        "errors after": int((after.argmax(1) != labels).sum()),
+        "predictions changed": int((before.argmax(1) != after.argmax(1)).sum()),
+        "mean confidence (%)": 100 * float(before.max(1).mean()),
+        "accuracy (%)": 100 * float((before.argmax(1) == labels).mean()),
+        "validation error (%)": 100 * float((np.asarray(validation_logits).argmax(1) != validation_labels).mean()),
+    }
+
+
+def temperature_scaling_report(result):
+    """The sentences of ``temperature_scaling``'s result, each printed from its numbers."""
+    T, confidence, accuracy = result["T"], result["mean confidence (%)"], result["accuracy (%)"]
+    before, after = result["ECE before (%)"], result["ECE after (%)"]
+    return [
+        f"T fitted on {result['n_validation']:,} validation images: {T:.3f}",
+        f"test ECE: {before:.2f}% at T = 1, {after:.2f}% at T = {T:.3f}: temperature scaling "
+        + ("lowered it" if after < before else "did not lower it"),
+        f"test errors: {result['errors before']} at T = 1, {result['errors after']} at T = {T:.3f}; predictions "
+        f"changed: {result['predictions changed']} (argmax z / T = argmax z for every T > 0)",
+        f"at T = 1 the mean confidence is {confidence:.2f}% and the accuracy {accuracy:.2f}%: the model is "
+        + ("under" if confidence < accuracy else "over")
+        + f"confident, and T = {T:.3f} "
+        + ("sharpens" if T < 1 else "softens")
+        + " its probabilities",
+    ]
 
 
 def errors_of(logits, labels):
@@ -168,7 +214,12 @@ def top_k_report(errors_by_k, alone, n_classes=10):
         if k == n_classes:
             continue
         share = fraction_of_gain(alone, full, errors)
-        kept = "" if share is None else f" Top-{k} keeps {100 * share:.0f}% of distillation's gain (in mean errors)."
+        if share is None:
+            kept = ""
+        elif round(100 * share) <= 0:
+            kept = f" Top-{k} keeps none of distillation's gain (in mean errors)."
+        else:
+            kept = f" Top-{k} keeps {100 * share:.0f}% of distillation's gain (in mean errors)."
         verdict = compare(f"top-{k}", errors, "all soft targets", full)
         lines.append(f"Top-{k} against all soft targets: {verdict}{kept}")
     return lines

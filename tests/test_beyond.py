@@ -174,6 +174,8 @@ def test_the_top_k_report_calls_only_differences_beyond_the_seed_range():
     top_1, top_5 = lines.split("Top-1 against")[1].split("Top-5 against")
     assert "a real difference" in top_1 and "Top-1 keeps 22% of distillation's gain" in top_1
     assert "within noise" in top_5 and "Top-5 keeps 97%" in top_5
+    worse = "\n".join(beyond.top_k_report({1: [103, 104, 105], 10: [50, 52, 51]}, [100, 104, 102]))
+    assert "Top-1 keeps none of distillation's gain" in worse and "-" not in worse.split("keeps")[1]
     no_gain = "\n".join(beyond.top_k_report({1: [90, 95, 99], 10: [91, 94, 99]}, [92, 96, 98]))
     assert "no share of it is computed" in no_gain
 
@@ -254,3 +256,33 @@ def test_the_weight_shown_by_the_panel_grows_with_T_for_a_confident_teacher():
         title = beyond_plots.plot_kl_split(confident, STUDENTS[0], targets, T).axes[0].get_title()
         weights.append(float(title.split(": ")[1].split(" at")[0]))
     assert weights[0] < weights[1] < weights[2]
+
+
+def test_wrong_class_mass_is_one_minus_the_labels_probability():
+    for T in (0.5, 1.0, 8.0):
+        p = softmax(TEACHER, T)
+        assert beyond.wrong_class_mass(TEACHER, LABELS, T) == pytest.approx(np.mean(1 - p[np.arange(40), LABELS]))
+
+
+def noisy_classifier(seed, n=600, scale=1.0):
+    """Logits of a classifier right about 90% of the time, and the labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    logits = rng.normal(size=(n, 10))
+    logits[np.arange(n), labels] += 3.0
+    return scale * logits, labels
+
+
+@pytest.mark.parametrize("scale", [0.3, 3.0])  # underconfident, then overconfident
+def test_temperature_scaling_fits_on_validation_and_never_moves_a_prediction(scale):
+    val_logits, val_labels = noisy_classifier(0, scale=scale)
+    test_logits, test_labels = noisy_classifier(1, scale=scale)
+    result = beyond.temperature_scaling(val_logits, val_labels, test_logits, test_labels)
+    assert result["T"] == pytest.approx(beyond.fit_temperature(val_logits, val_labels))
+    assert result["errors before"] == result["errors after"] and result["predictions changed"] == 0
+    lines = "\n".join(beyond.temperature_scaling_report(result))
+    if scale < 1:  # logits shrunk: too little confidence, sharpened by T < 1
+        assert result["T"] < 1 and "underconfident" in lines and "sharpens" in lines
+    else:
+        assert result["T"] > 1 and "overconfident" in lines and "softens" in lines
+    assert ("lowered it" in lines) == (result["ECE after (%)"] < result["ECE before (%)"])
