@@ -149,9 +149,9 @@ def temperature_scaling_report(result):
         + ("lowered it" if after < before else "did not lower it"),
         f"test errors: {result['errors before']} at T = 1, {result['errors after']} at T = {T:.3f}; predictions "
         f"changed: {result['predictions changed']} (argmax z / T = argmax z for every T > 0)",
-        f"at T = 1 the mean confidence is {confidence:.2f}% and the accuracy {accuracy:.2f}%: the model is "
-        + ("under" if confidence < accuracy else "over")
-        + f"confident, and T = {T:.3f} "
+        f"at T = 1 the mean confidence on the test set is {confidence:.2f}% and the accuracy {accuracy:.2f}%: the "
+        + ("model is underconfident there" if confidence < accuracy else "model is overconfident there")
+        + f"; the fitted T = {T:.3f} "
         + ("sharpens" if T < 1 else "softens")
         + " its probabilities",
     ]
