@@ -16,7 +16,7 @@ def plot_reliability(probabilities_by_name, labels, n_bins=15):
     in each bin (bars), the gap to the diagonal shaded, the ECE and the number of examples per bin written in."""
     if not probabilities_by_name:
         raise ValueError("give at least one set of probabilities to draw")
-    fig, axes = new_figure(4.2 * len(probabilities_by_name), 3.8, ncols=len(probabilities_by_name))
+    fig, axes = new_figure(4.2 * len(probabilities_by_name), 4.1, ncols=len(probabilities_by_name))
     axes = np.atleast_1d(axes)
     edges = np.linspace(0, 1, count(n_bins, "n_bins") + 1)
     for ax, (title, p) in zip(axes, probabilities_by_name.items(), strict=True):
@@ -30,8 +30,10 @@ def plot_reliability(probabilities_by_name, labels, n_bins=15):
             width,
             bottom=accuracy[used],
             align="edge",
-            color="C3",
-            alpha=0.35,
+            fill=False,
+            hatch="////",
+            edgecolor="C3",
+            lw=0.5,
             label="gap to the mean confidence",
         )
         ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
@@ -40,7 +42,8 @@ def plot_reliability(probabilities_by_name, labels, n_bins=15):
         ece = 100 * expected_calibration_error(p, labels, n_bins)
         ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="confidence (largest probability)", ylabel="accuracy")
         ax.set_title(f"{title}\nECE = {ece:.2f}%", fontsize=10)
-    axes[0].legend(loc="upper left", fontsize=7)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncols=3, fontsize=8)  # outside: it hides no bar
     return fig
 
 
@@ -60,11 +63,11 @@ def plot_two_temperatures(logits, labels, calibration_T, distillation_T, T_min=0
         return float(np.mean(1 - softmax(logits, T)[np.arange(len(labels)), labels]))
 
     fig, (ax_fit, ax_mass) = new_figure(10, 3.8, ncols=2)
-    ax_fit.semilogx(grid, nll, color="C0", label="mean NLL")
-    ax_fit.set(xlabel="temperature T", ylabel="mean NLL (nats)")
+    ax_fit.loglog(grid, nll, color="C0", label="mean NLL")
+    ax_fit.set(xlabel="temperature T", ylabel="mean NLL (nats, log scale)")
     ax_ece = ax_fit.twinx()
-    ax_ece.semilogx(grid, ece, color="C1", ls="--", label="ECE (%)")
-    ax_ece.set_ylabel("ECE (%)")
+    ax_ece.loglog(grid, ece, color="C1", ls="--", label="ECE (%)")
+    ax_ece.set_ylabel("ECE (%, log scale)")
     ax_fit.axvline(calibration_T, color="k", ls=":")
     ax_fit.set_title(f"calibration: the NLL is lowest at T = {calibration_T:.3g}", fontsize=10)
     ax_fit.legend(ax_fit.get_lines()[:1] + ax_ece.get_lines(), ["mean NLL", "ECE (%)"], loc="upper center", fontsize=8)
