@@ -1,7 +1,9 @@
 """JupyterLab as a student meets it: a real server, headless Chromium, the widgets clicked.
 
-Runs Debian's Chromium (/usr/bin/chromium) through the PyPI playwright package; no browser is
-downloaded. Skips with a reason where Chromium or playwright is missing. JupyterLab serves a
+Drives the Chromium it finds ($KDVIZ_CHROMIUM, else chromium, chromium-browser or google-chrome on
+PATH, else Chromium or Google Chrome where macOS and Windows install them) through the PyPI
+playwright package; no browser is downloaded. Skips with a reason where
+Chromium or playwright is missing (under CI=true that is a failure). JupyterLab serves a
 temporary copy of notebooks/ (its autosave never reaches the checkout) with binder/'s settings,
 and its own settings, workspaces and config folders; screenshots go to pytest's temporary folder.
 """
@@ -20,7 +22,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("KDVIZ_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_NAMES = (  # on PATH (Linux), then where macOS and Windows install Chromium and Google Chrome
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+    r"C:\Program Files\Google\Chrome\Application\chrome.exe",
+)
 
 pytestmark = pytest.mark.browser
 
@@ -82,18 +92,36 @@ def screenshots(tmp_path_factory):
     return tmp_path_factory.mktemp("screenshots")
 
 
+def find_chromium():
+    """$KDVIZ_CHROMIUM when set, else the first of CHROMIUM_NAMES found; None when there is none."""
+    names = [os.environ["KDVIZ_CHROMIUM"]] if os.environ.get("KDVIZ_CHROMIUM") else CHROMIUM_NAMES
+    return next(filter(None, map(shutil.which, names)), None)
+
+
 @pytest.fixture(scope="module")
-def browser(lab_url):
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser tests, but Chromium is not at {CHROMIUM}")
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+def browser():
+    chromium = find_chromium()
+    if chromium is None:
+        setting = os.environ.get("KDVIZ_CHROMIUM")
+        missing = (
+            f"KDVIZ_CHROMIUM={setting} is not a program"
+            if setting
+            else "none of chromium, chromium-browser, google-chrome is on PATH or in the usual places"
+        )
+        reason = (
+            f"the browser tests need Chromium or Google Chrome: {missing}. Install one (Debian: "
+            "`apt-get install chromium`; Ubuntu: `snap install chromium`; macOS, Windows: Google Chrome) "
+            "or set KDVIZ_CHROMIUM to its path."
+        )
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
     pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=CHROMIUM,
+            executable_path=chromium,
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
         )
