@@ -173,6 +173,47 @@ def pytest_configure(config):
     config.pluginmanager.register(MnistGate(), "kdviz-mnist-gate")
 
 
+# --- the Chromium that the browser tests drive -------------------------------------------------
+
+CHROMIUM_NAMES = (  # on PATH (Linux), then where macOS and Windows install Chromium and Google Chrome
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+    r"C:\Program Files\Google\Chrome\Application\chrome.exe",
+)
+
+
+def find_chromium():
+    """$KDVIZ_CHROMIUM when set, else the first of CHROMIUM_NAMES found; None when there is none."""
+    names = [os.environ["KDVIZ_CHROMIUM"]] if os.environ.get("KDVIZ_CHROMIUM") else CHROMIUM_NAMES
+    return next(filter(None, map(shutil.which, names)), None)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Path of the Chromium to drive; without one the test skips (fails under CI) saying how to get one."""
+    found = find_chromium()
+    if found is None:
+        setting = os.environ.get("KDVIZ_CHROMIUM")
+        missing = (
+            f"KDVIZ_CHROMIUM={setting} is not a program"
+            if setting
+            else "none of chromium, chromium-browser, google-chrome is on PATH or in the usual places"
+        )
+        reason = (
+            f"the browser tests need Chromium or Google Chrome: {missing}. Install one (Debian: "
+            "`apt-get install chromium`; Ubuntu: `snap install chromium`; macOS, Windows: Google Chrome) "
+            "or set KDVIZ_CHROMIUM to its path."
+        )
+        if in_ci():
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    return found
+
+
 # --- the checkout as the session found it ------------------------------------------------------
 
 

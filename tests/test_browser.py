@@ -1,9 +1,9 @@
 """JupyterLab as a student meets it: a real server, headless Chromium, the widgets clicked.
 
-Drives the Chromium it finds ($KDVIZ_CHROMIUM, else chromium, chromium-browser or google-chrome on
-PATH, else Chromium or Google Chrome where macOS and Windows install them) through the PyPI
-playwright package; no browser is downloaded. Skips with a reason where
-Chromium or playwright is missing (under CI=true that is a failure). JupyterLab serves a
+Drives the Chromium that conftest finds ($KDVIZ_CHROMIUM, else chromium, chromium-browser or
+google-chrome on PATH, else Chromium or Google Chrome where macOS and Windows install them) through
+the PyPI playwright package; no browser is downloaded. Skips with a reason where Chromium or
+playwright is missing (under CI=true a missing Chromium is a failure). JupyterLab serves a
 temporary copy of notebooks/ (its autosave never reaches the checkout) with binder/'s settings,
 and its own settings, workspaces and config folders; screenshots go to pytest's temporary folder.
 """
@@ -22,16 +22,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_NAMES = (  # on PATH (Linux), then where macOS and Windows install Chromium and Google Chrome
-    "chromium",
-    "chromium-browser",
-    "google-chrome",
-    "google-chrome-stable",
-    "/Applications/Chromium.app/Contents/MacOS/Chromium",
-    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
-    r"C:\Program Files\Google\Chrome\Application\chrome.exe",
-)
-
 pytestmark = pytest.mark.browser
 
 
@@ -92,30 +82,8 @@ def screenshots(tmp_path_factory):
     return tmp_path_factory.mktemp("screenshots")
 
 
-def find_chromium():
-    """$KDVIZ_CHROMIUM when set, else the first of CHROMIUM_NAMES found; None when there is none."""
-    names = [os.environ["KDVIZ_CHROMIUM"]] if os.environ.get("KDVIZ_CHROMIUM") else CHROMIUM_NAMES
-    return next(filter(None, map(shutil.which, names)), None)
-
-
 @pytest.fixture(scope="module")
-def browser():
-    chromium = find_chromium()
-    if chromium is None:
-        setting = os.environ.get("KDVIZ_CHROMIUM")
-        missing = (
-            f"KDVIZ_CHROMIUM={setting} is not a program"
-            if setting
-            else "none of chromium, chromium-browser, google-chrome is on PATH or in the usual places"
-        )
-        reason = (
-            f"the browser tests need Chromium or Google Chrome: {missing}. Install one (Debian: "
-            "`apt-get install chromium`; Ubuntu: `snap install chromium`; macOS, Windows: Google Chrome) "
-            "or set KDVIZ_CHROMIUM to its path."
-        )
-        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+def browser(chromium):
     pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     from playwright.sync_api import sync_playwright
 

@@ -28,6 +28,8 @@ BAD = [
     (["distill", "--data-dir", "/no/such/folder"], "--data-dir"),
     (["distill", "--device", "tpu"], "--device"),
     (["teacher", "--preset", "huge"], "--preset"),
+    (["distill", "--transfer-jitter", "14"], "--transfer-jitter"),
+    (["sweep", "--transfer-jitter", "1.5"], "--transfer-jitter"),
     (["nonsense"], "command"),
 ]
 if not torch.cuda.is_available():
@@ -152,3 +154,10 @@ def test_fetch_offline_is_one_short_sentence_and_leaves_no_folder_behind(existin
     assert "(Name or service not known)" in err and "Max retries" not in err
     assert "check the internet connection" in err and "fetch --dir DIR` on a machine with internet access" in err
     assert (tmp_path / "new").exists() == existing and target.exists() == existing
+
+
+def test_site_refuses_a_folder_that_holds_files_before_any_notebook_runs(tmp_path, capsys):
+    (tmp_path / "index.html").write_text("the user's page")
+    assert main(["site", "--out", str(tmp_path)]) == 2
+    assert "is not an empty folder" in capsys.readouterr().err
+    assert (tmp_path / "index.html").read_text() == "the user's page"
