@@ -118,13 +118,13 @@ def execute_once(source, config):
     ``error`` the failing cell or None), executed once per session with the session's nbmake options.
     The notebook's nbmake test and any test that inspects its outputs share this one execution."""
     if source not in _executions:
-        option = config.option
+        option = vars(config.option)  # nbmake's options, or its defaults where its plugin is left out
         run = NotebookRun(
             notebook_copy(source),
-            option.nbmake_timeout,
-            verbose=bool(option.verbose),
-            kernel=option.nbmake_kernel,
-            find_import_errors=option.nbmake_find_import_errors,
+            option.get("nbmake_timeout", 600),
+            verbose=bool(option.get("verbose")),
+            kernel=option.get("nbmake_kernel"),
+            find_import_errors=option.get("nbmake_find_import_errors", False),
         )
         _executions[source] = run.execute()
     return _executions[source]
