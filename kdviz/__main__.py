@@ -1,6 +1,7 @@
-"""Command line: python -m kdviz fetch | teacher | distill | sweep (also installed as `kdviz`)."""
+"""Command line: python -m kdviz fetch | teacher | distill | sweep | site (also installed as `kdviz`)."""
 
 import argparse
+import difflib
 import json
 import math
 import os
@@ -20,6 +21,7 @@ DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line
   teacher  train a preset's teacher and export it as float16 weights plus a JSON record
   distill  the paper's comparison: teacher, student alone, distilled student
   sweep    a T x alpha grid of students, trained together in one stacked pass
+  site     the course as a static website (executed notebooks, Jupyter Book; needs the site extra)
 
 Every argument is checked before any data is loaded or any network trained."""
 
@@ -34,12 +36,38 @@ class DefaultsShown(argparse.HelpFormatter):
         return text
 
 
+def program_name():
+    """How the user started the command line: `kdviz` (the installed command) or `python -m kdviz`."""
+    return "kdviz" if sys.argv and Path(sys.argv[0]).stem == "kdviz" else "python -m kdviz"
+
+
+def report_error(message):
+    """``message`` as one line on stderr, with the commands it suggests spelled as the user started the program."""
+    message = " ".join(str(message).split()).replace("python -m kdviz", program_name())
+    print(f"error: {message}", file=sys.stderr)
+
+
 class OneLineErrors(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr (exit 2), without the usage block."""
 
     def error(self, message):
-        print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        report_error(f"{message} (see `{self.prog} --help`)")
         sys.exit(2)
+
+    def reject_unknown(self, extras):
+        """The error for arguments this (sub)command does not take, suggesting its closest flag for each."""
+        flags = sorted(self._option_string_actions)
+        guesses = {}
+        for extra in extras:
+            typed = extra.split("=", 1)[0]
+            close = difflib.get_close_matches(typed, flags, n=1) if typed.startswith("-") else []
+            if close:
+                guesses[typed] = close[0]
+        if len(guesses) == 1:
+            hint = f"; did you mean {next(iter(guesses.values()))}?"
+        else:
+            hint = "; did you mean " + " and ".join(f"{flag} for {typed}" for typed, flag in guesses.items()) + "?"
+        self.error(f"unrecognized arguments: {' '.join(extras)}" + (hint if guesses else ""))
 
 
 def count(text):
@@ -53,6 +81,13 @@ def temperature(text):
     value = _number(text, float)
     if not (math.isfinite(value) and 0 < value <= 1000):
         raise argparse.ArgumentTypeError(f"a temperature must be a finite number in (0, 1000], got {text}")
+    return value
+
+
+def pixels(text):
+    value = _number(text, int)
+    if not 0 <= value <= 13:
+        raise argparse.ArgumentTypeError(f"a shift must be a whole number of pixels in 0..13, got {text}")
     return value
 
 
@@ -98,13 +133,26 @@ def device_name(text):
 
 
 def _fetch(args):
-    from .data import MNIST_FILES, default_dir, ensure_file
+    from .data import MNIST_FILES, MnistDownloadFailed, default_dir, ensure_file
 
     folder = default_dir(args.dir)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # the folders this command makes
     folder.mkdir(parents=True, exist_ok=True)  # fetch is the one command that makes its folder
-    for name in MNIST_FILES:
-        path = ensure_file(name, folder, download=True)
-        print(f"verified {path}")
+    try:
+        for name in MNIST_FILES:
+            path = ensure_file(name, folder, download=True)
+            print(f"verified {path}")
+    except MnistDownloadFailed as err:
+        for made_folder in made:  # leave no empty folder behind (verified files already fetched stay)
+            if made_folder.is_dir() and not any(made_folder.iterdir()):
+                made_folder.rmdir()
+        prog = program_name()
+        raise MnistDownloadFailed(
+            f"could not download MNIST ({'; '.join(dict.fromkeys(err.reasons))}): check the internet connection "
+            f"and run `{prog} fetch` again, or run `{prog} fetch --dir DIR` on a machine with internet access "
+            "and copy DIR here",
+            err.reasons,
+        ) from None
     print(f"MNIST is ready in {folder}")
 
 
@@ -115,11 +163,11 @@ def _teacher(args):
     import torch
 
     from .data import load_mnist
-    from .experiments import format_seconds, get_preset
+    from .experiments import TEACHER_PRESETS, format_seconds
     from .teacher_store import SHIPPED_DIR, save_cached
     from .train import choose_device, export_teacher, to_inputs, to_labels, train_teacher
 
-    config = get_preset(args.preset).teacher
+    config = TEACHER_PRESETS[args.preset]
     folder = Path(args.out) if args.out else SHIPPED_DIR
     name = f"{args.preset}_teacher"
     if args.out and folder.exists() and not folder.is_dir():
@@ -172,7 +220,7 @@ def _distill(args):
     from .experiments import PAPER_ERRORS, get_preset, run_distillation
     from .noise import spread
 
-    preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs)
+    preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs, args.transfer_jitter)
     start = time.perf_counter()
     result = run_distillation(load_mnist(args.data_dir), preset, args.device, args.seeds, progress=not args.json)
     result["seconds"]["total"] = round(time.perf_counter() - start, 2)
@@ -205,10 +253,11 @@ def _sweep(args):
     from .data import load_mnist
     from .experiments import get_preset, prepare, run_sweep
 
-    preset = get_preset(args.preset, hidden=args.hidden, seed=args.seed, student_epochs=args.epochs)
+    overrides = {"hidden": args.hidden, "seed": args.seed, "student_epochs": args.epochs}
+    preset = get_preset(args.preset, transfer_jitter=args.transfer_jitter, **overrides)
     start = time.perf_counter()
     workspace = prepare(load_mnist(args.data_dir), preset, args.device, progress=not args.json)
-    errors = run_sweep(workspace, args.T, args.alpha, preset.student, args.seeds, progress=not args.json)
+    errors = run_sweep(workspace, args.T, args.alpha, preset.student, args.seeds, not args.json, preset.transfer_jitter)
     seconds = round(time.perf_counter() - start, 2)
     mean = errors.mean(axis=-1)
     sd = errors.std(axis=-1, ddof=1) if args.seeds > 1 else np.zeros_like(mean)
@@ -244,9 +293,29 @@ def _sweep(args):
         print("one seed per cell: differences between cells may be noise (use --seeds 3 to measure the spread)")
 
 
+def _site(args):
+    from .site import build_site
+
+    start = time.perf_counter()
+    index = build_site(args.out, executed=args.executed, quick=args.quick)
+    size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
+    print(
+        f"site built in {time.perf_counter() - start:.0f} s ({size / 1e6:.0f} MB): open {index}, "
+        f"or serve it with `python -m http.server -d {args.out}`"
+    )
+
+
+def new_folder(text):
+    path = Path(text)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise argparse.ArgumentTypeError(f"{text} exists and is not an empty folder (nothing is overwritten)")
+    return text
+
+
 def build_parser():
+    """The parser and its subparsers action (``commands.choices`` maps a command's name to its parser)."""
     parser = OneLineErrors(
-        prog="python -m kdviz", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=program_name(), description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrors)
     shown = DefaultsShown
@@ -266,13 +335,30 @@ def build_parser():
         )
 
     teacher = commands.add_parser("teacher", help="train a preset's teacher and export it", formatter_class=shown)
-    teacher.add_argument("--preset", choices=["quick", "paper"], default="paper")
+    teacher.add_argument(
+        "--preset",
+        choices=["paper", "small"],
+        default="paper",
+        help="paper: the shipped teacher's recipe; small: 10,000 images, 12 epochs",
+    )
     data_and_device(teacher)
     teacher.add_argument("--out", help="folder to export into (default: the package's teachers/ folder)")
     teacher.set_defaults(run=_teacher)
 
     def students(p):
-        p.add_argument("--preset", choices=["quick", "paper"], default="quick", help="data size and network sizes")
+        p.add_argument(
+            "--preset",
+            choices=["quick", "paper", "patient"],
+            default="quick",
+            help="data size and network sizes (patient: consistent teaching, 200 epochs, hours on a CPU)",
+        )
+        p.add_argument(
+            "--transfer-jitter",
+            type=pixels,
+            metavar="PIXELS",
+            help="consistent teaching: shift each transfer batch by up to PIXELS and let the teacher label "
+            "that very view (default: the preset's; 0 = fixed soft targets)",
+        )
         p.add_argument("--hidden", type=count, help="student hidden units per layer (default: the preset's)")
         p.add_argument("--epochs", type=count, help="student epochs (default: the preset's)")
         p.add_argument("--seeds", type=count, default=1, help="seeds per setting, trained stacked in one pass")
@@ -291,26 +377,32 @@ def build_parser():
     sweep.add_argument("--T", type=temperature, nargs="+", default=[1.0, 2.0, 5.0, 10.0, 20.0], help="temperatures")
     sweep.add_argument("--alpha", type=weight, nargs="+", default=[0.5, 0.9, 1.0], help="weights of the soft term")
     sweep.set_defaults(run=_sweep)
-    return parser
+
+    site = commands.add_parser("site", help="build the course website", formatter_class=shown)
+    site.add_argument("--out", type=new_folder, required=True, help="a new or empty folder for the site")
+    site.add_argument("--executed", help="reuse the executed notebooks in this folder")
+    site.add_argument("--quick", action="store_true", help="execute the notebooks in quick mode (smaller runs)")
+    site.set_defaults(run=_site)
+    return parser, commands
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    parser, commands = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:  # an unknown flag is the chosen command's business: its help lists the flags it takes
+            commands.choices[args.command].reject_unknown(extras)
     except SystemExit as exit_:
         return exit_.code
-    args.command_line = "python -m kdviz " + shlex.join(argv)
+    args.command_line = "python -m kdviz " + shlex.join(argv)  # for records: the spelling that needs no PATH
     if getattr(args, "seed", None) is not None and args.seed + args.seeds - 1 > MAX_SEED:
-        print(
-            f"error: argument --seed: --seed {args.seed} with --seeds {args.seeds} runs past {MAX_SEED}",
-            file=sys.stderr,
-        )
+        report_error(f"argument --seed: --seed {args.seed} with --seeds {args.seeds} runs past {MAX_SEED}")
         return 2
     try:
         args.run(args)
     except (ValueError, TypeError, RuntimeError, OSError, ArithmeticError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        report_error(err)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
