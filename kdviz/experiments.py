@@ -448,12 +448,14 @@ def final_accuracies(history, n_train, n_test, names):
 
 def small_data_report(accuracy, n_train, epochs):
     """The small-data experiment in sentences, from ``final_accuracies`` of "hard labels" and "soft targets":
-    one line per setting, whether every hard-label student learnt its training set by heart (100% train accuracy),
-    and the test-accuracy verdict against the seed spread. Every accuracy is printed with the same decimals."""
+    the run's size, one line per setting, whether every hard-label student learnt its training set by heart (100%
+    train accuracy), and the test-accuracy verdict against the seed spread. Every accuracy has the same decimals."""
     decimals = shared_decimals(*(values for pair in accuracy.values() for values in pair))
-    lines = [
-        f"{name:<13} train {spread(train).text('%', decimals=decimals)}, "
-        f"test {spread(test).text('%', decimals=decimals)}   ({n_train} training images, {epochs} epochs)"
+    n_seeds = spread(accuracy["hard labels"][1]).n
+    lines = [f"{n_train} training images, {epochs} epochs, {n_seeds} seeds per setting; accuracy after the last epoch:"]
+    lines += [
+        f"  {name:<13} train {spread(train).text('%', seeds=False, decimals=decimals)}, "
+        f"test {spread(test).text('%', seeds=False, decimals=decimals)}"
         for name, (train, test) in accuracy.items()
     ]
     hard_train, soft_test = accuracy["hard labels"][0], accuracy["soft targets"][1]

@@ -294,12 +294,13 @@ def test_the_small_data_report_claims_learning_by_heart_only_when_every_seed_is_
         "soft targets": ([96.0, 96.4, 96.2], [89.0, 90.1, 89.9]),
     }
     lines = small_data_report(accuracy, n_train=500, epochs=40)
-    assert ("learnt them by heart" in lines[2]) == by_heart
-    assert not by_heart or "all 500" in lines[2]
-    assert lines[0].startswith("hard labels") and "500 training images, 40 epochs" in lines[1]
-    assert "A real difference in favour of soft targets" in lines[3]
-    if by_heart:  # one format: no '100.0 +- 0.0 (range 100-100, 3 seeds) %', every accuracy with one decimal here
-        assert lines[0].startswith("hard labels   train 100.0% in all 3 seeds, test 83.7% (range 83.4-83.9%, 3 seeds)")
+    assert lines[0].startswith("500 training images, 40 epochs, 3 seeds per setting")
+    assert lines[1].startswith("  hard labels") and lines[2].startswith("  soft targets")
+    assert ("learnt them by heart" in lines[3]) == by_heart
+    assert not by_heart or "all 500" in lines[3]
+    assert "A real difference in favour of soft targets" in lines[4]
+    if by_heart:  # one format: no '100.0 +- 0.0 (range 100-100, 3 seeds) %', every accuracy with the same decimals
+        assert lines[1] == "  hard labels   train 100.0% in all 3 seeds, test 83.7% (range 83.4-83.9%)"
 
 
 def test_the_label_gradient_is_bounded_and_the_soft_one_is_measured(workspace):
