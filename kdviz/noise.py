@@ -13,8 +13,8 @@ from ._checks import real_array
 
 
 def _fmt(x, scale):
-    """x with one decimal for results of size >= 10 (errors, percentages), else 3 significant digits (rates)."""
-    return f"{x:.1f}" if scale >= 10 else f"{x:.3g}"
+    """x with one decimal for results of size 10 to 1e15 (errors, percentages), else 3 significant digits."""
+    return f"{x:.1f}" if 10 <= scale < 1e15 else f"{x:.3g}"
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,22 @@ class Spread:
     def n(self):
         return len(self.values)
 
+    def _scaled(self):
+        """The values times 2^-e, all in [-1, 1], and e: mean and sd of results near 1.8e308 do not overflow."""
+        values = np.asarray(self.values, dtype=float)
+        _, power = np.frexp(np.abs(values).max())
+        return np.ldexp(values, -power), power
+
     @property
     def mean(self):
-        return float(np.mean(self.values))
+        scaled, power = self._scaled()
+        return float(np.ldexp(np.mean(scaled), power))
 
     @property
     def sd(self):
         """Sample standard deviation (n - 1); 0 for a single seed."""
-        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
+        scaled, power = self._scaled()
+        return float(np.ldexp(np.std(scaled, ddof=1), power)) if self.n > 1 else 0.0
 
     @property
     def low(self):
@@ -62,7 +70,7 @@ def spread(values):
         raise ValueError("spread needs at least one result")
     if not np.isfinite(array).all():
         raise ValueError(f"the per-seed results must be finite, got {array.tolist()}: did a run diverge?")
-    values = tuple(float(v) if not float(v).is_integer() else int(v) for v in array)
+    values = tuple(int(v) if v.is_integer() and abs(v) < 2**53 else v for v in map(float, array))
     return Spread(values)
 
 
@@ -111,14 +119,21 @@ def best_and_ties(results, lower_is_better=True):
 
 
 def describe_best(results, what="setting", lower_is_better=True):
-    """A sentence naming the best setting and which others are within noise of it (printed, never typed)."""
+    """A sentence naming the best setting and which others are within noise of it (printed, never typed).
+
+    A setting with one seed has no measured spread: it is named as not compared, never as within noise."""
     best, ties, beyond = best_and_ties(results, lower_is_better)
-    if min(spread(v).n for v in results.values()) < 2:
+    if spread(results[best]).n < 2:
         return f"Best {what}: {best} ({spread(results[best])}); one seed only, so no difference counts yet."
+    unmeasured = [name for name in ties if spread(results[name]).n < 2]
+    ties = [name for name in ties if name not in unmeasured]
     sentence = f"Best {what}: {best}, {spread(results[best])}."
-    if not ties:
+    if not ties and not unmeasured:
         return sentence + f" Every other {what} is worse beyond the noise."
-    sentence += f" Within noise of it: {'; '.join(map(str, ties))}."
+    if ties:
+        sentence += f" Within noise of it: {'; '.join(map(str, ties))}."
     if beyond:
         sentence += f" Worse beyond the noise: {'; '.join(map(str, beyond))}."
+    if unmeasured:
+        sentence += f" Not compared, with one seed only: {'; '.join(map(str, unmeasured))}."
     return sentence
