@@ -59,16 +59,16 @@ def test_a_missing_data_dir_is_not_created(tmp_path, capsys):
 
 
 def test_teacher_refuses_to_overwrite_files_in_an_out_folder(tmp_path, capsys):
-    (tmp_path / "quick_teacher.pt").write_bytes(b"the user's file")
-    assert main(["teacher", "--preset", "quick", "--out", str(tmp_path)]) == 2
+    (tmp_path / "small_teacher.pt").write_bytes(b"the user's file")
+    assert main(["teacher", "--preset", "small", "--out", str(tmp_path)]) == 2
     assert "exists already" in capsys.readouterr().err
-    assert (tmp_path / "quick_teacher.pt").read_bytes() == b"the user's file"
+    assert (tmp_path / "small_teacher.pt").read_bytes() == b"the user's file"
 
 
 def test_teacher_refuses_an_out_that_is_a_file_before_training(tmp_path, capsys):
     target = tmp_path / "notes.txt"
     target.write_text("the user's notes")
-    assert main(["teacher", "--preset", "quick", "--out", str(target)]) == 2  # load_mnist refuses: nothing trained
+    assert main(["teacher", "--preset", "small", "--out", str(target)]) == 2  # load_mnist refuses: nothing trained
     assert "is a file, not a folder" in capsys.readouterr().err
     assert target.read_text() == "the user's notes"
 
