@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from . import teacher_store
-from ._checks import class_index, count, is_integer, number_list
-from .losses import as_numbers, checked_T_alpha, distillation_loss
+from ._checks import T_and_alpha, class_index, count, distinct_names, duration, number_list, real_array, seeds_in_range
+from .losses import distillation_loss
 from .models import StackedStudents, student_mlp
 from .noise import compare, spread
 from .train import (
@@ -49,7 +49,7 @@ class Preset:
         if self.n_transfer is None:
             object.__setattr__(self, "n_transfer", self.teacher.n_train)
         count(self.n_transfer, "Preset.n_transfer", 1, 60000)
-        T, alpha = checked_T_alpha(self.T, self.alpha)
+        T, alpha = T_and_alpha(self.T, self.alpha)
         object.__setattr__(self, "T", float(T))
         object.__setattr__(self, "alpha", float(alpha))
 
@@ -123,9 +123,7 @@ def prepare(data, preset, device=None, progress=True, callback=None):
 
 def seed_list(student, n_seeds):
     """The seeds of ``n_seeds`` repeated runs: student.seed, student.seed + 1, ..."""
-    if not isinstance(n_seeds, (int, np.integer)) or n_seeds < 1:
-        raise ValueError(f"the number of seeds must be an integer >= 1, got {n_seeds!r}")
-    return [student.seed + k for k in range(n_seeds)]
+    return seeds_in_range(student.seed, n_seeds, "the student's seed")
 
 
 def students_test_errors(workspace, T, alpha, student, seeds=None, progress=True, description=None):
@@ -219,7 +217,7 @@ def errors_against_temperature(workspace, temperatures, alpha, student, n_seeds=
     with alpha = 0, where T plays no part). Returns (errors of shape (len(temperatures), n_seeds);
     labels-only errors, one per seed).
     """
-    if np.ndim(as_numbers(alpha, "alpha")) != 0:
+    if np.ndim(real_array(alpha, "alpha", "a number")) != 0:
         raise ValueError(f"alpha must be one number here (every temperature shares it), got {alpha!r}")
     seeds = seed_list(student, n_seeds)
     temperatures = number_list(temperatures, "temperatures") + [1.0]
@@ -231,11 +229,7 @@ def errors_against_temperature(workspace, temperatures, alpha, student, n_seeds=
 
 def split_validation(workspace, n_validation, seed=0):
     """Carve a validation set from the *training* data: (train indices, validation indices)."""
-    n = len(workspace.x_train)
-    if not is_integer(n_validation) or not 0 < n_validation < n:
-        raise ValueError(
-            f"n_validation must be an integer in 1..{n - 1} (the rest is for training), got {n_validation!r}"
-        )
+    n_validation = count(n_validation, "n_validation (the rest is for training)", 1, len(workspace.x_train) - 1)
     order = np.random.default_rng(seed).permutation(len(workspace.x_train))
     return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
@@ -252,7 +246,7 @@ def best_class_bias(logits, labels, cls, candidates=BIAS_CANDIDATES):
     """The bias added to class ``cls``'s logit that leaves the fewest errors on (logits, labels)."""
     logits = torch.as_tensor(logits)
     cls = class_index(cls, logits.shape[-1], "cls")
-    candidates = np.atleast_1d(as_numbers(candidates, "candidates"))
+    candidates = np.atleast_1d(real_array(candidates, "candidates", "a list of biases (numbers)"))
     if candidates.size == 0 or not np.isfinite(candidates).all():
         raise ValueError("candidates must be a non-empty list of finite biases")
     errors = []
@@ -266,9 +260,8 @@ def best_class_bias(logits, labels, cls, candidates=BIAS_CANDIDATES):
 def omitted_class_experiment(workspace, student, T, alpha, omitted=3, n_validation=5000, progress=True):
     """Distil into a student whose transfer set has no examples of ``omitted``; choose a bias for its
     logit on a validation split of the training data; report the test digits of that class before/after."""
-    if not is_integer(omitted) or not 0 <= omitted <= 9:
-        raise ValueError(f"omitted must be a digit, an integer 0..9, got {omitted!r}")
-    checked_T_alpha(T, alpha)
+    omitted = count(omitted, "omitted (a digit)", 0, 9)
+    T_and_alpha(T, alpha)
     train_idx, val_idx = split_validation(workspace, n_validation)
     y_train = workspace.y_train.cpu().numpy()
     keep = train_idx[y_train[train_idx] != omitted]
@@ -384,8 +377,7 @@ def most_confusable(teacher_logits, labels, true_class, other_class, k=3):
 
 def format_seconds(seconds):
     """'0.4 s', '12 s', '3.2 min': a duration as a person would say it."""
-    if not (isinstance(seconds, (int, float, np.integer, np.floating)) and np.isfinite(seconds) and seconds >= 0):
-        raise ValueError(f"a duration must be a finite number of seconds >= 0, got {seconds!r}")
+    seconds = duration(seconds)
     if seconds < 10:
         return f"{seconds:.1f} s"
     if seconds < 90:
@@ -415,6 +407,7 @@ def final_accuracies(history, n_train, n_test, names):
     """{name: (train accuracies %, test accuracies %)} after the last epoch, one value per seed.
 
     The history's columns are grouped by setting: len(names) groups of equal size (the seeds)."""
+    names = distinct_names(names, "the setting names")
     groups = len(names)
     columns = np.asarray(history.train_errors[-1]).size
     if groups == 0 or columns % groups:
@@ -460,10 +453,9 @@ def logit_gradient_sizes(workspace, hidden, T, n_examples=512, seed=0):
     The hard term's gradient q_1 - y has norm at most sqrt(2); the soft term's, T (q_T - p_T), grows with the gap
     between student and teacher logits. Both at the first step, on the first n_examples transfer images.
     """
-    T_, _ = checked_T_alpha(T, 1.0)
+    T_, _ = T_and_alpha(T, 1.0)
     StudentConfig(hidden=hidden, seed=seed)  # checks hidden and seed
-    if not is_integer(n_examples) or n_examples < 1:
-        raise ValueError(f"n_examples must be an integer >= 1, got {n_examples!r}")
+    count(n_examples, "n_examples")
     T = float(T_)
     torch.manual_seed(seed)
     student = StackedStudents([student_mlp(hidden)]).to(workspace.device)

@@ -158,7 +158,9 @@ def _weights_without_record(folder):
                 if previous.exists()
                 else ""
             )
-            warnings.warn(f"the teacher weights {weights} have no record {weights.stem}.json: ignored.{hint}", stacklevel=3)
+            warnings.warn(
+                f"the teacher weights {weights} have no record {weights.stem}.json: ignored.{hint}", stacklevel=3
+            )
 
 
 def find_shipped(config, folder=None):
@@ -200,9 +202,13 @@ def load_shipped(config, folder=None):
     try:
         data = _files.read_regular(weights, _size_limit(config, 2))
     except FileNotFoundError:
-        raise TeacherFileError(f"the shipped teacher {weights} is missing (its record is {record_path}). {remedy}") from None
+        raise TeacherFileError(
+            f"the shipped teacher {weights} is missing (its record is {record_path}). {remedy}"
+        ) from None
     except OSError as err:
-        raise TeacherFileError(f"the shipped teacher {weights} cannot be used: {err.strerror or err}. {remedy}") from None
+        raise TeacherFileError(
+            f"the shipped teacher {weights} cannot be used: {err.strerror or err}. {remedy}"
+        ) from None
     actual = hashlib.sha256(data).hexdigest()
     if actual != record["weights_sha256"]:
         raise TeacherFileError(
@@ -246,10 +252,7 @@ def write_shipped(state, folder, name, record):
             os.replace(tmp, target)
             placed.append(target)
     except BaseException:
-        for target in placed:
-            target.unlink(missing_ok=True)
-        for target, previous in moved:
-            os.replace(previous, target)
+        _restore(placed, moved)
         raise
     finally:
         for tmp, _ in staged:
@@ -257,6 +260,14 @@ def write_shipped(state, folder, name, record):
     for _, previous in moved:
         previous.unlink(missing_ok=True)
     return record
+
+
+def _restore(placed, moved):
+    """Undo a failed export: remove the new files put in place, put the previous pair back."""
+    for target in placed:
+        target.unlink(missing_ok=True)
+    for target, previous in moved:
+        os.replace(previous, target)
 
 
 def load_weights_file(config, path):

@@ -398,9 +398,11 @@ def test_best_class_bias_needs_a_class_index_in_range(cls, error):
         best_class_bias(np.zeros((4, 10)), np.zeros(4, dtype=int), cls)
 
 
-@pytest.mark.parametrize("n_validation", [-5, 0, 2000, 2.5])
-def test_a_validation_split_must_leave_both_parts_non_empty(workspace, n_validation):
-    with pytest.raises(ValueError, match="n_validation"):
+@pytest.mark.parametrize(
+    ("n_validation", "error"), [(-5, ValueError), (0, ValueError), (2000, ValueError), (2.5, TypeError)]
+)
+def test_a_validation_split_must_leave_both_parts_non_empty(workspace, n_validation, error):
+    with pytest.raises(error, match="n_validation"):
         split_validation(workspace, n_validation)
 
 
