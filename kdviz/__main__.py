@@ -1,4 +1,4 @@
-"""Command line: python -m kdviz fetch | teacher | distill | sweep (also installed as `kdviz`)."""
+"""Command line: python -m kdviz fetch | teacher | distill | sweep | site (also installed as `kdviz`)."""
 
 import argparse
 import json
@@ -20,6 +20,7 @@ DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line
   teacher  train a preset's teacher and export it as float16 weights plus a JSON record
   distill  the paper's comparison: teacher, student alone, distilled student
   sweep    a T x alpha grid of students, trained together in one stacked pass
+  site     the course as a static website (executed notebooks, Jupyter Book; needs the site extra)
 
 Every argument is checked before any data is loaded or any network trained."""
 
@@ -67,6 +68,10 @@ def hidden_units(text):
 def temperature(text):
     maximum = _checks.MAX_TEMPERATURE["float32"]
     return _checked(_checks.number, text, float, "a temperature", 0, maximum, True, False)
+
+
+def pixels(text):
+    return _checked(_checks.count, text, int, "a shift in whole pixels", 0, 13)
 
 
 def weight(text):
@@ -176,7 +181,7 @@ def _distill(args):
     from .experiments import PAPER_ERRORS, get_preset, run_distillation
     from .noise import spread
 
-    preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs)
+    preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs, args.transfer_jitter)
     start = time.perf_counter()
     result = run_distillation(load_mnist(args.data_dir), preset, args.device, args.seeds, progress=not args.json)
     result["seconds"]["total"] = round(time.perf_counter() - start, 2)
@@ -209,10 +214,11 @@ def _sweep(args):
     from .data import load_mnist
     from .experiments import get_preset, prepare, run_sweep
 
-    preset = get_preset(args.preset, hidden=args.hidden, seed=args.seed, student_epochs=args.epochs)
+    overrides = {"hidden": args.hidden, "seed": args.seed, "student_epochs": args.epochs}
+    preset = get_preset(args.preset, transfer_jitter=args.transfer_jitter, **overrides)
     start = time.perf_counter()
     workspace = prepare(load_mnist(args.data_dir), preset, args.device, progress=not args.json)
-    errors = run_sweep(workspace, args.T, args.alpha, preset.student, args.seeds, progress=not args.json)
+    errors = run_sweep(workspace, args.T, args.alpha, preset.student, args.seeds, not args.json, preset.transfer_jitter)
     seconds = round(time.perf_counter() - start, 2)
     mean = errors.mean(axis=-1)
     sd = errors.std(axis=-1, ddof=1) if args.seeds > 1 else np.zeros_like(mean)
@@ -246,6 +252,25 @@ def _sweep(args):
         print(f"{T:>8g}" + "".join(f"{c:>{width}}" for c in cells))
     if args.seeds == 1:
         print("one seed per cell: differences between cells may be noise (use --seeds 3 to measure the spread)")
+
+
+def _site(args):
+    from .site import build_site
+
+    start = time.perf_counter()
+    index = build_site(args.out, executed=args.executed, quick=args.quick)
+    size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
+    print(
+        f"site built in {time.perf_counter() - start:.0f} s ({size / 1e6:.0f} MB): open {index}, "
+        f"or serve it with `python -m http.server -d {args.out}`"
+    )
+
+
+def new_folder(text):
+    path = Path(text)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise argparse.ArgumentTypeError(f"{text} exists and is not an empty folder (nothing is overwritten)")
+    return text
 
 
 def build_parser():
@@ -283,7 +308,19 @@ def build_parser():
     teacher.set_defaults(run=_teacher)
 
     def students(p):
-        p.add_argument("--preset", choices=["quick", "paper"], default="quick", help="data size and network sizes")
+        p.add_argument(
+            "--preset",
+            choices=["quick", "paper", "patient"],
+            default="quick",
+            help="data size and network sizes (patient: consistent teaching, 200 epochs, hours on a CPU)",
+        )
+        p.add_argument(
+            "--transfer-jitter",
+            type=pixels,
+            metavar="PIXELS",
+            help="consistent teaching: shift each transfer batch by up to PIXELS and let the teacher label "
+            "that very view (default: the preset's; 0 = fixed soft targets)",
+        )
         p.add_argument(
             "--hidden",
             type=hidden_units,
@@ -306,6 +343,12 @@ def build_parser():
     sweep.add_argument("--T", type=temperature, nargs="+", default=[1.0, 2.0, 5.0, 10.0, 20.0], help="temperatures")
     sweep.add_argument("--alpha", type=weight, nargs="+", default=[0.5, 0.9, 1.0], help="weights of the soft term")
     sweep.set_defaults(run=_sweep)
+
+    site = commands.add_parser("site", help="build the course website", formatter_class=shown)
+    site.add_argument("--out", type=new_folder, required=True, help="a new or empty folder for the site")
+    site.add_argument("--executed", help="reuse the executed notebooks in this folder")
+    site.add_argument("--quick", action="store_true", help="execute the notebooks in quick mode (smaller runs)")
+    site.set_defaults(run=_site)
     return parser
 
 

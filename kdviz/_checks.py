@@ -384,7 +384,8 @@ def loss_temperature(T, dtype):
         raise ValueError(
             f"temperature T = {T.min():g} is too small for {name}: below T = {min_temperature(dtype):.2g} "
             "T^2 underflows to 0 and logits / T overflow, so the soft term would be lost or nan. Use a larger T "
-            "(at T = 0.01 the soft targets are already the teacher's one-hot argmax)."
+            "(at T = 0.01 the soft targets are already one-hot, to within e^-20 per class, where the teacher's top "
+            "logit leads the others by 0.2 or more; tied top logits share it equally)."
         )
     if (T > limit).any():
         raise ValueError(
@@ -685,3 +686,28 @@ def transfer_set(x, y, teacher_logits, T, alpha, x_test, y_test):
         scaled_logits(teacher_logits, T, torch.float32)  # the students' loss is computed in float32
     _, y_test = test_set(x_test, y_test, x.device)
     return y, y_test
+
+
+def consistent_teaching(teacher, transfer_jitter, x):
+    """``transfer_jitter`` (whole pixels, 0..13) checked with the teacher it needs: a module on x's device that
+    maps (N, 784) images to (N, 10) logits, given exactly when transfer_jitter > 0."""
+    import torch
+
+    transfer_jitter = count(transfer_jitter, "transfer_jitter (a shift in whole pixels)", 0, 13)
+    if not transfer_jitter:
+        if teacher is not None:
+            raise ValueError("a teacher is used only with transfer_jitter > 0; otherwise give its teacher_logits")
+        return 0
+    if not isinstance(teacher, torch.nn.Module):
+        raise TypeError(f"transfer_jitter needs the teacher model (teacher=...), got {type(teacher).__name__}")
+    input_tensor(x, "x")
+    parameter = next(teacher.parameters(), None)
+    if parameter is not None and parameter.device != x.device:
+        raise ValueError(f"the teacher is on {parameter.device}, the transfer set on {x.device}: move one of them")
+    was_training = teacher.training
+    with torch.no_grad():
+        shape = tuple(teacher.eval()(x[:2]).shape)
+    teacher.train(was_training)
+    if shape != (len(x[:2]), 10):
+        raise ValueError(f"the teacher must give 10 logits per image, got shape {shape} for {len(x[:2])}")
+    return transfer_jitter

@@ -33,6 +33,8 @@ BAD = [
     (["sweep", "--hidden", "4096", "--seeds", "3"], "--seeds/--hidden"),
     (["distill", "--data-dir", ""], "--data-dir"),  # was the current folder, and a download into it
     (["fetch", "--dir", " "], "--dir"),
+    (["distill", "--transfer-jitter", "14"], "--transfer-jitter"),
+    (["sweep", "--transfer-jitter", "1.5"], "--transfer-jitter"),
     (["nonsense"], "command"),
 ]
 if not torch.cuda.is_available():
@@ -107,3 +109,10 @@ def test_an_error_the_command_cannot_name_is_one_line_with_exit_1(monkeypatch, c
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: MemoryError: C++ exception: frame #0")
     assert len(lines[0]) < 700 and "Traceback" not in captured.err
+
+
+def test_site_refuses_a_folder_that_holds_files_before_any_notebook_runs(tmp_path, capsys):
+    (tmp_path / "index.html").write_text("the user's page")
+    assert main(["site", "--out", str(tmp_path)]) == 2
+    assert "is not an empty folder" in capsys.readouterr().err
+    assert (tmp_path / "index.html").read_text() == "the user's page"
