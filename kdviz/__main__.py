@@ -124,7 +124,8 @@ def _teacher(args):
     import torch
 
     from .data import load_mnist
-    from .experiments import TEACHER_PRESETS, format_seconds
+    from .experiments import TEACHER_PRESETS
+    from .reporting import format_seconds
     from .teacher_store import SHIPPED_DIR, save_cached
     from .train import choose_device, export_teacher, to_inputs, to_labels, train_teacher
 

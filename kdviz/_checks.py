@@ -112,6 +112,15 @@ def duration(seconds):
     return number(seconds, "a duration", 0, must="a finite number of seconds >= 0")
 
 
+def instance_of(value, kind, name, example=None):
+    """``value`` if it is a ``kind`` (a configuration, a preset); else a TypeError, with an example call."""
+    if not isinstance(value, kind):
+        shown = f"{value!r}"[:60] if isinstance(value, str) else type(value).__name__
+        hint = f": e.g. {example}" if example else ""
+        raise TypeError(f"{name} must be a {kind.__name__}, got {shown}{hint}")
+    return value
+
+
 def distinct_names(names, what="names"):
     """``names`` as a list with no repeats (each names one group of results)."""
     names = list(names)

@@ -227,8 +227,7 @@ def count_errors(logits, labels, class_bias=None):
 
 def train_teacher(x, y, config=TeacherConfig(), x_test=None, y_test=None, progress=True, callback=None):
     """Train the dropout teacher with SGD + one-cycle schedule and optional pixel jitter."""
-    if not isinstance(config, TeacherConfig):
-        raise TypeError(f"config must be a TeacherConfig, got {type(config).__name__}")
+    _checks.instance_of(config, TeacherConfig, "config", "TeacherConfig(epochs=12)")
     y = _checks.label_tensor(y, len(_checks.input_tensor(x, "x")), x.device, "y")
     x_test, y_test = _checks.test_set(x_test, y_test, x.device)
     torch.manual_seed(config.seed)
@@ -377,8 +376,7 @@ def train_students(
     shifts, so a student in a stack still equals the same student trained alone.
     Returns (StackedStudents, History).
     """
-    if not isinstance(config, StudentConfig):
-        raise TypeError(f"config must be a StudentConfig, got {type(config).__name__}: e.g. StudentConfig(hidden=100)")
+    _checks.instance_of(config, StudentConfig, "config", "StudentConfig(hidden=100)")
     if track_train_errors and y is None:
         raise ValueError("track_train_errors needs the labels y: without them there are no training errors to count")
     T, alpha, seeds = _checks.students(T, alpha, seeds, config.seed)

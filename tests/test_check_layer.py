@@ -19,9 +19,10 @@ from kdviz import (
     turning_temperature,
     widgets,
 )
-from kdviz.experiments import Preset, final_accuracies, format_seconds, seed_list
+from kdviz.experiments import Preset, seed_list
 from kdviz.losses import kd_loss
 from kdviz.noise import describe_best, spread
+from kdviz.reporting import final_accuracies, format_seconds
 from kdviz.runmode import env_flag, quick_mode
 from kdviz.train import History, StudentConfig, TeacherConfig, to_inputs, train_students, transfer_indices
 from kdviz.verify import class_motions

@@ -12,20 +12,18 @@ from kdviz.experiments import (
     Workspace,
     best_class_bias,
     errors_against_temperature,
-    final_accuracies,
     get_preset,
     logit_gradient_sizes,
     most_confusable,
     omitted_class_experiment,
     run_distillation,
     run_sweep,
-    small_data_report,
     split_validation,
-    teacher_status,
 )
 from kdviz.losses import kd_loss
 from kdviz.mnist_plots import class_similarity, similar_pairs
 from kdviz.models import teacher_mlp
+from kdviz.reporting import final_accuracies, small_data_report, teacher_status
 from kdviz.train import (
     History,
     StudentConfig,
@@ -438,7 +436,8 @@ def test_transfer_indices_refuse_a_negative_seed_and_an_empty_result():
 
 
 def test_helpers_refuse_what_is_not_a_preset_data_or_duration(workspace):
-    from kdviz.experiments import estimate_seconds, format_seconds, prepare
+    from kdviz.experiments import estimate_seconds, prepare
+    from kdviz.reporting import format_seconds
 
     with pytest.raises(TypeError, match="preset must be a Preset"):
         teacher_status("quick")
