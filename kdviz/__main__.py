@@ -1,6 +1,7 @@
 """Command line: python -m kdviz fetch | teacher | distill | sweep | site (also installed as `kdviz`)."""
 
 import argparse
+import difflib
 import json
 import os
 import shlex
@@ -35,12 +36,38 @@ class DefaultsShown(argparse.HelpFormatter):
         return text
 
 
+def program_name():
+    """How the user started the command line: `kdviz` (the installed command) or `python -m kdviz`."""
+    return "kdviz" if sys.argv and Path(sys.argv[0]).stem == "kdviz" else "python -m kdviz"
+
+
+def report_error(message):
+    """``message`` as one line on stderr, with the commands it suggests spelled as the user started the program."""
+    message = " ".join(str(message).split()).replace("python -m kdviz", program_name())
+    print(f"error: {message}", file=sys.stderr)
+
+
 class OneLineErrors(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr (exit 2), without the usage block."""
 
     def error(self, message):
-        print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        report_error(f"{message} (see `{self.prog} --help`)")
         sys.exit(2)
+
+    def reject_unknown(self, extras):
+        """The error for arguments this (sub)command does not take, suggesting its closest flag for each."""
+        flags = sorted(self._option_string_actions)
+        guesses = {}
+        for extra in extras:
+            typed = extra.split("=", 1)[0]
+            close = difflib.get_close_matches(typed, flags, n=1) if typed.startswith("-") else []
+            if close:
+                guesses[typed] = close[0]
+        if len(guesses) == 1:
+            hint = f"; did you mean {next(iter(guesses.values()))}?"
+        else:
+            hint = "; did you mean " + " and ".join(f"{flag} for {typed}" for typed, flag in guesses.items()) + "?"
+        self.error(f"unrecognized arguments: {' '.join(extras)}" + (hint if guesses else ""))
 
 
 def _checked(check, text, kind, *args):
@@ -107,13 +134,26 @@ def device_name(text):
 
 
 def _fetch(args):
-    from .data import MNIST_FILES, default_dir, ensure_file
+    from .data import MNIST_FILES, MnistDownloadFailed, default_dir, ensure_file
 
     folder = default_dir(args.dir)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # the folders this command makes
     folder.mkdir(parents=True, exist_ok=True)  # fetch is the one command that makes its folder
-    for name in MNIST_FILES:
-        path = ensure_file(name, folder, download=True)
-        print(f"verified {path}")
+    try:
+        for name in MNIST_FILES:
+            path = ensure_file(name, folder, download=True)
+            print(f"verified {path}")
+    except MnistDownloadFailed as err:
+        for made_folder in made:  # leave no empty folder behind (verified files already fetched stay)
+            if made_folder.is_dir() and not any(made_folder.iterdir()):
+                made_folder.rmdir()
+        prog = program_name()
+        raise MnistDownloadFailed(
+            f"could not download MNIST ({'; '.join(dict.fromkeys(err.reasons))}): check the internet connection "
+            f"and run `{prog} fetch` again, or run `{prog} fetch --dir DIR` on a machine with internet access "
+            "and copy DIR here",
+            err.reasons,
+        ) from None
     print(f"MNIST is ready in {folder}")
 
 
@@ -275,8 +315,9 @@ def new_folder(text):
 
 
 def build_parser():
+    """The parser and its subparsers action (``commands.choices`` maps a command's name to its parser)."""
     parser = OneLineErrors(
-        prog="python -m kdviz", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=program_name(), description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrors)
     shown = DefaultsShown
@@ -350,37 +391,37 @@ def build_parser():
     site.add_argument("--executed", help="reuse the executed notebooks in this folder")
     site.add_argument("--quick", action="store_true", help="execute the notebooks in quick mode (smaller runs)")
     site.set_defaults(run=_site)
-    return parser
+    return parser, commands
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    parser, commands = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:  # an unknown flag is the chosen command's business: its help lists the flags it takes
+            commands.choices[args.command].reject_unknown(extras)
     except SystemExit as exit_:
         return exit_.code
-    args.command_line = "python -m kdviz " + shlex.join(argv)
+    args.command_line = "python -m kdviz " + shlex.join(argv)  # for records: the spelling that needs no PATH
     if getattr(args, "seed", None) is not None and args.seed + args.seeds - 1 > MAX_SEED:
-        print(
-            f"error: argument --seed: --seed {args.seed} with --seeds {args.seeds} runs past {MAX_SEED}",
-            file=sys.stderr,
-        )
+        report_error(f"argument --seed: --seed {args.seed} with --seeds {args.seeds} runs past {MAX_SEED}")
         return 2
     try:
         _check_sizes(args)
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
+        report_error(err)
         return 2
     try:
         args.run(args)
     except (ValueError, TypeError, RuntimeError, OSError, ArithmeticError) as err:
-        print(f"error: {_one_line(err)}", file=sys.stderr)
+        report_error(_one_line(err))
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # anything else (MemoryError, ...) is still one line, never a traceback
-        print(f"error: {type(err).__name__}: {_one_line(err)}", file=sys.stderr)
+        report_error(f"{type(err).__name__}: {_one_line(err)}")
         return 1
     return 0
 

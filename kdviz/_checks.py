@@ -16,6 +16,7 @@ MAX_STACKED_WEIGHTS = 2**28  # weights of all students trained in one stacked pa
 # Above these temperatures kd_loss's T^2 KL is lost in rounding: the KL is O(1/T^2) while log-softmax
 # carries an absolute error of about eps * log(n); T^2 times that error must stay well below the loss.
 MAX_TEMPERATURE = {"float32": 1e3, "float64": 1e7}
+PROBABILITY_SUM_TOLERANCE = 1e-6  # float32 probabilities over thousands of classes still pass
 
 
 # ---- numbers and counts ------------------------------------------------------------------------
@@ -197,7 +198,7 @@ def logit_list(logits, name="logits"):
     return z
 
 
-def probabilities(q, axis=-1, tolerance=1e-6):
+def probabilities(q, axis=-1, tolerance=PROBABILITY_SUM_TOLERANCE):
     """``q`` as float64 probability vectors along ``axis``: entries in [0, 1] summing to 1 (within tolerance)."""
     q = real_array(q, "q", "probabilities (real numbers)")
     if q.ndim == 0:
@@ -251,6 +252,13 @@ def broadcast_temperature(z, T, axis=-1, allow_zero=True):
             "for one row per temperature"
         )
     return np.broadcast_to(z, shape), np.broadcast_to(T, shape), axis
+
+
+def representable(result, what, why):
+    """``result`` unchanged if it is all finite; otherwise a ValueError saying it overflows float64."""
+    if not np.isfinite(result).all():
+        raise ValueError(f"{what} is larger than float64 can hold (about 1.8e308): {why}")
+    return result
 
 
 def same_shape(a, b, names=("z", "v")):

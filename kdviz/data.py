@@ -13,6 +13,7 @@ substituted for MNIST. A path that cannot be read at all (a folder, no permissio
 
 import hashlib
 import math
+import re
 import warnings
 import zlib
 from pathlib import Path
@@ -51,6 +52,14 @@ class MnistCorrupted(ValueError):
 
 class MnistUnavailable(RuntimeError):
     """The files are missing and could not be downloaded."""
+
+
+class MnistDownloadFailed(MnistUnavailable):
+    """No mirror delivered a verified file; ``reasons`` holds one short reason per mirror."""
+
+    def __init__(self, message, reasons=()):
+        super().__init__(message)
+        self.reasons = list(reasons)
 
 
 class MnistUnreadable(MnistUnavailable):
@@ -158,10 +167,18 @@ def _local_copies(folder, name):
     return [path for path in (folder / f"{name}.gz", folder / name) if path.exists() or path.is_symlink()]
 
 
+def _root_cause(err):
+    """The innermost exception's message, without an ``[Errno N]`` prefix: 'Name or service not known'
+    rather than three nested connection errors that each repeat the URL."""
+    while err.__cause__ is not None or err.__context__ is not None:
+        err = err.__cause__ or err.__context__
+    return re.sub(r"^\[Errno -?\d+\] ", "", str(err)) or type(err).__name__
+
+
 def _download(folder, name):
     import pooch
 
-    errors = []
+    errors, reasons = [], []
     for mirror in MIRRORS:
         try:
             fetched = pooch.retrieve(
@@ -171,16 +188,19 @@ def _download(folder, name):
             return Path(fetched)
         except MnistCorrupted as err:
             Path(folder, f"{name}.gz").unlink(missing_ok=True)
+            reasons.append("a mirror served a damaged copy")
             errors.append(f"{mirror}: {err}")
         except Exception as err:  # network errors come in many types
-            errors.append(f"{mirror}: {type(err).__name__}: {err}")
-    raise MnistUnavailable(
+            reasons.append(_root_cause(err))
+            errors.append(f"{mirror}: {reasons[-1]}")
+    raise MnistDownloadFailed(
         f"could not download {name}.gz into {folder}:\n  " + "\n  ".join(errors) + "\n"
         "To fix this: on a machine with internet access run `python -m kdviz fetch --dir DIR`, "
         "copy DIR here and set KDVIZ_DATA_DIR=DIR (or pass --data-dir DIR on the command line, "
         "root=DIR to load_mnist). DIR must hold the four files "
         + ", ".join(f"{n}.gz" for n in MNIST_FILES)
-        + " (gzip or raw)."
+        + " (gzip or raw).",
+        reasons,
     )
 
 

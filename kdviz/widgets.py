@@ -18,7 +18,7 @@ import io
 import ipywidgets as widgets
 import numpy as np
 
-from . import mnist_plots, plots
+from . import beyond_plots, mnist_plots, plots
 from ._checks import class_index, logit_list, slider_start
 from .temperature import random_logits
 
@@ -181,3 +181,10 @@ def similarity_panel(teacher_logits, labels, T=20.0):
     """Mean soft targets per true class as a heatmap, with a temperature slider."""
     controls = {"T": temperature_slider(T, low=1.0, high=50.0)}
     return Panel(lambda T: mnist_plots.plot_class_similarity(teacher_logits, labels, T), controls)
+
+
+def kl_split_panel(teacher_logits, student_logits, targets, T=1.0):
+    """The distillation KL split at the target class (kdviz.temperature.kl_decomposition) against T, averaged
+    over a batch, with a temperature slider (0.5 to 50)."""
+    controls = {"T": temperature_slider(T, low=0.5, high=50.0)}
+    return Panel(lambda T: beyond_plots.plot_kl_split(teacher_logits, student_logits, targets, T), controls)

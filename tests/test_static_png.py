@@ -1,20 +1,17 @@
 """Executed notebooks show a picture for every widget panel, so they still teach where no kernel runs.
 
-Each theory notebook is executed from a copy in a temporary folder (nothing is written into the
-checkout). Every output that holds a widget view must also hold a PNG of the panel's figure.
+The notebooks are the ones nbmake executes (conftest's executed_notebook: each notebook runs once per
+session, from a temporary copy, so this test adds no execution of its own when nbmake runs them too).
+Every output that holds a widget view must also hold a PNG of the panel's figure.
 """
 
 import base64
-import shutil
-from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from kdviz.widgets import WIDGET_VIEW
 
-ROOT = Path(__file__).resolve().parent.parent
 PANEL_CELLS = {  # notebook -> how many widget panels it displays
     "01_softmax_and_temperature.ipynb": 1,
     "02_temperature_curves_and_sign.ipynb": 2,
@@ -23,15 +20,13 @@ PANEL_CELLS = {  # notebook -> how many widget panels it displays
 
 
 @pytest.mark.parametrize("name", PANEL_CELLS)
-def test_every_panel_output_carries_a_png_of_its_figure(name, tmp_path, monkeypatch):
-    copy = tmp_path / name
-    shutil.copy(ROOT / "notebooks" / name, copy)
-    monkeypatch.setenv("KDVIZ_QUICK", "1")
-    nb = nbformat.read(copy, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+def test_every_panel_output_carries_a_png_of_its_figure(name, executed_notebook):
+    result = executed_notebook(name)
+    if result.error is not None:
+        pytest.fail(f"{name} did not run to the end: {result.error.summary}", pytrace=False)
     panels = [
         output.data
-        for cell in nb.cells
+        for cell in result.nb.cells
         if cell.cell_type == "code"
         for output in cell.outputs
         if output.output_type in ("display_data", "execute_result") and WIDGET_VIEW in output.data
@@ -39,4 +34,4 @@ def test_every_panel_output_carries_a_png_of_its_figure(name, tmp_path, monkeypa
     assert len(panels) == PANEL_CELLS[name]
     for data in panels:
         assert base64.b64decode(data["image/png"]).startswith(b"\x89PNG\r\n\x1a\n")
-    nbformat.validate(nb)  # the bundle is valid notebook output, so GitHub and nbviewer can render it
+    nbformat.validate(result.nb)  # the bundle is valid notebook output, so GitHub and nbviewer can render it
