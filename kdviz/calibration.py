@@ -9,8 +9,8 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
-from ._checks import as_logits, count, plot_temperature, real_array
-from .temperature import PROBABILITY_SUM_TOLERANCE, expected_logit
+from ._checks import PROBABILITY_SUM_TOLERANCE, as_logits, count, plot_temperature, real_array
+from .temperature import expected_logit
 
 LOG_T_LIMIT = 700.0  # the search for T stays within exp(+-700), inside float64
 

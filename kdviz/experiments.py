@@ -12,11 +12,18 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from . import teacher_store
-from ._checks import class_index, count, is_integer, number_list
-from .losses import as_numbers, checked_T_alpha, distillation_loss
+from ._checks import (
+    T_and_alpha,
+    class_index,
+    count,
+    instance_of,
+    number_list,
+    real_array,
+    seeds_in_range,
+)
+from .losses import distillation_loss
 from .models import StackedStudents, student_mlp
-from .noise import best_and_ties, compare, gap_and_range, shared_decimals, spread, unranked_note, verdict
+from .noise import compare, spread
 from .train import (
     StudentConfig,
     TeacherConfig,
@@ -32,8 +39,6 @@ from .train import (
 )
 
 PAPER_ERRORS = {"teacher": 67, "student": 146, "distilled": 74}  # Hinton et al. 2015, section 3
-PAPER_SMALL_STUDENT_T = (2.5, 4.0)  # section 3: for 30 units per layer, T in this range "worked significantly better"
-PAPER_LARGE_STUDENT_T = 8.0  # section 3: for 300 or more units, "all temperatures above 8 gave fairly similar results"
 
 
 @dataclass(frozen=True)
@@ -47,13 +52,13 @@ class Preset:
 
     def __post_init__(self):
         """T and alpha checked by the rules train_students and kd_loss use, when the preset is made."""
-        if not isinstance(self.teacher, TeacherConfig) or not isinstance(self.student, StudentConfig):
-            raise TypeError("a Preset needs a TeacherConfig and a StudentConfig")
+        instance_of(self.teacher, TeacherConfig, "a Preset's teacher")
+        instance_of(self.student, StudentConfig, "a Preset's student")
         if self.n_transfer is None:
             object.__setattr__(self, "n_transfer", self.teacher.n_train)
         count(self.n_transfer, "Preset.n_transfer", 1, 60000)
         count(self.transfer_jitter, "Preset.transfer_jitter (a shift in whole pixels)", 0, 13)
-        T, alpha = checked_T_alpha(self.T, self.alpha)
+        T, alpha = T_and_alpha(self.T, self.alpha)
         object.__setattr__(self, "T", float(T))
         object.__setattr__(self, "alpha", float(alpha))
 
@@ -110,8 +115,7 @@ def prepare(data, preset, device=None, progress=True, callback=None):
     """
     if not all(hasattr(data, part) for part in ("train_images", "train_labels", "test_images", "test_labels")):
         raise TypeError(f"data must be the MNIST of kdviz.data.load_mnist(), got {type(data).__name__}")
-    if not isinstance(preset, Preset):
-        raise TypeError(f"preset must be a Preset (from get_preset), got {preset!r}: e.g. get_preset('quick')")
+    instance_of(preset, Preset, "preset", "get_preset('quick')")
     device = choose_device(device)
     n = preset.n_transfer
     teacher, info = load_or_train_teacher(data, preset.teacher, device, progress=progress, callback=callback)
@@ -130,9 +134,7 @@ def prepare(data, preset, device=None, progress=True, callback=None):
 
 def seed_list(student, n_seeds):
     """The seeds of ``n_seeds`` repeated runs: student.seed, student.seed + 1, ..."""
-    if not isinstance(n_seeds, (int, np.integer)) or n_seeds < 1:
-        raise ValueError(f"the number of seeds must be an integer >= 1, got {n_seeds!r}")
-    return [student.seed + k for k in range(n_seeds)]
+    return seeds_in_range(student.seed, n_seeds, "the student's seed")
 
 
 def students_test_errors(workspace, T, alpha, student, seeds=None, progress=True, description=None, transfer_jitter=0):
@@ -201,8 +203,7 @@ def compare_students(workspace, preset, n_seeds=1, progress=True):
 
 def run_distillation(data, preset, device=None, n_seeds=1, progress=True):
     """Load or train the teacher, then ``compare_students``: the paper's table in one call."""
-    if not isinstance(preset, Preset):
-        raise TypeError(f"preset must be a Preset (from get_preset), got {type(preset).__name__}")
+    instance_of(preset, Preset, "preset", "get_preset('quick')")
     seed_list(preset.student, n_seeds)  # refuse a bad count before any work
     start = time.perf_counter()
     workspace = prepare(data, preset, device, progress)
@@ -239,7 +240,7 @@ def errors_against_temperature(workspace, temperatures, alpha, student, n_seeds=
     with alpha = 0, where T plays no part). Returns (errors of shape (len(temperatures), n_seeds);
     labels-only errors, one per seed).
     """
-    if np.ndim(as_numbers(alpha, "alpha")) != 0:
+    if np.ndim(real_array(alpha, "alpha", "a number")) != 0:
         raise ValueError(f"alpha must be one number here (every temperature shares it), got {alpha!r}")
     seeds = seed_list(student, n_seeds)
     temperatures = number_list(temperatures, "temperatures") + [1.0]
@@ -251,11 +252,7 @@ def errors_against_temperature(workspace, temperatures, alpha, student, n_seeds=
 
 def split_validation(workspace, n_validation, seed=0):
     """Carve a validation set from the *training* data: (train indices, validation indices)."""
-    n = len(workspace.x_train)
-    if not is_integer(n_validation) or not 0 < n_validation < n:
-        raise ValueError(
-            f"n_validation must be an integer in 1..{n - 1} (the rest is for training), got {n_validation!r}"
-        )
+    n_validation = count(n_validation, "n_validation (the rest is for training)", 1, len(workspace.x_train) - 1)
     order = np.random.default_rng(seed).permutation(len(workspace.x_train))
     return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
@@ -272,7 +269,7 @@ def best_class_bias(logits, labels, cls, candidates=BIAS_CANDIDATES):
     """The bias added to class ``cls``'s logit that leaves the fewest errors on (logits, labels)."""
     logits = torch.as_tensor(logits)
     cls = class_index(cls, logits.shape[-1], "cls")
-    candidates = np.atleast_1d(as_numbers(candidates, "candidates"))
+    candidates = np.atleast_1d(real_array(candidates, "candidates", "a list of biases (numbers)"))
     if candidates.size == 0 or not np.isfinite(candidates).all():
         raise ValueError("candidates must be a non-empty list of finite biases")
     errors = []
@@ -286,9 +283,8 @@ def best_class_bias(logits, labels, cls, candidates=BIAS_CANDIDATES):
 def omitted_class_experiment(workspace, student, T, alpha, omitted=3, n_validation=5000, progress=True):
     """Distil into a student whose transfer set has no examples of ``omitted``; choose a bias for its
     logit on a validation split of the training data; report the test digits of that class before/after."""
-    if not is_integer(omitted) or not 0 <= omitted <= 9:
-        raise ValueError(f"omitted must be a digit, an integer 0..9, got {omitted!r}")
-    checked_T_alpha(T, alpha)
+    omitted = count(omitted, "omitted (a digit)", 0, 9)
+    T_and_alpha(T, alpha)
     train_idx, val_idx = split_validation(workspace, n_validation)
     y_train = workspace.y_train.cpu().numpy()
     keep = train_idx[y_train[train_idx] != omitted]
@@ -402,163 +398,15 @@ def most_confusable(teacher_logits, labels, true_class, other_class, k=3):
     return candidates[np.argsort(margin)[::-1][:k]]
 
 
-def format_seconds(seconds):
-    """'0.4 s', '12 s', '3.2 min': a duration as a person would say it."""
-    if not (isinstance(seconds, (int, float, np.integer, np.floating)) and np.isfinite(seconds) and seconds >= 0):
-        raise ValueError(f"a duration must be a finite number of seconds >= 0, got {seconds!r}")
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.1f} min"
-
-
-SECONDS_PER_TEACHER_EPOCH = 15.3  # the paper teacher, 60,000 images, on the 2-core development CPU (idle, 2026-11-28)
-
-
-def teacher_status(preset):
-    """A line telling where the teacher will come from and, if it must be trained, roughly how long that takes."""
-    if not isinstance(preset, Preset):
-        raise TypeError(f"preset must be a Preset (from get_preset), got {preset!r}: e.g. get_preset('quick')")
-    config = preset.teacher
-    found = teacher_store.find_shipped(config)
-    if found is not None:
-        errors = found[1]["test_errors"]
-        return f"the pre-trained teacher ships with kdviz ({errors} test errors): loading it takes a second"
-    if teacher_store.cache_path(config).exists():
-        return "teacher found in the cache: loading it takes a second"
-    seconds = config.epochs * config.n_train / 60000 * SECONDS_PER_TEACHER_EPOCH * (config.hidden / 1200) ** 2
-    return f"no cached teacher: training it takes about {format_seconds(seconds)} on a 2-core CPU (much less on a GPU)"
-
-
-def final_accuracies(history, n_train, n_test, names):
-    """{name: (train accuracies %, test accuracies %)} after the last epoch, one value per seed.
-
-    The history's columns are grouped by setting: len(names) groups of equal size (the seeds)."""
-    groups = len(names)
-    columns = np.asarray(history.train_errors[-1]).size
-    if groups == 0 or columns % groups:
-        raise ValueError(f"{columns} students cannot be shared equally among {groups} names: give one name per setting")
-    count(n_train, "n_train")
-    count(n_test, "n_test")
-    train = np.split(100 * (1 - np.asarray(history.train_errors[-1], dtype=float) / n_train), groups)
-    test = np.split(100 * (1 - np.asarray(history.test_errors[-1], dtype=float) / n_test), groups)
-    return {name: (tr.round(2).tolist(), te.round(2).tolist()) for name, tr, te in zip(names, train, test, strict=True)}
-
-
-def small_data_report(accuracy, n_train, epochs):
-    """The small-data experiment in sentences, from ``final_accuracies`` of "hard labels" and "soft targets":
-    the run's size, one line per setting, whether every hard-label student learnt its training set by heart (100%
-    train accuracy), and the test-accuracy verdict against the seed spread. Every accuracy has the same decimals."""
-    decimals = shared_decimals(*(values for pair in accuracy.values() for values in pair))
-    n_seeds = spread(accuracy["hard labels"][1]).n
-    lines = [f"{n_train} training images, {epochs} epochs, {n_seeds} seeds per setting; accuracy after the last epoch:"]
-    lines += [
-        f"  {name:<13} train {spread(train).text('%', seeds=False, decimals=decimals)}, "
-        f"test {spread(test).text('%', seeds=False, decimals=decimals)}"
-        for name, (train, test) in accuracy.items()
-    ]
-    hard_train, soft_test = accuracy["hard labels"][0], accuracy["soft targets"][1]
-    if min(hard_train) == 100:
-        lines.append(
-            f"Every hard-label student gets all {n_train} of its training images right: it has learnt them by heart."
-        )
-    else:
-        lines.append(
-            f"The hard-label students get at least {min(hard_train):.{decimals}f}% of their {n_train} training images "
-            "right."
-        )
-    verdict = compare(
-        "hard labels",
-        accuracy["hard labels"][1],
-        "soft targets",
-        soft_test,
-        "points of test accuracy",
-        lower_is_better=False,
-        unit="%",
-    )
-    return lines + [verdict]
-
-
-def temperature_report(temperatures, errors, baseline, hidden):
-    """Lines for one student size, from ``errors_against_temperature``: a table of each temperature's test errors
-    (mean and seed range) judged against the best temperature and against the same student on labels alone, each
-    verdict with the gap and the range it was compared with; ``unranked_note`` where it applies; and the paper's
-    finding for a student of this size beside what this run found."""
-    by_T = {f"T = {T:g}": errors[k] for k, T in enumerate(number_list(temperatures, "temperatures"))}
-    best, ties, beyond = best_and_ties(by_T)
-    decimals = shared_decimals(baseline, *by_T.values())
-
-    def cell(values):
-        return spread(values).text(seeds=False, decimals=decimals)
-
-    def judged(values, reference):
-        return f"{verdict(values, reference)} ({gap_and_range(values, reference, decimals)})"
-
-    n = spread(baseline).n
-    lines = [f"{'':<13}{f'test errors, {n} seeds':<24}{'against the best T':<38}against labels alone"]
-    for name, values in by_T.items():
-        against_best = "best" if name == best else judged(values, by_T[best])
-        lines.append(f"{name:<13}{cell(values):<24}{against_best:<38}{judged(values, baseline)}")
-    lines.append(f"{'labels alone':<13}{cell(baseline)}")
-    note = unranked_note(by_T)
-    return lines + ([note] if note else []) + [paper_temperature_finding(hidden, by_T, best, ties, beyond)]
-
-
-def paper_temperature_finding(hidden, by_T, best, ties, beyond):
-    """The paper's temperature finding for a student of ``hidden`` units, and whether this run agrees with it."""
-    T_of = {name: float(name.removeprefix("T = ")) for name in by_T}
-    if hidden == 30:
-        low, high = PAPER_SMALL_STUDENT_T
-        inside = [name for name in by_T if low <= T_of[name] <= high]
-        outside = [name for name in by_T if name not in inside]
-        paper = f"The paper (30 units): T = {low:g} to {high:g} worked significantly better than higher or lower T."
-        if not inside or not outside:
-            return (
-                paper + f" This run has no temperatures {'inside' if not inside else 'outside'} that range to test it."
-            )
-        if best in inside and set(outside) <= set(beyond):
-            return paper + f" This run agrees: best {best}, and {', '.join(outside)} worse beyond the noise."
-        if best in inside:
-            tied = [name for name in outside if name in ties]
-            return paper + (
-                f" Here the best mean is at {best}, inside that range, but {', '.join(tied)} outside it "
-                f"{'is' if len(tied) == 1 else 'are'} within noise of it: not significantly better in this run."
-            )
-        tied, worse = [name for name in inside if name in ties], [name for name in inside if name in beyond]
-        status = "; ".join(
-            part
-            for part in (
-                f"{', '.join(tied)} within noise of it" if tied else "",
-                f"{', '.join(worse)} worse beyond the noise" if worse else "",
-            )
-            if part
-        )
-        return paper + f" Here the best mean is at {best}, outside that range ({status}): this run does not agree."
-    if hidden >= 300:
-        high = {name: by_T[name] for name in by_T if T_of[name] >= PAPER_LARGE_STUDENT_T}
-        paper = f"The paper (300 or more units): all temperatures above {PAPER_LARGE_STUDENT_T:g} gave similar results."
-        if len(high) < 2:
-            return paper + f" This run has fewer than two temperatures from {PAPER_LARGE_STUDENT_T:g} up to test it."
-        top, _, apart = best_and_ties(high)
-        if not apart:
-            return paper + f" Here {', '.join(high)} are all within noise of the best of them ({top}): this run agrees."
-        return (
-            paper + f" Here {', '.join(apart)} {'is' if len(apart) == 1 else 'are'} worse than {top} beyond the noise."
-        )
-    return f"The paper reports no temperature finding for {hidden}-unit students (only for 30, and for 300 or more)."
-
-
 def logit_gradient_sizes(workspace, hidden, T, n_examples=512, seed=0):
     """Mean per-example norm of d(loss)/d(logits) of an untrained student: (hard term CE(y, q_1), soft term T^2 KL).
 
     The hard term's gradient q_1 - y has norm at most sqrt(2); the soft term's, T (q_T - p_T), grows with the gap
     between student and teacher logits. Both at the first step, on the first n_examples transfer images.
     """
-    T_, _ = checked_T_alpha(T, 1.0)
+    T_, _ = T_and_alpha(T, 1.0)
     StudentConfig(hidden=hidden, seed=seed)  # checks hidden and seed
-    if not is_integer(n_examples) or n_examples < 1:
-        raise ValueError(f"n_examples must be an integer >= 1, got {n_examples!r}")
+    count(n_examples, "n_examples")
     T = float(T_)
     torch.manual_seed(seed)
     student = StackedStudents([student_mlp(hidden)]).to(workspace.device)

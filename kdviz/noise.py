@@ -14,18 +14,28 @@ import numpy as np
 from ._checks import real_array
 
 MOST_DECIMALS = 4
+LARGEST_FIXED = 1e15  # larger results print with 3 significant digits, as do results that need more than 4 decimals
 
 
 def decimals_of(values):
-    """The fewest decimals (at most 4) that show every value as it is stored: 0 for counts, 2 for 94.12."""
+    """The fewest decimals (at most 4) that show every value as it is stored: 0 for counts, 2 for 94.12; None
+    (3 significant digits) for values that need more, or that are too large to print digit by digit."""
+    if max(abs(v) for v in values) >= LARGEST_FIXED:
+        return None
     for d in range(MOST_DECIMALS + 1):
         if all(abs(round(v, d) - v) <= 1e-9 * max(1.0, abs(v)) for v in values):
             return d
-    return MOST_DECIMALS
+    return None
 
 
-def _number(x, decimals):
-    return f"{x:.{decimals}f}"
+def _number(x, decimals, significant=3):
+    """x with ``decimals`` decimals, or with ``significant`` digits when decimals is None."""
+    return f"{x:.{significant}g}" if decimals is None else f"{x:.{decimals}f}"
+
+
+def _mean_decimals(decimals):
+    """A mean of counts gets one decimal (282.3); other numbers keep the values' own."""
+    return None if decimals is None else max(decimals, 1)
 
 
 @dataclass(frozen=True)
@@ -38,14 +48,22 @@ class Spread:
     def n(self):
         return len(self.values)
 
+    def _scaled(self):
+        """The values times 2^-e, all in [-1, 1], and e: mean and sd of results near 1.8e308 do not overflow."""
+        values = np.asarray(self.values, dtype=float)
+        _, power = np.frexp(np.abs(values).max())
+        return np.ldexp(values, -power), power
+
     @property
     def mean(self):
-        return float(np.mean(self.values))
+        scaled, power = self._scaled()
+        return float(np.ldexp(np.mean(scaled), power))
 
     @property
     def sd(self):
         """Sample standard deviation (n - 1); 0 for a single seed."""
-        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
+        scaled, power = self._scaled()
+        return float(np.ldexp(np.std(scaled, ddof=1), power)) if self.n > 1 else 0.0
 
     @property
     def low(self):
@@ -61,7 +79,7 @@ class Spread:
 
     @property
     def decimals(self):
-        """Decimals of the values themselves; a mean of counts gets one (282.3), other numbers keep theirs."""
+        """Decimals of the values themselves (``decimals_of``)."""
         return decimals_of(self.values)
 
     def text(self, unit="", seeds=True, decimals=None):
@@ -73,9 +91,9 @@ class Spread:
             return f"{_number(self.values[0], d)}{unit} (1 seed)"
         if self.range == 0:
             return f"{_number(self.low, d)}{unit} in all {self.n} seeds"
-        to = "-" if self.low >= 0 else " to "
+        to = "-" if self.low >= 0 and d is not None else " to "
         ends = f"range {_number(self.low, d)}{to}{_number(self.high, d)}{unit}"
-        return f"{_number(self.mean, max(d, 1))}{unit} ({ends}{f', {self.n} seeds' if seeds else ''})"
+        return f"{_number(self.mean, _mean_decimals(d))}{unit} ({ends}{f', {self.n} seeds' if seeds else ''})"
 
     def __str__(self):
         return self.text()
@@ -88,7 +106,7 @@ def spread(values):
         raise ValueError("spread needs at least one result")
     if not np.isfinite(array).all():
         raise ValueError(f"the per-seed results must be finite, got {array.tolist()}: did a run diverge?")
-    values = tuple(float(v) if not float(v).is_integer() else int(v) for v in array)
+    values = tuple(int(v) if v.is_integer() and abs(v) < 2**53 else v for v in map(float, array))
     return Spread(values)
 
 
@@ -101,20 +119,21 @@ def exceeds_noise(a, b):
 
 
 def shared_decimals(*results):
-    """Decimals that show the per-seed values of every setting in one sentence alike."""
-    return max(spread(values).decimals for values in results)
+    """Decimals that show the per-seed values of every setting in one sentence alike (None: 3 significant digits)."""
+    found = [spread(values).decimals for values in results]
+    return None if None in found else max(found)
 
 
 def gap_and_range(a, b, decimals=None):
-    """'gap 11.7 vs range 9': the two numbers the rule compares, the gap with enough decimals that a gap
-    larger than the range never prints as equal to it."""
+    """'gap 11.7 vs range 9': the two numbers the rule compares, the gap with enough digits that a gap larger
+    than the range never prints as equal to it. ``decimals`` defaults to ``shared_decimals(a, b)``."""
     d = shared_decimals(a, b) if decimals is None else decimals
     a, b = spread(a), spread(b)
     gap, limit = abs(a.mean - b.mean), max(a.range, b.range)
-    shown = max(d, 1)
-    while shown < 6 and gap > limit and _number(gap, shown) == _number(limit, shown):
-        shown += 1
-    return f"gap {_number(gap, shown)} vs range {_number(limit, d)}"
+    shown, significant = _mean_decimals(d), 3
+    while gap > limit and _number(gap, shown, significant) == _number(limit, shown, significant) and significant < 17:
+        shown, significant = (None if shown is None else shown + 1), significant + 1
+    return f"gap {_number(gap, shown, significant)} vs range {_number(limit, d)}"
 
 
 def compare(name_a, a, name_b, b, what="test errors", lower_is_better=True, unit=""):
@@ -129,14 +148,11 @@ def compare(name_a, a, name_b, b, what="test errors", lower_is_better=True, unit
         )
     numbers = gap_and_range(a.values, b.values, d)
     if not exceeds_noise(a.values, b.values):
-        return (
-            f"{both} Within noise: the gap in {what} is not larger than the wider seed range ({numbers}), "
-            "so neither is better."
-        )
+        return f"{both} The gap in {what} is not larger than the wider seed range ({numbers}): within noise."
     winner = name_a if (a.mean < b.mean) == lower_is_better else name_b
     return (
-        f"{both} A real difference in favour of {winner}: the gap in {what} is larger than either seed range "
-        f"({numbers})."
+        f"{both} The gap in {what} is larger than either seed range ({numbers}): a real difference in favour "
+        f"of {winner}."
     )
 
 
@@ -188,12 +204,15 @@ def unranked_note(results, lower_is_better=True):
 def describe_best(results, what="setting", lower_is_better=True, unit=""):
     """Lines naming the best setting (mean and seed range), the settings worse beyond the noise and those within
     it, each with the gap to the best and the range it was compared with (printed, never typed), and
-    ``unranked_note`` where it applies."""
+    ``unranked_note`` where it applies. A setting with one seed has no measured spread: it is named as not
+    compared, never as within noise."""
     best, ties, beyond = best_and_ties(results, lower_is_better)
     d = shared_decimals(*results.values())
     top = spread(results[best])
-    if min(spread(v).n for v in results.values()) < 2:
+    if top.n < 2:
         return f"Best {what}: {best}, {top.text(unit, decimals=d)}; one seed only, so no difference counts yet."
+    unmeasured = [name for name in ties if spread(results[name]).n < 2]
+    ties = [name for name in ties if name not in unmeasured]
 
     def item(name):
         shown = spread(results[name]).text(unit, seeds=False, decimals=d)
@@ -208,5 +227,8 @@ def describe_best(results, what="setting", lower_is_better=True, unit=""):
         lines.append(
             f"Within noise of it (gap to the best not larger than the wider seed range): {'; '.join(map(item, ties))}."
         )
-    note = unranked_note(results, lower_is_better)
+    if unmeasured:
+        shown = "; ".join(f"{name}, {spread(results[name]).text(unit, decimals=d)}" for name in unmeasured)
+        lines.append(f"Not compared, with one seed only: {shown}.")
+    note = unranked_note({name: values for name, values in results.items() if name not in unmeasured}, lower_is_better)
     return "\n".join(lines + ([note] if note else []))

@@ -9,9 +9,16 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import entr
 
-from ._checks import as_logits, as_temperature, broadcast_temperature, class_axis, representable
-
-PROBABILITY_SUM_TOLERANCE = 1e-6  # float32 probabilities over thousands of classes still pass
+from ._checks import (
+    as_logits,
+    as_temperature,
+    broadcast_temperature,
+    class_index,
+    count,
+    number,
+    probabilities,
+    representable,
+)
 
 
 def _scaled_logits(z, T, axis):
@@ -94,11 +101,7 @@ def turning_temperature(z, i):
     z = as_logits(z)
     if z.ndim != 1:
         raise ValueError(f"turning_temperature takes one vector of logits, got shape {z.shape}")
-    if not isinstance(i, (int, np.integer)):
-        raise TypeError(f"class index must be an integer, got {i!r}")
-    n = z.shape[0]
-    if not -n <= i < n:
-        raise ValueError(f"class index {i} is out of range for {n} logits")
+    i = class_index(i, z.shape[0], "class index", negative=True)
     finite = z[np.isfinite(z)]
     zi = z[i]
     with np.errstate(over="ignore"):
@@ -133,38 +136,14 @@ def turning_temperature(z, i):
 
 def entropy(q, axis=-1):
     """H(q) = -sum_i q_i log q_i in nats (0 log 0 = 0), for probability vectors q along ``axis``."""
-    q = np.asarray(q, dtype=np.float64)
-    if q.ndim == 0:
-        raise ValueError("entropy needs a probability vector, got a scalar")
-    if q.shape[class_axis(q.shape, axis, "q")] == 0:
-        raise ValueError(f"entropy needs a probability vector, got an empty one (shape {q.shape})")
-    if np.isnan(q).any():
-        raise ValueError("entropy needs probabilities, got NaN")
-    if (q < 0).any():
-        raise ValueError(f"entropy needs probabilities, got a negative entry {q.min():g}")
-    total = q.sum(axis=axis)
-    if (q > 1).any() or not np.allclose(total, 1.0, rtol=0, atol=PROBABILITY_SUM_TOLERANCE):
-        worst = total.flat[np.argmax(np.abs(total - 1.0))]
-        raise ValueError(
-            f"entropy needs probabilities in [0, 1] that sum to 1 along axis {axis}; got entries up to "
-            f"{q.max():g} and a sum of {worst:g}. Pass softmax(z, T), not the logits z."
-        )
+    q = probabilities(q, axis)
     return entr(q).sum(axis=axis)
 
 
 def random_logits(n, seed=0, scale=2.0):
     """n logits drawn from a normal distribution with standard deviation ``scale`` (seeded)."""
-    for value, name in ((n, "n"), (seed, "seed")):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be an integer, got {value!r}")
-    if n < 2:
-        raise ValueError(f"need at least 2 classes, got {n}")
-    if seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed}")
-    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.integer, np.floating)):
-        raise TypeError(f"scale must be a number, got {scale!r}")
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+    n, seed = count(n, "n (the number of classes)", 2), count(seed, "seed", 0)
+    scale = number(scale, "scale", 0, low_open=True)
     return np.random.default_rng(seed).normal(scale=scale, size=n)
 
 

@@ -28,6 +28,11 @@ BAD = [
     (["distill", "--data-dir", "/no/such/folder"], "--data-dir"),
     (["distill", "--device", "tpu"], "--device"),
     (["teacher", "--preset", "huge"], "--preset"),
+    (["distill", "--hidden", "100000"], "--hidden"),  # was refused only when torch allocated, after loading
+    (["distill", "--hidden", "4096", "--seeds", "30"], "--seeds/--hidden"),
+    (["sweep", "--hidden", "4096", "--seeds", "3"], "--seeds/--hidden"),
+    (["distill", "--data-dir", ""], "--data-dir"),  # was the current folder, and a download into it
+    (["fetch", "--dir", " "], "--dir"),
     (["distill", "--transfer-jitter", "14"], "--transfer-jitter"),
     (["sweep", "--transfer-jitter", "1.5"], "--transfer-jitter"),
     (["nonsense"], "command"),
@@ -92,6 +97,18 @@ def test_help_shows_defaults_in_plain_text(command):
 def test_the_distill_help_names_the_seeds_option():
     run = subprocess.run([sys.executable, "-m", "kdviz", "distill", "--help"], capture_output=True, text=True)
     assert "--seeds" in run.stdout and "(default: 1)" in run.stdout
+
+
+def test_an_error_the_command_cannot_name_is_one_line_with_exit_1(monkeypatch, capsys):
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("C++ exception:\n  frame #0\n  frame #1\n" + "x" * 2000)
+
+    monkeypatch.setattr(data, "load_mnist", out_of_memory)
+    assert main(["distill", "--data-dir", "."]) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: MemoryError: C++ exception: frame #0")
+    assert len(lines[0]) < 700 and "Traceback" not in captured.err
 
 
 @pytest.mark.parametrize(

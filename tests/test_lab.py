@@ -52,7 +52,22 @@ def test_a_failing_press_is_recorded_not_lost(workspace):
     lab = distillation_lab(workspace, epochs=1, sizes=(8,), hidden=8)
     lab.button.click()  # ipywidgets swallows the exception; the lab keeps it
     assert isinstance(lab.error, ValueError) and "teacher logits" in str(lab.error)
-    assert "training failed" in lab.table.value and not lab.rows
+    assert "training failed" in lab.message.value and not lab.rows
+
+
+def test_a_failing_press_leaves_the_results_of_earlier_presses_in_view(workspace):
+    lab = distillation_lab(workspace, epochs=1, sizes=(8,), hidden=8, seeds=1, n_transfer=200)
+    lab.button.click()
+    assert lab.error is None, lab.error
+    table = lab.table.value
+    lab.controls["T"].value = 50.0
+    workspace.teacher_logits[:200] = float("nan")  # the next press must fail
+    lab.button.click()
+    assert isinstance(lab.error, ValueError) and "training failed" in lab.message.value
+    assert lab.table.value == table and len(lab.rows) == 1
+    workspace.teacher_logits[:200] = 0.0
+    lab.button.click()
+    assert lab.error is None and lab.message.value == "" and len(lab.rows) == 2
 
 
 def test_the_lab_trains_on_the_first_n_transfer_images_only(workspace):
@@ -72,8 +87,11 @@ def test_the_full_size_press_is_the_default_and_a_small_workspace_uses_all_it_ha
     lab = distillation_lab(workspace)
     assert lab.epochs == PRESS_EPOCHS and lab.n_transfer == min(PRESS_IMAGES, len(workspace.x_train))
     assert f"first {lab.n_transfer:,} transfer images" in lab.describe()
-    for bad in ({"epochs": 0}, {"epochs": 1.5}, {"n_transfer": True}, {"n_transfer": 2.5}):
-        with pytest.raises(ValueError, match=next(iter(bad))):
+    for bad, error in (({"epochs": 0}, ValueError), ({"n_transfer": 0}, ValueError)):
+        with pytest.raises(error, match=next(iter(bad))):
+            distillation_lab(workspace, **bad)
+    for bad in ({"epochs": 1.5}, {"n_transfer": True}, {"n_transfer": 2.5}):  # not whole numbers: a wrong type
+        with pytest.raises(TypeError, match=next(iter(bad))):
             distillation_lab(workspace, **bad)
 
 
@@ -86,6 +104,15 @@ def test_similarity_panel_follows_the_temperature(workspace):
     assert panel.error is None and panel.image.value != before
     matrix = class_similarity(logits, labels, 30.0)
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
+
+
+def test_similarity_panel_says_so_when_every_off_diagonal_probability_underflows():
+    labels = np.arange(20) % 10
+    logits = 1e4 * np.eye(10)[labels]  # at T = 1 every other class has probability exp(-1e4) = 0
+    panel = similarity_panel(logits, labels, T=1.0)
+    assert "underflows to 0" in panel.error and "raise T" in panel.error
+    panel.controls["T"].value = 50.0
+    assert panel.error is None and panel.image.value
 
 
 def test_best_class_bias_fixes_a_suppressed_class():

@@ -14,7 +14,7 @@ results = st.lists(st.integers(0, 10_000), min_size=1, max_size=6)
 def test_the_issue_s_four_seed_example_is_within_noise():
     T4, T20 = [517, 547, 510, 501], [516, 534, 524, 508]
     assert not exceeds_noise(T4, T20)
-    assert "Within noise" in compare("T = 4", T4, "T = 20", T20)
+    assert compare("T = 4", T4, "T = 20", T20).endswith("(gap 1.8 vs range 46): within noise.")
 
 
 def test_a_gap_larger_than_both_ranges_is_a_finding_and_names_the_winner():

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kdviz.experiments import temperature_report
+from kdviz.reporting import temperature_report
 
 TEMPERATURES = [1, 2, 3, 4, 8, 20]
 
