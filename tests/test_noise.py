@@ -112,6 +112,8 @@ def test_small_results_such_as_error_rates_keep_their_digits():
         ([100.0, 100.0, 100.0], "%", "100% in all 3 seeds"),  # was '100.0 +- 0.0 (range 100-100, 3 seeds) %'
         ([-3, -1], "", "-2.0 (range -3 to -1, 2 seeds)"),
         ([7], "", "7 (1 seed)"),
+        ([1e-7, 2e-7, 3e-7], "", "2e-07 (range 1e-07 to 3e-07, 3 seeds)"),  # finer than 4 decimals: 3 digits
+        ([1.7e308, 1.6e308], "", "1.65e+308 (range 1.6e+308 to 1.7e+308, 2 seeds)"),
     ],
 )
 def test_one_format_for_a_setting_over_seeds(values, unit, text):
