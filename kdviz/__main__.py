@@ -1,8 +1,8 @@
 """Command line: python -m kdviz fetch | teacher | distill | sweep | site (also installed as `kdviz`)."""
 
 import argparse
+import difflib
 import json
-import math
 import os
 import shlex
 import sys
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import MAX_SEED
+from . import _checks
+from ._checks import MAX_HIDDEN, MAX_SEED
 
 DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line.
 
@@ -35,60 +36,87 @@ class DefaultsShown(argparse.HelpFormatter):
         return text
 
 
+def program_name():
+    """How the user started the command line: `kdviz` (the installed command) or `python -m kdviz`."""
+    return "kdviz" if sys.argv and Path(sys.argv[0]).stem == "kdviz" else "python -m kdviz"
+
+
+def report_error(message):
+    """``message`` as one line on stderr, with the commands it suggests spelled as the user started the program."""
+    message = " ".join(str(message).split()).replace("python -m kdviz", program_name())
+    print(f"error: {message}", file=sys.stderr)
+
+
 class OneLineErrors(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr (exit 2), without the usage block."""
 
     def error(self, message):
-        print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        report_error(f"{message} (see `{self.prog} --help`)")
         sys.exit(2)
 
-
-def count(text):
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
-
-
-def temperature(text):
-    value = _number(text, float)
-    if not (math.isfinite(value) and 0 < value <= 1000):
-        raise argparse.ArgumentTypeError(f"a temperature must be a finite number in (0, 1000], got {text}")
-    return value
-
-
-def pixels(text):
-    value = _number(text, int)
-    if not 0 <= value <= 13:
-        raise argparse.ArgumentTypeError(f"a shift must be a whole number of pixels in 0..13, got {text}")
-    return value
+    def reject_unknown(self, extras):
+        """The error for arguments this (sub)command does not take, suggesting its closest flag for each."""
+        flags = sorted(self._option_string_actions)
+        guesses = {}
+        for extra in extras:
+            typed = extra.split("=", 1)[0]
+            close = difflib.get_close_matches(typed, flags, n=1) if typed.startswith("-") else []
+            if close:
+                guesses[typed] = close[0]
+        if len(guesses) == 1:
+            hint = f"; did you mean {next(iter(guesses.values()))}?"
+        else:
+            hint = "; did you mean " + " and ".join(f"{flag} for {typed}" for typed, flag in guesses.items()) + "?"
+        self.error(f"unrecognized arguments: {' '.join(extras)}" + (hint if guesses else ""))
 
 
-def weight(text):
-    value = _number(text, float)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"alpha weights the soft term and must lie in [0, 1], got {text}")
-    return value
-
-
-def seed(text):
-    value = _number(text, int)
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"a seed must be an integer in 0..{MAX_SEED}, got {text}")
-    return value
-
-
-def _number(text, kind):
+def _checked(check, text, kind, *args):
+    """``check(value, *args)`` on ``text`` read as ``kind``; its complaint as argparse's."""
     try:
-        return kind(text)
+        value = kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
         ) from None
+    try:
+        return check(value, *args)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).replace(f"got {value!r}", f"got {text}")) from None
+
+
+def count(text):
+    return _checked(_checks.count, text, int, "the value")
+
+
+def hidden_units(text):
+    return _checked(_checks.count, text, int, "hidden units per layer", 1, MAX_HIDDEN)
+
+
+def temperature(text):
+    maximum = _checks.MAX_TEMPERATURE["float32"]
+    return _checked(_checks.number, text, float, "a temperature", 0, maximum, True, False)
+
+
+def pixels(text):
+    return _checked(_checks.count, text, int, "a shift in whole pixels", 0, 13)
+
+
+def weight(text):
+    return _checked(_checks.weight, text, float)
+
+
+def seed(text):
+    return _checked(_checks.count, text, int, "a seed", 0, MAX_SEED)
+
+
+def folder_name(text):
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the folder name is empty: give a folder (an empty name is not '.')")
+    return text
 
 
 def existing_folder(text):
-    path = Path(text).expanduser()
+    path = Path(folder_name(text)).expanduser()
     if not path.is_dir():
         raise argparse.ArgumentTypeError(
             f"no such folder: {path} (make one with `python -m kdviz fetch --dir {shlex.quote(text)}`)"
@@ -106,13 +134,26 @@ def device_name(text):
 
 
 def _fetch(args):
-    from .data import MNIST_FILES, default_dir, ensure_file
+    from .data import MNIST_FILES, MnistDownloadFailed, default_dir, ensure_file
 
     folder = default_dir(args.dir)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # the folders this command makes
     folder.mkdir(parents=True, exist_ok=True)  # fetch is the one command that makes its folder
-    for name in MNIST_FILES:
-        path = ensure_file(name, folder, download=True)
-        print(f"verified {path}")
+    try:
+        for name in MNIST_FILES:
+            path = ensure_file(name, folder, download=True)
+            print(f"verified {path}")
+    except MnistDownloadFailed as err:
+        for made_folder in made:  # leave no empty folder behind (verified files already fetched stay)
+            if made_folder.is_dir() and not any(made_folder.iterdir()):
+                made_folder.rmdir()
+        prog = program_name()
+        raise MnistDownloadFailed(
+            f"could not download MNIST ({'; '.join(dict.fromkeys(err.reasons))}): check the internet connection "
+            f"and run `{prog} fetch` again, or run `{prog} fetch --dir DIR` on a machine with internet access "
+            "and copy DIR here",
+            err.reasons,
+        ) from None
     print(f"MNIST is ready in {folder}")
 
 
@@ -123,7 +164,8 @@ def _teacher(args):
     import torch
 
     from .data import load_mnist
-    from .experiments import TEACHER_PRESETS, format_seconds
+    from .experiments import TEACHER_PRESETS
+    from .reporting import format_seconds
     from .teacher_store import SHIPPED_DIR, save_cached
     from .train import choose_device, export_teacher, to_inputs, to_labels, train_teacher
 
@@ -273,15 +315,18 @@ def new_folder(text):
 
 
 def build_parser():
+    """The parser and its subparsers action (``commands.choices`` maps a command's name to its parser)."""
     parser = OneLineErrors(
-        prog="python -m kdviz", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=program_name(), description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrors)
     shown = DefaultsShown
 
     fetch = commands.add_parser("fetch", help="download and verify MNIST", formatter_class=shown)
     fetch.add_argument(
-        "--dir", help="folder to put the files in (made if needed) (default: $KDVIZ_DATA_DIR, else the per-user cache)"
+        "--dir",
+        type=folder_name,
+        help="folder to put the files in (made if needed) (default: $KDVIZ_DATA_DIR, else the per-user cache)",
     )
     fetch.set_defaults(run=_fetch)
 
@@ -318,7 +363,11 @@ def build_parser():
             help="consistent teaching: shift each transfer batch by up to PIXELS and let the teacher label "
             "that very view (default: the preset's; 0 = fixed soft targets)",
         )
-        p.add_argument("--hidden", type=count, help="student hidden units per layer (default: the preset's)")
+        p.add_argument(
+            "--hidden",
+            type=hidden_units,
+            help=f"student hidden units per layer, up to {MAX_HIDDEN} (default: the preset's)",
+        )
         p.add_argument("--epochs", type=count, help="student epochs (default: the preset's)")
         p.add_argument("--seeds", type=count, default=1, help="seeds per setting, trained stacked in one pass")
         p.add_argument("--seed", type=seed, help="first seed (the others follow it) (default: 0)")
@@ -342,31 +391,59 @@ def build_parser():
     site.add_argument("--executed", help="reuse the executed notebooks in this folder")
     site.add_argument("--quick", action="store_true", help="execute the notebooks in quick mode (smaller runs)")
     site.set_defaults(run=_site)
-    return parser
+    return parser, commands
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    parser, commands = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:  # an unknown flag is the chosen command's business: its help lists the flags it takes
+            commands.choices[args.command].reject_unknown(extras)
     except SystemExit as exit_:
         return exit_.code
-    args.command_line = "python -m kdviz " + shlex.join(argv)
+    args.command_line = "python -m kdviz " + shlex.join(argv)  # for records: the spelling that needs no PATH
     if getattr(args, "seed", None) is not None and args.seed + args.seeds - 1 > MAX_SEED:
-        print(
-            f"error: argument --seed: --seed {args.seed} with --seeds {args.seeds} runs past {MAX_SEED}",
-            file=sys.stderr,
-        )
+        report_error(f"argument --seed: --seed {args.seed} with --seeds {args.seeds} runs past {MAX_SEED}")
+        return 2
+    try:
+        _check_sizes(args)
+    except ValueError as err:
+        report_error(err)
         return 2
     try:
         args.run(args)
     except (ValueError, TypeError, RuntimeError, OSError, ArithmeticError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        report_error(_one_line(err))
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # anything else (MemoryError, ...) is still one line, never a traceback
+        report_error(f"{type(err).__name__}: {_one_line(err)}")
+        return 1
     return 0
+
+
+def _one_line(err, limit=600):
+    """An error's message as one line of at most ``limit`` characters (torch's can carry a C++ stack)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_sizes(args):
+    """Refuse a stack of students too large to train, before any data is loaded."""
+    if args.command not in ("distill", "sweep"):
+        return
+    from .experiments import get_preset
+
+    hidden = args.hidden or get_preset(args.preset).student.hidden
+    settings = 2 if args.command == "distill" else len(args.T) * len(args.alpha)
+    try:
+        _checks.stacked_size(settings * args.seeds, hidden)
+    except ValueError as err:
+        raise ValueError(f"arguments --seeds/--hidden: {err}") from None
 
 
 if __name__ == "__main__":

@@ -1,8 +1,25 @@
-"""Input checks for the numpy core: each bad input becomes a ValueError that says what was wrong."""
+"""Every input check of kdviz, numpy and torch, by one rule: a TypeError when a value is of the wrong kind
+(bools are not numbers), a ValueError when it is of the right kind but a wrong value. Each message names
+the argument and says what it must be. Public functions call these in one to three lines at their top.
+
+torch is imported inside the functions that check tensors, so the numpy core and the command line load
+without it.
+"""
+
+import math
 
 import numpy as np
 
 MAX_SEED = 2**31 - 1  # every seed must suit torch, numpy and the seeds that follow it
+MAX_HIDDEN = 4096  # hidden units per layer: a 784-4096x2-10 student already holds 20 M weights
+MAX_STACKED_WEIGHTS = 2**28  # weights of all students trained in one stacked pass (1 GiB of float32)
+# Above these temperatures kd_loss's T^2 KL is lost in rounding: the KL is O(1/T^2) while log-softmax
+# carries an absolute error of about eps * log(n); T^2 times that error must stay well below the loss.
+MAX_TEMPERATURE = {"float32": 1e3, "float64": 1e7}
+PROBABILITY_SUM_TOLERANCE = 1e-6  # float32 probabilities over thousands of classes still pass
+
+
+# ---- numbers and counts ------------------------------------------------------------------------
 
 
 def is_integer(value):
@@ -25,18 +42,109 @@ def count(value, name, low=1, high=None):
     return int(value)
 
 
-def class_axis(shape, axis, name="z"):
-    """``axis`` as a negative index into ``shape`` (so it still names the classes after broadcasting)."""
-    if not is_integer(axis):
-        raise TypeError(f"axis must be an integer, got {axis!r}")
-    if not -len(shape) <= axis < len(shape):
-        raise ValueError(f"axis {axis} is out of range for {name} of shape {shape}")
-    return int(axis) - len(shape) if axis >= 0 else int(axis)
+def _interval(low, high, low_open, high_open):
+    if low == -math.inf and high == math.inf:
+        return ""
+    if high == math.inf:
+        return f"{'>' if low_open else '>='} {low:g}"
+    return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+
+def number(value, name, low=-math.inf, high=math.inf, low_open=False, high_open=False, must=None):
+    """``value`` as a float: a TypeError unless it is a real number, a ValueError unless it is finite and
+    lies between ``low`` and ``high`` (an ``*_open`` end is left out). ``must`` rewords "a finite number ..."."""
+    must = must or f"a finite number {_interval(low, high, low_open, high_open)}".rstrip()
+    if not is_number(value):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    try:
+        as_float = float(value)
+    except OverflowError:  # an int beyond float64
+        as_float = math.copysign(math.inf, value)
+    inside = (low < as_float if low_open else low <= as_float) and (as_float < high if high_open else as_float <= high)
+    if not (math.isfinite(as_float) and inside):
+        raise ValueError(f"{name} must be {must}, got {value!r}")
+    return as_float
+
+
+def weight(alpha, name="alpha"):
+    """One weight of the soft term, a number in [0, 1], as a float."""
+    if not is_number(alpha):
+        raise TypeError(f"{name} must be a number in [0, 1], got {alpha!r}")
+    return float(weights_in_unit_interval(alpha, name))
+
+
+def weights_in_unit_interval(alpha, name="alpha"):
+    """Checked numbers (an array) that weight the soft term: each must lie in [0, 1]."""
+    alpha = np.asarray(alpha)
+    if np.isnan(alpha).any() or (alpha < 0).any() or (alpha > 1).any():
+        raise ValueError(f"{name} weights the soft term and must lie in [0, 1], got {alpha.tolist()}")
+    return alpha
+
+
+def seeds_in_range(first, n_seeds, name="seed"):
+    """The seeds first, first + 1, ..., first + n_seeds - 1, each a valid seed."""
+    first, n_seeds = count(first, name, 0, MAX_SEED), count(n_seeds, "the number of seeds", 1)
+    if first + n_seeds - 1 > MAX_SEED:
+        raise ValueError(f"{name} {first} with {n_seeds} seeds runs past {MAX_SEED}")
+    return list(range(first, first + n_seeds))
+
+
+def mlp_weights(hidden):
+    """Weights and biases of one 784-hidden-hidden-10 network (a student, or the teacher)."""
+    return 784 * hidden + hidden + hidden * hidden + hidden + hidden * 10 + 10
+
+
+def stacked_size(n_students, hidden):
+    """Refuse a stack of students too large to train at once (more than MAX_STACKED_WEIGHTS in all)."""
+    total = n_students * mlp_weights(hidden)
+    if total > MAX_STACKED_WEIGHTS:
+        raise ValueError(
+            f"{n_students} stacked students of {hidden} hidden units hold {total / 1e6:.0f} M weights, more than "
+            f"the {MAX_STACKED_WEIGHTS / 1e6:.0f} M trained at once here (with gradients and momentum, several GB): "
+            "use fewer seeds or settings, or fewer hidden units"
+        )
+    return n_students
+
+
+def duration(seconds):
+    """A duration: a finite number of seconds >= 0."""
+    if not is_number(seconds):
+        raise TypeError(f"a duration must be a number of seconds, got {seconds!r}")
+    return number(seconds, "a duration", 0, must="a finite number of seconds >= 0")
+
+
+def instance_of(value, kind, name, example=None):
+    """``value`` if it is a ``kind`` (a configuration, a preset); else a TypeError, with an example call."""
+    if not isinstance(value, kind):
+        shown = f"{value!r}"[:60] if isinstance(value, str) else type(value).__name__
+        hint = f": e.g. {example}" if example else ""
+        raise TypeError(f"{name} must be a {kind.__name__}, got {shown}{hint}")
+    return value
+
+
+def distinct_names(names, what="names"):
+    """``names`` as a list with no repeats (each names one group of results)."""
+    names = list(names)
+    repeated = sorted({str(n) for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{what} must all differ: {', '.join(repeated)} appears more than once")
+    return names
+
+
+# ---- arrays of numbers (numpy core) -----------------------------------------------------------
 
 
 def real_array(value, name, expected="real numbers"):
     """``value`` (numbers, lists, numpy arrays, or torch tensors of any dtype, on any device, with or without
-    grad) as a float64 numpy array; strings, bools, None and other non-numbers are a TypeError naming ``name``."""
+    grad) as a float64 numpy array; strings, bools, complex numbers, None and other non-numbers are a TypeError
+    naming ``name``, and a masked array with masked entries a ValueError (its mask would be ignored)."""
+    if np.ma.isMaskedArray(value):
+        if np.ma.getmaskarray(value).any():
+            raise ValueError(
+                f"{name} is a masked array with masked entries, which would be read as plain numbers: fill them "
+                "first (for logits, z.filled(-np.inf) gives those classes probability 0)"
+            )
+        value = np.ma.getdata(value)
     if hasattr(value, "detach"):  # a torch tensor: leave autograd, the device and dtypes numpy lacks
         value = value.detach().cpu()
         value = value.double() if value.is_floating_point() else value
@@ -49,6 +157,15 @@ def real_array(value, name, expected="real numbers"):
         what = f"the string {value!r}" if isinstance(value, (str, bytes)) else f"{value!r}"[:80]
         raise TypeError(f"{name} must be {expected}, got {what}")
     return array.astype(np.float64)
+
+
+def class_axis(shape, axis, name="z"):
+    """``axis`` as a negative index into ``shape`` (so it still names the classes after broadcasting)."""
+    if not is_integer(axis):
+        raise TypeError(f"axis must be an integer, got {axis!r}")
+    if not -len(shape) <= axis < len(shape):
+        raise ValueError(f"axis {axis} is out of range for {name} of shape {shape}")
+    return int(axis) - len(shape) if axis >= 0 else int(axis)
 
 
 def as_logits(z, name="z", axis=-1, allow_neg_inf=True):
@@ -69,6 +186,37 @@ def as_logits(z, name="z", axis=-1, allow_neg_inf=True):
         if np.isneginf(z).all(axis=axis).any():
             raise ValueError(f"{name} has a row whose logits are all -inf; softmax is undefined there")
     return z
+
+
+def logit_list(logits, name="logits"):
+    """At least two finite logits in one flat list (a widget's input), as a float array."""
+    z = real_array(logits, name)
+    if z.ndim != 1 or len(z) < 2:
+        raise ValueError(f"{name} must be a list of at least two numbers, got {z.tolist()}")
+    if not np.isfinite(z).all():
+        raise ValueError(f"{name} must be finite numbers, got {z.tolist()}")
+    return z
+
+
+def probabilities(q, axis=-1, tolerance=PROBABILITY_SUM_TOLERANCE):
+    """``q`` as float64 probability vectors along ``axis``: entries in [0, 1] summing to 1 (within tolerance)."""
+    q = real_array(q, "q", "probabilities (real numbers)")
+    if q.ndim == 0:
+        raise ValueError("entropy needs a probability vector, got a scalar")
+    if q.shape[class_axis(q.shape, axis, "q")] == 0:
+        raise ValueError(f"entropy needs a probability vector, got an empty one (shape {q.shape})")
+    if np.isnan(q).any():
+        raise ValueError("entropy needs probabilities, got NaN")
+    if (q < 0).any():
+        raise ValueError(f"entropy needs probabilities, got a negative entry {q.min():g}")
+    total = q.sum(axis=axis)
+    if (q > 1).any() or not np.allclose(total, 1.0, rtol=0, atol=tolerance):
+        worst = total.flat[np.argmax(np.abs(total - 1.0))]
+        raise ValueError(
+            f"entropy needs probabilities in [0, 1] that sum to 1 along axis {axis}; got entries up to "
+            f"{q.max():g} and a sum of {worst:g}. Pass softmax(z, T), not the logits z."
+        )
+    return q
 
 
 def as_temperature(T, allow_zero=True):
@@ -118,22 +266,19 @@ def same_shape(a, b, names=("z", "v")):
         raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got {a.shape} and {b.shape}")
 
 
-def class_index(i, n, name="class"):
-    """``i`` as an int if it names one of ``n`` classes (0..n-1); else a TypeError or ValueError."""
+def class_index(i, n, name="class", negative=False):
+    """``i`` as an int if it names one of ``n`` classes (0..n-1, or -n..-1 too where ``negative``)."""
+    low = -n if negative else 0
     if not is_integer(i):
-        raise TypeError(f"{name} must be an integer class index 0..{n - 1}, got {i!r}")
-    if not 0 <= i < n:
-        raise ValueError(f"{name} {i} is out of range for {n} classes (0..{n - 1})")
+        raise TypeError(f"{name} must be an integer class index {low}..{n - 1}, got {i!r}")
+    if not low <= i < n:
+        raise ValueError(f"{name} {i} is out of range for {n} classes ({low}..{n - 1})")
     return int(i)
 
 
 def plot_temperature(value, name="T_max"):
     """A temperature that bounds a plotted range: a finite number > 0 (T axes may be logarithmic)."""
-    if not is_number(value):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite temperature > 0, got {value!r}")
-    return float(value)
+    return number(value, name, 0, low_open=True, must="a finite temperature > 0")
 
 
 def temperature_range(T_min, T_max):
@@ -176,3 +321,410 @@ def temperature_list(values, name="temperatures"):
     return tuple(
         plot_temperature(T, name) for T in number_list(values, name, "a temperature or a non-empty list of them")
     )
+
+
+# ---- the distillation loss (torch) ------------------------------------------------------------
+
+
+def compute_dtype(logits):
+    """float32 for half, bfloat16 and float32 logits; float64 stays float64."""
+    import torch
+
+    return torch.float64 if logits.dtype == torch.float64 else torch.float32
+
+
+def min_temperature(dtype):
+    """The smallest T kd_loss accepts in ``dtype``: below it T^2 underflows and the soft term is lost."""
+    import torch
+
+    return float(torch.finfo(dtype).tiny) ** 0.5
+
+
+def logit_tensor(value, name):
+    """Floating-point logits (batch, classes) or (students, batch, classes) as a torch tensor."""
+    import torch
+
+    if not torch.is_tensor(value):
+        raise TypeError(f"{name} must be a torch tensor, got {type(value).__name__} (use torch.as_tensor)")
+    if not value.is_floating_point():
+        raise TypeError(f"{name} must hold floating-point logits, got {value.dtype}")
+    if value.dim() not in (2, 3):
+        raise ValueError(
+            f"{name} must be (batch, classes) or (students, batch, classes), got shape {tuple(value.shape)}; "
+            "for a single example use logits[None, :]"
+        )
+    if value.shape[-2] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(value.shape)})")
+    if value.shape[-1] < 2:
+        raise ValueError(f"{name} must have at least two classes (last axis), got shape {tuple(value.shape)}")
+    return value
+
+
+_WHY_NOT_FINITE = {
+    "teacher": "check the teacher (a diverged teacher gives nan)",
+    "student": "the student has diverged (lower its learning rate, or clip its gradient)",
+}
+_ALL_NEG_INF = {"teacher": "its soft targets are undefined", "student": "its probabilities are undefined"}
+
+
+def finite_rows(logits, who):
+    """Refuse nan and +inf logits of the ``who`` ('teacher' or 'student'), and rows that are all -inf
+    (-inf alone is a class of probability 0)."""
+    import torch
+
+    if torch.isnan(logits).any() or torch.isposinf(logits).any():
+        raise ValueError(f"{who} logits contain nan or +inf: {_WHY_NOT_FINITE[who]}")
+    if torch.isneginf(logits).all(-1).any():
+        raise ValueError(f"a row of {who} logits is all -inf: {_ALL_NEG_INF[who]}")
+    return logits
+
+
+def per_student(value, name, n_students=None):
+    """A number, or one number per stacked student, as a float64 array (0-d or (K,))."""
+    array = real_array(value, name, "a number (or one number per student)")
+    if array.ndim == 1 and array.size == 1 and n_students is None:
+        array = array[0]
+    if array.ndim > 1 or (array.ndim == 1 and array.size != n_students):
+        students = "a single student" if n_students is None else f"{n_students} stacked students"
+        raise ValueError(f"{name} must be one number, or one per student, for {students}; got shape {array.shape}")
+    return np.asarray(array)
+
+
+def loss_temperature(T, dtype):
+    """Refuse T (an array) that is not finite and > 0, so small that T^2 underflows, or so large that T^2 KL
+    drowns in rounding in ``dtype``."""
+    name = str(dtype).removeprefix("torch.")
+    limit = MAX_TEMPERATURE[name]
+    if np.isnan(T).any() or (T <= 0).any() or np.isinf(T).any():
+        raise ValueError(f"temperature T must be a finite number > 0, got {T.tolist()}")
+    if (T < min_temperature(dtype)).any():
+        raise ValueError(
+            f"temperature T = {T.min():g} is too small for {name}: below T = {min_temperature(dtype):.2g} "
+            "T^2 underflows to 0 and logits / T overflow, so the soft term would be lost or nan. Use a larger T "
+            "(at T = 0.01 the soft targets are already one-hot, to within e^-20 per class, where the teacher's top "
+            "logit leads the others by 0.2 or more; tied top logits share it equally)."
+        )
+    if (T > limit).any():
+        raise ValueError(
+            f"temperature T = {T.max():g} is too large for kd_loss in {name}: "
+            f"above T = {limit:g} the soft term T^2 KL is lost in rounding. Use a smaller T (float64 logits allow "
+            f"up to {MAX_TEMPERATURE['float64']:g}); at such temperatures distillation is logit matching "
+            "(notebook 03)."
+        )
+    return T
+
+
+def T_and_alpha(T, alpha, n_students=None, dtype=None, device="cpu"):
+    """T and alpha as float64 tensors (0-d, or (K,) for K students), checked by the rules of kd_loss
+    (``dtype``: that of the logits, float32 by default). kd_loss, train_students and the presets check here."""
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
+    T = loss_temperature(per_student(T, "T", n_students), dtype)
+    alpha = weights_in_unit_interval(per_student(alpha, "alpha", n_students))
+    return torch.as_tensor(T, device=device), torch.as_tensor(alpha, device=device)
+
+
+def scaled_logits(logits, T, dtype, name="teacher logits", read_at_T1=False):
+    """Refuse logits whose size, or spread within a row (max - min, which log_softmax subtracts), divided by
+    the smallest T overflows ``dtype``: the soft targets or the loss would be inf or nan. ``read_at_T1``:
+    the hard term also reads these logits at T = 1, so no temperature can help."""
+    import torch
+
+    logits = logits.detach().double()
+    finite = torch.isfinite(logits)
+    if not finite.any():
+        return
+    largest = logits[finite].abs().max().item()
+    rows = finite.any(-1)
+    high = torch.where(finite, logits, -torch.inf).amax(-1)[rows]
+    low = torch.where(finite, logits, torch.inf).amin(-1)[rows]
+    widest = (high - low).max().item()
+    size, smallest_T = max(largest, widest), float(np.min(np.asarray(T.cpu() if torch.is_tensor(T) else T)))
+    limit, kind = torch.finfo(dtype).max, str(dtype).removeprefix("torch.")
+    if size / smallest_T > limit:
+        what = f"up to {largest:g}" if largest >= widest else f"spread over {widest:g} in one row"
+        raise ValueError(
+            f"{name} {what} divided by T = {smallest_T:g} exceed the largest {kind} "
+            f"number ({limit:.3g}), so the soft targets and the loss would be inf or nan. "
+            + (
+                "The hard term reads them at T = 1: use float64 logits"
+                if read_at_T1 and size > limit
+                else f"Use T >= {size / limit * 10:.2g}"
+            )
+            + ", or logits of a sensible size."
+        )
+
+
+def _classes_in_range(low, high, n_classes, name):
+    if low < 0 or high >= n_classes:
+        raise ValueError(f"{name} must lie in 0..{n_classes - 1} (one per class), got {low}..{high}")
+
+
+def class_labels(labels, n_classes, shapes, device, name="labels"):
+    """Integer class labels as int64 on ``device``, of one of ``shapes``, each in 0..n_classes-1."""
+    import torch
+
+    if not torch.is_tensor(labels):
+        try:
+            array = np.asarray(labels)
+        except ValueError:  # a ragged list
+            raise TypeError(f"{name} must be a flat list of integer class indices, one per example") from None
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"{name} must be integer class indices, got {array.dtype} values")
+        _classes_in_range(array.min() if array.size else 0, array.max() if array.size else 0, n_classes, name)
+        labels = torch.as_tensor(array.astype(np.int64))
+    if labels.is_floating_point() or labels.dtype == torch.bool or labels.is_complex():
+        raise TypeError(f"{name} must be integer class indices, got {labels.dtype}")
+    labels = labels.to(dtype=torch.int64)
+    if tuple(labels.shape) not in [tuple(shape) for shape in shapes]:
+        wanted = " or ".join(str(tuple(shape)) for shape in shapes)
+        raise ValueError(f"{name} {tuple(labels.shape)} must hold one class per row of the batch: shape {wanted}")
+    if labels.numel():
+        _classes_in_range(labels.min().item(), labels.max().item(), n_classes, name)
+    return labels.to(device=device)
+
+
+def kd_loss_inputs(student_logits, teacher_logits, labels, T, alpha):
+    """Everything kd_loss needs, checked: (z, v, labels, T, alpha) with labels as int64 (or None) and T, alpha
+    as float64 tensors on the logits' device."""
+    z = logit_tensor(student_logits, "student_logits")
+    v = logit_tensor(teacher_logits, "teacher_logits")
+    if v.shape[-1] != z.shape[-1] or v.shape[-2] != z.shape[-2] or (v.dim() == 3 and v.shape != z.shape):
+        raise ValueError(
+            f"student logits {tuple(z.shape)} and teacher logits {tuple(v.shape)} must end in the same "
+            "(batch, classes) shape"
+        )
+    finite_rows(v, "teacher")
+    finite_rows(z, "student")
+    dtype = compute_dtype(z)
+    T, alpha = T_and_alpha(T, alpha, z.shape[0] if z.dim() == 3 else None, dtype, z.device)
+    scaled_logits(v, T, dtype)
+    # the hard term reads the student's logits at T = 1
+    student_T = T if labels is None else T.clamp(max=1.0)
+    scaled_logits(z, student_T, dtype, "student logits", read_at_T1=labels is not None)
+    if labels is None:
+        if (alpha != 1).any():
+            raise ValueError(
+                f"labels=None (an unlabeled transfer set) leaves only the soft term, so alpha must be 1; got "
+                f"{alpha.tolist()}. Pass the labels to blend in the hard term."
+            )
+    else:
+        labels = class_labels(labels, z.shape[-1], {z.shape[:-1], z.shape[-2:-1]}, z.device)
+    return z, v, labels, T, alpha
+
+
+def finite_loss(loss, student_logits):
+    """``loss`` if every entry is finite; else a ValueError saying why it is not."""
+    import torch
+
+    if torch.isinf(loss).any():
+        if torch.isneginf(student_logits).any():
+            raise ValueError(
+                "the loss is infinite: a student logit is -inf (probability 0) where the teacher's soft targets or "
+                "the label give probability; a student should never rule a class out completely"
+            )
+        raise ValueError(
+            f"the loss exceeds the largest {str(loss.dtype).removeprefix('torch.')} number: student logits as large "
+            f"as {student_logits.detach().abs().max().item():g} are far beyond what a network produces; pass "
+            "float64 logits to compute it, or check the student"
+        )
+    return loss
+
+
+# ---- training (torch) -------------------------------------------------------------------------
+
+
+def _config_counts(config, kind, names, high=None):
+    for name in names:
+        count(getattr(config, name), f"{kind}.{name}", 1, high)
+
+
+def _config_common(config, kind):
+    count(config.hidden, f"{kind}.hidden", 1, MAX_HIDDEN)
+    _config_counts(config, kind, ("epochs", "batch_size"))
+    number(config.lr, f"{kind}.lr", 0, low_open=True)
+    number(config.momentum, f"{kind}.momentum", 0, 1, high_open=True)
+    count(config.seed, f"{kind}.seed", 0, MAX_SEED)
+
+
+def teacher_config(config):
+    """The fields of a TeacherConfig, checked when it is made."""
+    _config_common(config, "TeacherConfig")
+    for name in ("dropout_input", "dropout_hidden"):
+        number(getattr(config, name), f"TeacherConfig.{name}", 0, 1, high_open=True)
+    number(config.weight_decay, "TeacherConfig.weight_decay", 0)
+    count(config.jitter, "TeacherConfig.jitter (a shift in whole pixels)", 0, 13)
+    count(config.n_train, "TeacherConfig.n_train", 1, 60000)
+
+
+def student_config(config):
+    """The fields of a StudentConfig, checked when it is made."""
+    _config_common(config, "StudentConfig")
+    if config.max_grad_norm is not None:
+        number(
+            config.max_grad_norm,
+            "StudentConfig.max_grad_norm (or None for no clipping)",
+            0,
+            low_open=True,
+            must="a finite number > 0, or None for no clipping",
+        )
+
+
+def fraction(value, name="fraction"):
+    """A share of the data to keep, in (0, 1]."""
+    return number(value, name, 0, 1, low_open=True, must="in (0, 1] (the share of the data to keep)")
+
+
+def images(images):
+    """Images (N, 28, 28) or (N, 784) as a C-ordered numpy array of uint8 (0-255) or float (in [0, 1]) pixels.
+
+    numpy arrays (flipped too), lists and tensors (with grad too) are read; bools, strings and other kinds are a
+    TypeError."""
+    if hasattr(images, "detach"):
+        images = images.detach().cpu().numpy()
+    try:
+        array = np.ascontiguousarray(images)
+    except ValueError:  # a ragged list
+        raise TypeError("images must be an array (N, 28, 28) or (N, 784) of pixels, got a ragged list") from None
+    if array.dtype.kind not in "uif":
+        raise TypeError(f"images must be uint8 (0-255) or float in [0, 1], got {array.dtype}")
+    if array.ndim not in (2, 3) or array.shape[1:] not in ((28, 28), (784,)):
+        raise ValueError(f"images must be (N, 28, 28) or (N, 784), got shape {array.shape}")
+    if array.dtype.kind in "ui" and array.dtype != np.uint8:
+        if array.size and (array.min() < 0 or array.max() > 255):
+            raise ValueError(f"integer images hold pixels 0-255, got values in [{array.min()}, {array.max()}]")
+        array = array.astype(np.uint8)
+    if array.dtype.kind == "f" and array.size and (np.isnan(array).any() or array.min() < 0 or array.max() > 1):
+        raise ValueError(
+            f"float images must lie in [0, 1] (pixel / 255), got values in [{np.nanmin(array):g}, "
+            f"{np.nanmax(array):g}]{' and nan' if np.isnan(array).any() else ''}; pass uint8 images for 0-255"
+        )
+    return array
+
+
+def digit_labels(labels):
+    """Class labels 0-9 as a flat int64 numpy array (tensors, lists and arrays of integers)."""
+    if hasattr(labels, "detach"):
+        labels = labels.detach().cpu().numpy()
+    array = np.asarray(labels)
+    if array.ndim != 1 or array.dtype.kind not in "iu":
+        raise TypeError(f"labels must be a 1-D array of integer classes, got {array.dtype} of shape {array.shape}")
+    if array.size and (array.min() < 0 or array.max() > 9):
+        raise ValueError(f"labels must lie in 0..9, got {array.min()}..{array.max()}")
+    return array.astype(np.int64)
+
+
+def input_tensor(x, name, device=None):
+    """A finite float32 tensor (N, 784) from to_inputs, on ``device`` where given."""
+    import torch
+
+    if not torch.is_tensor(x) or x.dim() != 2 or x.shape[1] != 784 or not x.is_floating_point():
+        shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
+        raise ValueError(f"{name} must be a float tensor (N, 784) from kdviz.train.to_inputs, got {shape}")
+    if x.dtype != torch.float32:
+        raise ValueError(f"{name} must be float32 like the students' weights, got {x.dtype}: use {name}.float()")
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty: give at least one image")
+    if device is not None and x.device != device:
+        raise ValueError(f"{name} is on {x.device}, the transfer set on {device}: move it with .to({str(device)!r})")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains nan or inf: make the images with kdviz.train.to_inputs")
+    return x
+
+
+def label_tensor(y, n, device, name):
+    """Labels of n examples as int64 on ``device``, checked as kd_loss checks them (``class_labels``)."""
+    import torch
+
+    if not torch.is_tensor(y):
+        raise TypeError(
+            f"{name} must be a label tensor of shape ({n},) from kdviz.train.to_labels, got {type(y).__name__}"
+        )
+    if y.device != device:
+        raise ValueError(f"{name} is on {y.device}, the transfer set on {device}: move it with .to({str(device)!r})")
+    return class_labels(y, 10, [(n,)], device, name)
+
+
+def test_set(x_test, y_test, device):
+    """(x_test, y_test) checked together, or (None, None)."""
+    if (x_test is None) != (y_test is None):
+        raise ValueError("give x_test and y_test together (or neither)")
+    if x_test is None:
+        return None, None
+    input_tensor(x_test, "x_test", device)
+    return x_test, label_tensor(y_test, len(x_test), device, "y_test")
+
+
+def students(T, alpha, seeds, default_seed):
+    """One (T, alpha, seed) per student, as three equal-length numpy arrays; checked like kd_loss checks them."""
+    T = np.atleast_1d(real_array(T, "T", "a number (or one number per student)"))
+    alpha = np.atleast_1d(real_array(alpha, "alpha", "a number (or one number per student)"))
+    seeds = np.atleast_1d(np.asarray(default_seed if seeds is None else seeds))
+    if min(T.size, alpha.size, seeds.size) == 0:
+        raise ValueError("T, alpha and seeds must each hold at least one value")
+    if seeds.dtype.kind not in "iu":
+        raise TypeError(f"seeds must be integers, got {seeds.tolist()}")
+    if seeds.min() < 0 or seeds.max() > MAX_SEED:
+        raise ValueError(f"seeds must be integers in 0..{MAX_SEED}, got {seeds.tolist()}")
+    try:
+        T, alpha, seeds = np.broadcast_arrays(T, alpha, seeds)
+    except ValueError:
+        raise ValueError(
+            f"T {T.shape}, alpha {alpha.shape} and seeds {seeds.shape} do not broadcast together"
+        ) from None
+    if T.ndim != 1:
+        raise ValueError(f"T, alpha and seeds must be numbers or 1-D lists, got shape {T.shape}")
+    T_and_alpha(T, alpha, n_students=len(T))
+    return T, alpha, seeds.astype(int)
+
+
+def transfer_set(x, y, teacher_logits, T, alpha, x_test, y_test):
+    """Everything about train_students' data that would otherwise fail deep inside torch, or silently, mid-run.
+
+    Returns y and y_test as int64 labels (None stays None)."""
+    import torch
+
+    input_tensor(x, "x")
+    if y is None and (alpha != 1).any():
+        raise ValueError(
+            f"without labels (y=None) only the soft term can be trained, so every alpha must be 1; got {alpha.tolist()}"
+        )
+    if y is not None:
+        y = label_tensor(y, len(x), x.device, "y")
+    if teacher_logits is None:
+        if (alpha != 0).any():
+            raise ValueError("teacher_logits are needed unless every alpha is 0 (labels only)")
+    else:
+        if not torch.is_tensor(teacher_logits) or teacher_logits.shape != (len(x), 10):
+            shape = tuple(teacher_logits.shape) if hasattr(teacher_logits, "shape") else type(teacher_logits).__name__
+            raise ValueError(f"teacher logits must be a tensor ({len(x)}, 10) for {len(x)} examples, got {shape}")
+        finite_rows(teacher_logits, "teacher")
+        scaled_logits(teacher_logits, T, torch.float32)  # the students' loss is computed in float32
+    _, y_test = test_set(x_test, y_test, x.device)
+    return y, y_test
+
+
+def consistent_teaching(teacher, transfer_jitter, x):
+    """``transfer_jitter`` (whole pixels, 0..13) checked with the teacher it needs: a module on x's device that
+    maps (N, 784) images to (N, 10) logits, given exactly when transfer_jitter > 0."""
+    import torch
+
+    transfer_jitter = count(transfer_jitter, "transfer_jitter (a shift in whole pixels)", 0, 13)
+    if not transfer_jitter:
+        if teacher is not None:
+            raise ValueError("a teacher is used only with transfer_jitter > 0; otherwise give its teacher_logits")
+        return 0
+    if not isinstance(teacher, torch.nn.Module):
+        raise TypeError(f"transfer_jitter needs the teacher model (teacher=...), got {type(teacher).__name__}")
+    input_tensor(x, "x")
+    parameter = next(teacher.parameters(), None)
+    if parameter is not None and parameter.device != x.device:
+        raise ValueError(f"the teacher is on {parameter.device}, the transfer set on {x.device}: move one of them")
+    was_training = teacher.training
+    with torch.no_grad():
+        shape = tuple(teacher.eval()(x[:2]).shape)
+    teacher.train(was_training)
+    if shape != (len(x[:2]), 10):
+        raise ValueError(f"the teacher must give 10 logits per image, got shape {shape} for {len(x[:2])}")
+    return transfer_jitter

@@ -630,6 +630,35 @@ EXERCISES = {
             ("test", "the test set"),
         ],
     ),
+    "06_calibration_T_side": Choice(
+        "A classifier is right on 99% of its test digits, but its mean confidence (its largest probability) is 97%. "
+        "On which side of 1 is the temperature that calibrates it?",
+        "below",
+        "Its confidence is *lower* than its accuracy: it is underconfident, so its probabilities must be sharpened. "
+        "Dividing the logits by T < 1 sharpens them: the calibration T is **below** 1.",
+        [Hint("above", "Dividing the logits by T > 1 flattens the probabilities: the model would be even less sure.")],
+        options=[("below", "T < 1"), ("above", "T > 1")],
+    ),
+    "06_smoothed_wrong_class": Number(
+        "Label smoothing with eps = 0.1 over 10 classes: what probability does the target give each wrong class?",
+        0.1 / 10,
+        "eps is spread over all C classes, the right one included: eps / C = 0.1 / 10 = **0.01** for each wrong "
+        "class, and 1 - eps + eps / C = 0.91 for the right one.",
+        [
+            Hint(0.1, "eps is the mass spread over *all* the classes, not what each one gets."),
+            Hint(0.1 / 9, "The usual form spreads eps over all C = 10 classes, the right one included: eps / C."),
+            Hint(0.91, "0.91 is the right class's share; the question asks for one wrong class."),
+            Hint(0.9, "1 - eps = 0.9 is what the right class keeps before eps / C is added back to every class."),
+        ],
+    ),
+    "06_non_target_weight": Number(
+        "In KL(p || q) = KL(b_p || b_q) + (1 - p_t) KL(p_hat || q_hat), a teacher gives its target class p_t = "
+        "0.999 at T = 1. What weight does the non-target term get?",
+        1 - 0.999,
+        "The weight is 1 - p_t = 1 - 0.999 = **0.001**: at T = 1 a confident teacher's wrong-class structure (p_hat) "
+        "barely reaches the loss. Raising T lowers p_t and raises this weight.",
+        [Hint(0.999, "0.999 is p_t itself; the non-target term is weighted by the mass *outside* the target.")],
+    ),
 }
 
 

@@ -11,13 +11,21 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from . import teacher_store
-from ._checks import class_index, count, is_integer, is_number, number_list
-from .losses import as_numbers, checked_T_alpha, distillation_loss
+from ._checks import (
+    T_and_alpha,
+    class_index,
+    count,
+    instance_of,
+    number,
+    number_list,
+    real_array,
+    seeds_in_range,
+)
+from .losses import distillation_loss
 from .models import StackedStudents, student_mlp
-from .noise import compare, exceeds_noise, spread
+from .noise import compare, spread
 from .temperature import softmax
-from .timing import machine_load, probe_training, run_seconds
+from .timing import probe_training, run_seconds
 from .train import (
     StudentConfig,
     TeacherConfig,
@@ -45,13 +53,13 @@ class Preset:
 
     def __post_init__(self):
         """T and alpha checked by the rules train_students and kd_loss use, when the preset is made."""
-        if not isinstance(self.teacher, TeacherConfig) or not isinstance(self.student, StudentConfig):
-            raise TypeError("a Preset needs a TeacherConfig and a StudentConfig")
+        instance_of(self.teacher, TeacherConfig, "a Preset's teacher")
+        instance_of(self.student, StudentConfig, "a Preset's student")
         if self.n_transfer is None:
             object.__setattr__(self, "n_transfer", self.teacher.n_train)
         count(self.n_transfer, "Preset.n_transfer", 1, 60000)
         count(self.transfer_jitter, "Preset.transfer_jitter (a shift in whole pixels)", 0, 13)
-        T, alpha = checked_T_alpha(self.T, self.alpha)
+        T, alpha = T_and_alpha(self.T, self.alpha)
         object.__setattr__(self, "T", float(T))
         object.__setattr__(self, "alpha", float(alpha))
 
@@ -108,8 +116,7 @@ def prepare(data, preset, device=None, progress=True, callback=None):
     """
     if not all(hasattr(data, part) for part in ("train_images", "train_labels", "test_images", "test_labels")):
         raise TypeError(f"data must be the MNIST of kdviz.data.load_mnist(), got {type(data).__name__}")
-    if not isinstance(preset, Preset):
-        raise TypeError(f"preset must be a Preset (from get_preset), got {preset!r}: e.g. get_preset('quick')")
+    instance_of(preset, Preset, "preset", "get_preset('quick')")
     device = choose_device(device)
     n = preset.n_transfer
     teacher, info = load_or_train_teacher(data, preset.teacher, device, progress=progress, callback=callback)
@@ -128,9 +135,7 @@ def prepare(data, preset, device=None, progress=True, callback=None):
 
 def seed_list(student, n_seeds):
     """The seeds of ``n_seeds`` repeated runs: student.seed, student.seed + 1, ..."""
-    if not isinstance(n_seeds, (int, np.integer)) or n_seeds < 1:
-        raise ValueError(f"the number of seeds must be an integer >= 1, got {n_seeds!r}")
-    return [student.seed + k for k in range(n_seeds)]
+    return seeds_in_range(student.seed, n_seeds, "the student's seed")
 
 
 def students_test_errors(workspace, T, alpha, student, seeds=None, progress=True, description=None, transfer_jitter=0):
@@ -197,41 +202,9 @@ def compare_students(workspace, preset, n_seeds=1, progress=True):
     return result
 
 
-def comparison_report(result):
-    """The paper's comparison in lines, from a ``compare_students`` result: each model against the paper's
-    errors, the seed-spread verdict, and which part of the paper's result this run reproduces (the ordering
-    teacher < distilled < student alone, decided by the means and, between the students, by the seed range)."""
-    teacher = result["teacher_errors"]
-    alone, distilled = spread(result["student_errors"]), spread(result["distilled_errors"])
-    lines = [
-        f"  teacher            {teacher}  (paper {PAPER_ERRORS['teacher']})",
-        f"  student alone      {alone}  (paper {PAPER_ERRORS['student']})",
-        f"  distilled student  {distilled}  (paper {PAPER_ERRORS['distilled']})",
-        result["verdict"],
-    ]
-    order = f"teacher {teacher} < distilled {distilled.mean:.1f} < student alone {alone.mean:.1f} (means)"
-    beyond = exceeds_noise(result["distilled_errors"], result["student_errors"])
-    if teacher < distilled.mean < alone.mean and beyond:
-        lines.append(f"The paper's ordering reproduces here: {order}, the students' gap beyond the seed range.")
-    elif teacher < distilled.mean < alone.mean:
-        lines.append(f"The means fall in the paper's order, {order}, but the students' gap is within noise.")
-    else:
-        lines.append(
-            f"The paper's ordering (teacher < distilled < student alone) does not hold here: teacher {teacher}, "
-            f"distilled {distilled.mean:.1f}, student alone {alone.mean:.1f} (means)."
-        )
-    lines.append(
-        f"Error counts: the paper's distilled student made {PAPER_ERRORS['distilled']}, these {distilled.mean:.1f} "
-        f"after {result['student_epochs']} epochs on {result['n_train']:,} images; `python -m kdviz distill --preset "
-        f"paper --seeds 3` trains the paper preset's {PRESETS['paper'].student.epochs}-epoch students."
-    )
-    return lines
-
-
 def run_distillation(data, preset, device=None, n_seeds=1, progress=True):
     """Load or train the teacher, then ``compare_students``: the paper's table in one call."""
-    if not isinstance(preset, Preset):
-        raise TypeError(f"preset must be a Preset (from get_preset), got {type(preset).__name__}")
+    instance_of(preset, Preset, "preset", "get_preset('quick')")
     seed_list(preset.student, n_seeds)  # refuse a bad count before any work
     start = time.perf_counter()
     workspace = prepare(data, preset, device, progress)
@@ -268,7 +241,7 @@ def errors_against_temperature(workspace, temperatures, alpha, student, n_seeds=
     with alpha = 0, where T plays no part). Returns (errors of shape (len(temperatures), n_seeds);
     labels-only errors, one per seed).
     """
-    if np.ndim(as_numbers(alpha, "alpha")) != 0:
+    if np.ndim(real_array(alpha, "alpha", "a number")) != 0:
         raise ValueError(f"alpha must be one number here (every temperature shares it), got {alpha!r}")
     seeds = seed_list(student, n_seeds)
     temperatures = number_list(temperatures, "temperatures") + [1.0]
@@ -280,11 +253,7 @@ def errors_against_temperature(workspace, temperatures, alpha, student, n_seeds=
 
 def split_validation(workspace, n_validation, seed=0):
     """Carve a validation set from the *training* data: (train indices, validation indices)."""
-    n = len(workspace.x_train)
-    if not is_integer(n_validation) or not 0 < n_validation < n:
-        raise ValueError(
-            f"n_validation must be an integer in 1..{n - 1} (the rest is for training), got {n_validation!r}"
-        )
+    n_validation = count(n_validation, "n_validation (the rest is for training)", 1, len(workspace.x_train) - 1)
     order = np.random.default_rng(seed).permutation(len(workspace.x_train))
     return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
@@ -301,7 +270,7 @@ def best_class_bias(logits, labels, cls, candidates=BIAS_CANDIDATES):
     """The bias added to class ``cls``'s logit that leaves the fewest errors on (logits, labels)."""
     logits = torch.as_tensor(logits)
     cls = class_index(cls, logits.shape[-1], "cls")
-    candidates = np.atleast_1d(as_numbers(candidates, "candidates"))
+    candidates = np.atleast_1d(real_array(candidates, "candidates", "a list of biases (numbers)"))
     if candidates.size == 0 or not np.isfinite(candidates).all():
         raise ValueError("candidates must be a non-empty list of finite biases")
     errors = []
@@ -315,9 +284,8 @@ def best_class_bias(logits, labels, cls, candidates=BIAS_CANDIDATES):
 def omitted_class_experiment(workspace, student, T, alpha, omitted=3, n_validation=5000, progress=True):
     """Distil into a student whose transfer set has no examples of ``omitted``; choose a bias for its
     logit on a validation split of the training data; report the test digits of that class before/after."""
-    if not is_integer(omitted) or not 0 <= omitted <= 9:
-        raise ValueError(f"omitted must be a digit, an integer 0..9, got {omitted!r}")
-    checked_T_alpha(T, alpha)
+    omitted = count(omitted, "omitted (a digit)", 0, 9)
+    T_and_alpha(T, alpha)
     train_idx, val_idx = split_validation(workspace, n_validation)
     y_train = workspace.y_train.cpu().numpy()
     keep = train_idx[y_train[train_idx] != omitted]
@@ -421,16 +389,15 @@ def dark_knowledge_examples(teacher_logits, labels, k=2, confident=0.99, T=20.0)
     temperature T its most likely wrong class is as far ahead of the next one as can be found, so the order of
     the wrong classes can be read. The first wrong class's lead over the second at T is the probability ratio
     exp((v_2nd - v_3rd) / T) of the teacher's second and third largest logits."""
-    logits = np.asarray(teacher_logits, dtype=float)
+    logits = real_array(teacher_logits, "teacher_logits")
     labels = np.asarray(labels)
     if logits.ndim != 2 or logits.shape[1] < 3 or labels.shape != logits.shape[:1]:
         raise ValueError(
             f"teacher_logits (N, classes >= 3) and labels (N,) must agree, got shapes {logits.shape} and {labels.shape}"
         )
     k = count(k, "k")
-    checked_T_alpha(T, 1.0)
-    if not (is_number(confident) and 0 < confident < 1):
-        raise ValueError(f"confident is a probability in (0, 1), got {confident!r}")
+    T_and_alpha(T, 1.0)
+    confident = number(confident, "confident (a probability)", 0, 1, low_open=True, high_open=True)
     top = softmax(logits, 1.0).max(1)
     candidates = np.flatnonzero((logits.argmax(1) == labels) & (top > confident))
     second, third = np.sort(logits[candidates], axis=1)[:, -3:-1].T[::-1]
@@ -446,114 +413,15 @@ def dark_knowledge_examples(teacher_logits, labels, k=2, confident=0.99, T=20.0)
     )
 
 
-def top_classes_line(logits, T, k=4):
-    """'P(4) = 0.292, P(9) = 0.157, ...': the k most likely classes of one image at temperature T, in order.
-
-    A probability of 0.999 or more is written 1 - (sum of the others), so 1 - 4.3e-06 is not rounded to 1."""
-    p = softmax(np.asarray(logits, dtype=float), T)
-    parts = []
-    for c in np.argsort(p, kind="stable")[::-1][:k]:
-        if p[c] >= 0.999:
-            text = f"1 - {np.delete(p, c).sum():.2g}"
-        else:
-            text = f"{p[c]:.3f}" if p[c] >= 0.01 else f"{p[c]:.2g}"
-        parts.append(f"P({c}) = {text}")
-    return ", ".join(parts)
-
-
-def format_seconds(seconds):
-    """'0.4 s', '12 s', '3.2 min': a duration as a person would say it."""
-    if not (isinstance(seconds, (int, float, np.integer, np.floating)) and np.isfinite(seconds) and seconds >= 0):
-        raise ValueError(f"a duration must be a finite number of seconds >= 0, got {seconds!r}")
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.1f} min"
-
-
-def describe_estimate(seconds):
-    """'estimated time: about 4.6 min (...)': an estimate from ``estimate_seconds`` as a line to print, with how
-    busy the machine is now (other work that starts later slows the run: the estimate cannot see it)."""
-    load = machine_load()
-    return (
-        f"estimated time: about {format_seconds(seconds)}, from a few seconds' probe of these students just now"
-        + (f" ({load})" if load else "")
-        + "; more if other work on this machine starts"
-    )
-
-
-SECONDS_PER_TEACHER_EPOCH = 15.3  # the paper teacher, 60,000 images, on the 2-core development CPU (idle, 2026-11-28)
-
-
-def teacher_status(preset):
-    """A line telling where the teacher will come from and, if it must be trained, roughly how long that takes."""
-    if not isinstance(preset, Preset):
-        raise TypeError(f"preset must be a Preset (from get_preset), got {preset!r}: e.g. get_preset('quick')")
-    config = preset.teacher
-    found = teacher_store.find_shipped(config)
-    if found is not None:
-        errors = found[1]["test_errors"]
-        return f"the pre-trained teacher ships with kdviz ({errors} test errors): loading it takes a second"
-    if teacher_store.cache_path(config).exists():
-        return "teacher found in the cache: loading it takes a second"
-    seconds = config.epochs * config.n_train / 60000 * SECONDS_PER_TEACHER_EPOCH * (config.hidden / 1200) ** 2
-    return f"no cached teacher: training it takes about {format_seconds(seconds)} on a 2-core CPU (much less on a GPU)"
-
-
-def final_accuracies(history, n_train, n_test, names):
-    """{name: (train accuracies %, test accuracies %)} after the last epoch, one value per seed.
-
-    The history's columns are grouped by setting: len(names) groups of equal size (the seeds)."""
-    groups = len(names)
-    columns = np.asarray(history.train_errors[-1]).size
-    if groups == 0 or columns % groups:
-        raise ValueError(f"{columns} students cannot be shared equally among {groups} names: give one name per setting")
-    count(n_train, "n_train")
-    count(n_test, "n_test")
-    train = np.split(100 * (1 - np.asarray(history.train_errors[-1], dtype=float) / n_train), groups)
-    test = np.split(100 * (1 - np.asarray(history.test_errors[-1], dtype=float) / n_test), groups)
-    return {name: (tr.round(2).tolist(), te.round(2).tolist()) for name, tr, te in zip(names, train, test, strict=True)}
-
-
-def small_data_report(accuracy, n_train, epochs):
-    """The small-data experiment in sentences, from ``final_accuracies`` of "hard labels" and "soft targets":
-    one line per setting, whether every hard-label student learnt its training set by heart (100% train accuracy),
-    and the test-accuracy verdict against the seed spread."""
-    lines = [
-        f"{name:<13} train {spread(train)} %   test {spread(test)} %   ({n_train} training images, {epochs} epochs)"
-        for name, (train, test) in accuracy.items()
-    ]
-    hard_train, soft_test = accuracy["hard labels"][0], accuracy["soft targets"][1]
-    if min(hard_train) == 100:
-        lines.append(
-            f"Every hard-label student gets all {n_train} of its training images right: it has learnt them by heart."
-        )
-    else:
-        lines.append(
-            f"The hard-label students get at least {min(hard_train):.1f}% of their {n_train} training images right."
-        )
-    verdict = compare(
-        "hard labels",
-        accuracy["hard labels"][1],
-        "soft targets",
-        soft_test,
-        "points of test accuracy",
-        lower_is_better=False,
-    )
-    return lines + [verdict]
-
-
 def logit_gradient_sizes(workspace, hidden, T, n_examples=512, seed=0):
     """Mean per-example norm of d(loss)/d(logits) of an untrained student: (hard term CE(y, q_1), soft term T^2 KL).
 
     The hard term's gradient q_1 - y has norm at most sqrt(2); the soft term's, T (q_T - p_T), grows with the gap
     between student and teacher logits. Both at the first step, on the first n_examples transfer images.
     """
-    T_, _ = checked_T_alpha(T, 1.0)
+    T_, _ = T_and_alpha(T, 1.0)
     StudentConfig(hidden=hidden, seed=seed)  # checks hidden and seed
-    if not is_integer(n_examples) or n_examples < 1:
-        raise ValueError(f"n_examples must be an integer >= 1, got {n_examples!r}")
+    count(n_examples, "n_examples")
     T = float(T_)
     torch.manual_seed(seed)
     student = StackedStudents([student_mlp(hidden)]).to(workspace.device)

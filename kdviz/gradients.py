@@ -28,27 +28,38 @@ def soft_ce_grad(z, v, T, axis=-1):
         return _finite((softmax(z, T, axis) - softmax(v, T, axis)) / T_rows, T_rows, "soft_ce_grad")
 
 
-def logit_matching_grad(z, v, T, axis=-1):
-    """Large-T limit of soft_ce_grad: ((z_i - mean z) - (v_i - mean v)) / (N T^2) = (d_i - mean d) / (N T^2)
-    with d = z - v.
+def _centred(x, axis):
+    """x - mean(x) along ``axis`` as (m, e): x - mean x = m 2^e with max |m| in [0.5, 1), or m = 0 and e very
+    negative (so that a zero never sets the scale).
 
-    T^2 times this is logit matching; it equals (z_i - v_i) / N when both are zero-mean. d is scaled by
-    a power of two into [-1, 1] and T split as m 2^e, so that neither d, its mean nor T^2 overflows.
+    x is scaled by a power of two into [-1, 1] (exact; nothing overflows) and measured from its first entry
+    (exact for nearby values), so the mean is taken of the spread alone: a tiny spread on a huge shift keeps
+    all its digits, and equal logits centre to exactly 0."""
+    _, shift = np.frexp(np.abs(x).max(axis=axis, keepdims=True))
+    scaled = np.ldexp(x, -shift)
+    apart = scaled - np.take(scaled, [0], axis=axis)
+    centred = apart - apart.mean(axis=axis, keepdims=True)
+    largest = np.abs(centred).max(axis=axis, keepdims=True)
+    _, spread = np.frexp(largest)
+    return np.ldexp(centred, -spread), np.where(largest > 0, shift + spread, -(2**20))
+
+
+def logit_matching_grad(z, v, T, axis=-1):
+    """Large-T limit of soft_ce_grad: ((z_i - mean z) - (v_i - mean v)) / (N T^2).
+
+    T^2 times this is logit matching; it equals (z_i - v_i) / N when both are zero-mean. Computed as written,
+    each vector centred on its own (so logits of very different sizes lose nothing to z - v), with powers of
+    two split off so that neither the logits, their means nor T^2 overflows.
     """
     z = as_logits(z, axis=axis, allow_neg_inf=False)
     v = as_logits(v, name="v", axis=axis, allow_neg_inf=False)
     same_shape(z, v)
     z, T, axis = broadcast_temperature(z, T, axis, allow_zero=False)
     v = np.broadcast_to(v, z.shape)
-    with np.errstate(over="ignore", invalid="ignore"):
-        d = z - v
-    halved = ~np.isfinite(d).all(axis=axis, keepdims=True)  # z - v overflows there: use (z - v) / 2
-    d = np.where(halved, z / 2 - v / 2, d)
-    _, power = np.frexp(np.abs(d).max(axis=axis, keepdims=True))
-    d = np.ldexp(d, -power)
+    (z_m, z_e), (v_m, v_e) = _centred(z, axis), _centred(v, axis)
+    power = np.maximum(z_e, v_e) + 1
+    d = np.ldexp(z_m, z_e - power) - np.ldexp(v_m, v_e - power)  # ((z - mean z) - (v - mean v)) / 2^power
     mantissa, exponent = np.frexp(T)
     with np.errstate(over="ignore"):
-        grad = np.ldexp(
-            (d - d.mean(axis=axis, keepdims=True)) / (z.shape[axis] * mantissa**2), power + halved - 2 * exponent
-        )
+        grad = np.ldexp(d / (z.shape[axis] * mantissa**2), power - 2 * exponent)
     return _finite(grad, T, "logit_matching_grad")

@@ -6,12 +6,11 @@ and adds them to a results table and plot. The lab never trains a teacher itself
 
 import html
 import time
-from numbers import Integral
 
 import ipywidgets as widgets
 
 from . import mnist_plots
-from ._checks import slider_start
+from ._checks import MAX_HIDDEN, count, is_integer, slider_start
 from .noise import spread
 from .widgets import StaticPNG, figure_png, temperature_slider
 
@@ -27,7 +26,8 @@ class DistillationLab(StaticPNG, widgets.VBox):
     if there are fewer), with a progress bar and a live curve. It then adds a row (mean, spread and range of the
     test errors over the seeds) to the results table and a point with its seed range to the results plot.
     Every press uses the same seeds, so settings are compared on equal terms. ``error`` holds the
-    exception of a failed press (ipywidgets would only print it).
+    exception of a failed press (ipywidgets would only print it), which ``message`` shows above the table
+    of the presses that worked.
     """
 
     def __init__(
@@ -41,14 +41,12 @@ class DistillationLab(StaticPNG, widgets.VBox):
         seeds=3,
         n_transfer=PRESS_IMAGES,
     ):
-        if isinstance(n_transfer, bool) or not isinstance(n_transfer, Integral) or n_transfer < 1:
-            raise ValueError(f"n_transfer must be a whole number of images >= 1, got {n_transfer!r}")
-        if isinstance(epochs, bool) or not isinstance(epochs, Integral) or epochs < 1:
-            raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
-        n_transfer = min(int(n_transfer), len(workspace.x_train))
-        sizes = list(sizes)
-        if not sizes or any(isinstance(h, bool) or not isinstance(h, Integral) or h < 1 for h in sizes):
-            raise ValueError(f"sizes must be whole numbers of hidden units >= 1, got {sizes}")
+        n_transfer = min(count(n_transfer, "n_transfer (images per press)"), len(workspace.x_train))
+        epochs, sizes = count(epochs, "epochs"), list(sizes)
+        if not all(is_integer(h) for h in sizes):
+            raise TypeError(f"sizes must be whole numbers of hidden units, got {sizes}")
+        if not sizes or not all(1 <= h <= MAX_HIDDEN for h in sizes):
+            raise ValueError(f"sizes must be whole numbers of hidden units in 1..{MAX_HIDDEN}, got {sizes}")
         if hidden not in sizes:
             raise ValueError(f"hidden={hidden} is not one of the sizes offered, {sizes}")
         slider_start(seeds, 1, 5, "seeds", integer=True)
@@ -63,6 +61,7 @@ class DistillationLab(StaticPNG, widgets.VBox):
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.progress = widgets.Output()
         self.live = widgets.Image(format="png")
+        self.message = widgets.HTML()
         self.table = widgets.HTML()
         self.results_plot = widgets.Image(format="png")
         self.rows, self.error = [], None
@@ -72,6 +71,7 @@ class DistillationLab(StaticPNG, widgets.VBox):
                 widgets.HBox([*self.controls.values(), self.button]),
                 self.progress,
                 widgets.HBox([self.live]),
+                self.message,
                 widgets.HBox([self.table, self.results_plot]),
             ]
         )
@@ -113,10 +113,11 @@ class DistillationLab(StaticPNG, widgets.VBox):
                 )
             errors = [int(e) for e in history.test_errors[-1]]  # counted after the last epoch, in eval mode
             self.rows.append({**values, "errors": errors, "seconds": time.perf_counter() - start})
+            self.message.value = ""
             self._show_results()
-        except Exception as err:
+        except Exception as err:  # shown above the results so far, which stay
             self.error = err
-            self.table.value = f"<span style='color:#b00020'>training failed: {html.escape(str(err))}</span>"
+            self.message.value = f"<span style='color:#b00020'>training failed: {html.escape(str(err))}</span>"
             raise
         finally:
             self.button.disabled = False

@@ -120,6 +120,11 @@ def plot_class_similarity(teacher_logits, labels, T, hide_diagonal=True):
     matrix = class_similarity(teacher_logits, labels, T)
     shown = np.where(np.eye(len(matrix), dtype=bool), np.nan, matrix) if hide_diagonal else matrix
     visible = shown[np.isfinite(shown) & (shown > 0)]
+    if visible.size == 0:
+        raise ValueError(
+            f"at T = {T:.3g} every mean soft target off the diagonal underflows to 0 (the teacher is certain of "
+            "every example), so there is nothing to colour: raise T to see which digits it thinks alike"
+        )
     fig = Figure(figsize=(5.4, 4.6), layout="constrained")
     ax = fig.subplots()
     low, high = visible.min(), visible.max()

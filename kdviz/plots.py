@@ -14,6 +14,7 @@ from ._checks import (
     temperature_list,
     temperature_range,
     tick_labels,
+    weight,
 )
 from .gradients import logit_matching_grad, soft_ce_grad
 from .temperature import entropy, expected_logit, softmax, turning_temperature
@@ -257,15 +258,6 @@ def _centred_pair(student_logits, teacher_logits):
             "so there is nothing to plot; change one of them"
         )
     return z, v
-
-
-def weight(alpha):
-    """alpha as a number in [0, 1], the weight of the soft term."""
-    if not isinstance(alpha, (int, float, np.integer, np.floating)) or isinstance(alpha, (bool, np.bool_)):
-        raise TypeError(f"alpha must be a number in [0, 1], got {alpha!r}")
-    if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha weights the soft term and must lie in [0, 1], got {alpha!r}")
-    return float(alpha)
 
 
 def plot_gradient_scaling(student_logits, teacher_logits, T_min=1.0, T_max=1e3):

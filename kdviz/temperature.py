@@ -9,9 +9,16 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import entr
 
-from ._checks import as_logits, broadcast_temperature, class_axis
-
-PROBABILITY_SUM_TOLERANCE = 1e-6  # float32 probabilities over thousands of classes still pass
+from ._checks import (
+    as_logits,
+    as_temperature,
+    broadcast_temperature,
+    class_index,
+    count,
+    number,
+    probabilities,
+    representable,
+)
 
 
 def _scaled_logits(z, T, axis):
@@ -94,11 +101,7 @@ def turning_temperature(z, i):
     z = as_logits(z)
     if z.ndim != 1:
         raise ValueError(f"turning_temperature takes one vector of logits, got shape {z.shape}")
-    if not isinstance(i, (int, np.integer)):
-        raise TypeError(f"class index must be an integer, got {i!r}")
-    n = z.shape[0]
-    if not -n <= i < n:
-        raise ValueError(f"class index {i} is out of range for {n} logits")
+    i = class_index(i, z.shape[0], "class index", negative=True)
     finite = z[np.isfinite(z)]
     zi = z[i]
     with np.errstate(over="ignore"):
@@ -133,36 +136,99 @@ def turning_temperature(z, i):
 
 def entropy(q, axis=-1):
     """H(q) = -sum_i q_i log q_i in nats (0 log 0 = 0), for probability vectors q along ``axis``."""
-    q = np.asarray(q, dtype=np.float64)
-    if q.ndim == 0:
-        raise ValueError("entropy needs a probability vector, got a scalar")
-    if q.shape[class_axis(q.shape, axis, "q")] == 0:
-        raise ValueError(f"entropy needs a probability vector, got an empty one (shape {q.shape})")
-    if np.isnan(q).any():
-        raise ValueError("entropy needs probabilities, got NaN")
-    if (q < 0).any():
-        raise ValueError(f"entropy needs probabilities, got a negative entry {q.min():g}")
-    total = q.sum(axis=axis)
-    if (q > 1).any() or not np.allclose(total, 1.0, rtol=0, atol=PROBABILITY_SUM_TOLERANCE):
-        worst = total.flat[np.argmax(np.abs(total - 1.0))]
-        raise ValueError(
-            f"entropy needs probabilities in [0, 1] that sum to 1 along axis {axis}; got entries up to "
-            f"{q.max():g} and a sum of {worst:g}. Pass softmax(z, T), not the logits z."
-        )
+    q = probabilities(q, axis)
     return entr(q).sum(axis=axis)
 
 
 def random_logits(n, seed=0, scale=2.0):
     """n logits drawn from a normal distribution with standard deviation ``scale`` (seeded)."""
-    for value, name in ((n, "n"), (seed, "seed")):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be an integer, got {value!r}")
-    if n < 2:
-        raise ValueError(f"need at least 2 classes, got {n}")
-    if seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed}")
-    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.integer, np.floating)):
-        raise TypeError(f"scale must be a number, got {scale!r}")
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+    n, seed = count(n, "n (the number of classes)", 2), count(seed, "seed", 0)
+    scale = number(scale, "scale", 0, low_open=True)
     return np.random.default_rng(seed).normal(scale=scale, size=n)
+
+
+def _top_and_rest(x, axis=-1):
+    """(max_j x_j, log1p(sum of exp(x_j - max) over all but one maximum)): log sum_j exp(x_j) is their sum.
+
+    Never overflows, keeps shares below float64's epsilon (log1p), and gives -inf for a row that is all -inf."""
+    top = x.max(axis=axis, keepdims=True)
+    safe_top = np.where(np.isneginf(top), 0.0, top)
+    others = np.exp(x - safe_top)
+    np.put_along_axis(others, np.argmax(x, axis=axis, keepdims=True), 0.0, axis=axis)
+    return top, np.log1p(others.sum(axis=axis, keepdims=True))
+
+
+def _log_sum_exp(x, axis=-1):
+    """log sum_j exp(x_j); -inf for a row that is all -inf."""
+    top, rest = _top_and_rest(x, axis)
+    return np.squeeze(top + rest, axis=axis)
+
+
+def _log_softmax(x, axis=-1):
+    """log(exp(x_i) / sum_j exp(x_j)) as (x_i - max) - log1p(...): exact even where it is -1e-300."""
+    top, rest = _top_and_rest(x, axis)
+    with np.errstate(invalid="ignore"):  # rows that are all -inf give nan: the caller masks them
+        return (x - top) - rest
+
+
+def _xlogratio(log_a, log_b):
+    """a (log a - log b) with 0 log 0 = 0: a term of a KL divergence, from the logs of a and b."""
+    finite = np.isfinite(log_a)
+    return np.where(finite, np.exp(log_a) * (np.where(finite, log_a, 0.0) - np.where(finite, log_b, 0.0)), 0.0)
+
+
+def kl_decomposition(teacher_logits, student_logits, target, T=1.0):
+    """KL(p || q) of p = softmax(v / T) and q = softmax(z / T), split at the target class t (Zhao et al. 2022):
+
+        KL(p || q) = KL(b_p || b_q) + (1 - p_t) * KL(p_hat || q_hat)
+
+    b = (probability of t, of all the other classes); p_hat and q_hat are the distributions over the
+    non-target classes (the softmax of the other logits alone). Returns (target_kl, non_target_kl,
+    non_target_weight = 1 - p_t), each of the batch shape (the logits' shape without the class axis, the last).
+    Computed from log-probabilities, so logits of 1e4 lose nothing; a -inf logit is a class of probability 0.
+    Where the teacher gives the other classes no probability at all (every other logit -inf), p_hat is
+    undefined and the weight and the non-target KL are 0.
+    """
+    v, z = as_logits(teacher_logits, "teacher_logits"), as_logits(student_logits, "student_logits")
+    if z.shape != v.shape:
+        raise ValueError(f"teacher and student logits must have the same shape, got {v.shape} and {z.shape}")
+    if (np.isneginf(z) & np.isfinite(v)).any():
+        raise ValueError(
+            "a student logit is -inf where the teacher's is finite: the student rules out a class the teacher "
+            "gives probability, so the KL is infinite"
+        )
+    as_temperature(T, allow_zero=False)
+    v, x_p, _, _ = _scaled_logits(v, T, -1)  # broadcast against T
+    x_q = _scaled_logits(np.broadcast_to(z, v.shape), T, -1)[1]
+    is_target = _target_mask(target, v.shape)
+    part_p = [np.where(is_target, x_p, -np.inf), np.where(is_target, -np.inf, x_p)]  # the target, the rest
+    part_q = [np.where(is_target, x_q, -np.inf), np.where(is_target, -np.inf, x_q)]
+    log_b_p = [_log_sum_exp(part) - _log_sum_exp(x_p) for part in part_p]  # log p_t and log(1 - p_t), both exact
+    log_b_q = [_log_sum_exp(part) - _log_sum_exp(x_q) for part in part_q]
+    target_kl = sum(_xlogratio(a, b) for a, b in zip(log_b_p, log_b_q, strict=True))
+    has_rest = np.isfinite(log_b_p[1])
+    rest_p = np.where(has_rest[..., None], part_p[1], 0.0)  # rows without a rest get a stand-in, masked below
+    rest_q = np.where(has_rest[..., None], part_q[1], 0.0)
+    log_p_hat, log_q_hat = _log_softmax(rest_p), _log_softmax(rest_q)
+    non_target_kl = np.where(has_rest, _xlogratio(log_p_hat, log_q_hat).sum(-1), 0.0)
+    for part in (target_kl, non_target_kl):  # logits near 1e308 at a small T: a gap beyond float64
+        representable(part, "the KL", "the student's logits are too far from the teacher's at this temperature")
+    # a KL is >= 0; rounding can leave -1e-16 where p and q agree
+    return np.maximum(target_kl, 0.0), np.maximum(non_target_kl, 0.0), np.exp(log_b_p[1])
+
+
+def _target_mask(target, shape):
+    """A boolean mask of ``shape`` (batch..., classes) that is True at each row's target class."""
+    target = np.asarray(target.detach().cpu() if hasattr(target, "detach") else target)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"target must be integer class indices, got {target.dtype} values")
+    try:
+        target = np.broadcast_to(target, shape[:-1])
+    except ValueError:
+        raise ValueError(
+            f"target of shape {target.shape} must give one class per row of logits of shape {shape}"
+        ) from None
+    n = shape[-1]
+    if target.size and (target.min() < 0 or target.max() >= n):
+        raise ValueError(f"target must lie in 0..{n - 1} (a class of each row), got {target.min()}..{target.max()}")
+    return np.arange(n) == target[..., None]

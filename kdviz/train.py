@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import teacher_store
-from ._checks import MAX_SEED, count, is_number
+from . import _checks, teacher_store
+from ._checks import MAX_SEED
 from .data import data_fingerprint
-from .losses import as_labels, as_numbers, check_scaled_logits, check_teacher_logits, checked_T_alpha, distillation_loss
+from .losses import distillation_loss
 from .models import N_CLASSES, N_PIXELS, StackedStudents, student_mlp, teacher_mlp
 
 PIXEL_MEAN, PIXEL_STD = 0.1307, 0.3081  # MNIST training-set statistics of pixel / 255
@@ -51,33 +51,19 @@ def choose_device(device=None):
 def to_inputs(images, device=None):
     """Images (N, 28, 28) or (N, 784) -> standardized float32 (N, 784) on the device.
 
-    uint8 images hold pixels 0-255; float images must already lie in [0, 1] (pixel / 255).
+    uint8 (or other integer) images hold pixels 0-255; float images must already lie in [0, 1] (pixel / 255).
     """
-    array = np.asarray(images)
-    if array.ndim not in (2, 3) or array.shape[1:] not in ((28, 28), (784,)):
-        raise ValueError(f"images must be (N, 28, 28) or (N, 784), got shape {array.shape}")
+    array = _checks.images(images)
     if array.dtype == np.uint8:
         pixels = torch.tensor(array, device=choose_device(device)).float() / 255  # a copy: MNIST arrays are read-only
-    elif np.issubdtype(array.dtype, np.floating):
-        if array.size and (np.isnan(array).any() or array.min() < 0 or array.max() > 1):
-            raise ValueError(
-                f"float images must lie in [0, 1] (pixel / 255), got values in [{np.nanmin(array):g}, "
-                f"{np.nanmax(array):g}]{' and nan' if np.isnan(array).any() else ''}; pass uint8 images for 0-255"
-            )
-        pixels = torch.as_tensor(array, dtype=torch.float32, device=choose_device(device))
     else:
-        raise TypeError(f"images must be uint8 (0-255) or float in [0, 1], got {array.dtype}")
+        pixels = torch.as_tensor(array, dtype=torch.float32, device=choose_device(device))
     return ((pixels - PIXEL_MEAN) / PIXEL_STD).reshape(len(array), N_PIXELS)
 
 
 def to_labels(labels, device=None):
     """Integer class labels 0-9 as int64 on the device."""
-    array = np.asarray(labels)
-    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
-        raise TypeError(f"labels must be a 1-D array of integer classes, got {array.dtype} of shape {array.shape}")
-    if array.size and (array.min() < 0 or array.max() > 9):
-        raise ValueError(f"labels must lie in 0..9, got {array.min()}..{array.max()}")
-    return torch.as_tensor(array, dtype=torch.int64, device=choose_device(device))
+    return torch.as_tensor(_checks.digit_labels(labels), dtype=torch.int64, device=choose_device(device))
 
 
 def jitter(x, max_shift, generator):
@@ -93,13 +79,9 @@ def jitter(x, max_shift, generator):
 
 def transfer_indices(labels, drop_class=None, fraction=1.0, seed=0):
     """Indices of a transfer set: all of ``labels``, minus one class, or a seeded random fraction."""
-    labels = np.asarray(labels)
-    _require_number(fraction, "fraction")
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction of the data to keep must lie in (0, 1], got {fraction}")
-    if drop_class is not None:
-        count(drop_class, "drop_class", 0, N_CLASSES - 1)
-    count(seed, "seed", 0, MAX_SEED)
+    labels, fraction = np.asarray(labels), _checks.fraction(fraction)
+    drop_class = None if drop_class is None else _checks.count(drop_class, "drop_class", 0, N_CLASSES - 1)
+    _checks.count(seed, "seed", 0, MAX_SEED)
     keep = np.flatnonzero(labels != drop_class) if drop_class is not None else np.arange(len(labels))
     if len(keep) == 0:
         raise ValueError(
@@ -110,27 +92,6 @@ def transfer_indices(labels, drop_class=None, fraction=1.0, seed=0):
         rng = np.random.default_rng(seed)
         keep = np.sort(rng.choice(keep, size=max(1, round(fraction * len(keep))), replace=False))
     return keep
-
-
-def _require(condition, message):
-    if not condition:
-        raise ValueError(message)
-
-
-def _require_number(value, name):
-    if not is_number(value):
-        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-
-
-def _check_common(config, kind):
-    """Checks shared by both configurations, made when a configuration is created."""
-    for name in ("hidden", "epochs", "batch_size"):
-        count(getattr(config, name), f"{kind}.{name}", 1)
-    for name in ("lr", "momentum"):
-        _require_number(getattr(config, name), f"{kind}.{name}")
-    _require(np.isfinite(config.lr) and config.lr > 0, f"{kind}.lr must be a finite number > 0, got {config.lr!r}")
-    _require(0 <= config.momentum < 1, f"{kind}.momentum must lie in [0, 1), got {config.momentum!r}")
-    count(config.seed, f"{kind}.seed", 0, MAX_SEED)
 
 
 @dataclass(frozen=True)
@@ -148,18 +109,7 @@ class TeacherConfig:
     seed: int = 0
 
     def __post_init__(self):
-        _check_common(self, "TeacherConfig")
-        for name in ("dropout_input", "dropout_hidden", "weight_decay"):
-            _require_number(getattr(self, name), f"TeacherConfig.{name}")
-        for name in ("dropout_input", "dropout_hidden"):
-            value = getattr(self, name)
-            _require(0 <= value < 1, f"TeacherConfig.{name} must lie in [0, 1), got {value!r}")
-        count(self.jitter, "TeacherConfig.jitter (a shift in whole pixels)", 0, 13)
-        _require(
-            np.isfinite(self.weight_decay) and self.weight_decay >= 0,
-            f"TeacherConfig.weight_decay must be a finite number >= 0, got {self.weight_decay!r}",
-        )
-        count(self.n_train, "TeacherConfig.n_train", 1, 60000)
+        _checks.teacher_config(self)
 
     def recipe(self):
         """How this teacher is regularised and trained, in words (the paper names dropout, weight constraints and
@@ -183,14 +133,7 @@ class StudentConfig:
     seed: int = 0
 
     def __post_init__(self):
-        _check_common(self, "StudentConfig")
-        clip = self.max_grad_norm
-        if clip is not None:
-            _require_number(clip, "StudentConfig.max_grad_norm (or None for no clipping)")
-        _require(
-            clip is None or (np.isfinite(clip) and clip > 0),
-            f"StudentConfig.max_grad_norm must be a finite number > 0, or None for no clipping; got {clip!r}",
-        )
+        _checks.student_config(self)
 
 
 class TrainingWarning(RuntimeWarning):
@@ -326,15 +269,9 @@ def count_errors(logits, labels, class_bias=None):
 
 def train_teacher(x, y, config=TeacherConfig(), x_test=None, y_test=None, progress=True, callback=None):
     """Train the dropout teacher with SGD + one-cycle schedule and optional pixel jitter."""
-    if not isinstance(config, TeacherConfig):
-        raise TypeError(f"config must be a TeacherConfig, got {type(config).__name__}")
-    _check_inputs(x, "x")
-    y = _check_labels(y, len(x), x.device, "y")
-    if (x_test is None) != (y_test is None):
-        raise ValueError("give x_test and y_test together (or neither)")
-    if x_test is not None:
-        _check_inputs(x_test, "x_test", x.device)
-        y_test = _check_labels(y_test, len(x_test), x.device, "y_test")
+    _checks.instance_of(config, TeacherConfig, "config", "TeacherConfig(epochs=12)")
+    y = _checks.label_tensor(y, len(_checks.input_tensor(x, "x")), x.device, "y")
+    x_test, y_test = _checks.test_set(x_test, y_test, x.device)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     model = teacher_mlp(config.hidden, config.dropout_input, config.dropout_hidden).to(x.device)
@@ -408,106 +345,23 @@ def load_or_train_teacher(data, config=TeacherConfig(), device=None, progress=Tr
 
 
 def export_teacher(model, config, data, folder, name, record):
-    """Write ``model`` as float16 weights plus a JSON record into ``folder``; return the record.
+    """Write ``model`` as float16 weights plus a JSON record into ``folder`` (``teacher_store.write_shipped``);
+    return the record.
 
-    The record gets the weights' sha256 and the test errors of the exported (float16) weights on the
-    canonical test set, besides what the caller put in ``record`` (how it was made).
+    The record gets the test errors of the exported (float16) weights on the canonical test set, besides what
+    the caller put in ``record`` (how it was made) and the sha256 sums write_shipped adds.
     """
-    weights, sha256 = teacher_store.write_shipped(model, config, folder, name)
-    exported = teacher_store.load_weights_file(config, weights)
+    state = teacher_store.shipped_state(model)
+    exported = teacher_store.model_from_state(config, state)
     x_test, y_test = to_inputs(data.test_images, "cpu"), to_labels(data.test_labels, "cpu")
     record = {
         **record,
         "config": asdict(config),
         "data": data_fingerprint(),
-        "weights_file": weights.name,
-        "weights_sha256": sha256,
         "dtype": "float16",
         "test_errors": int(count_errors(logits_of(exported, x_test), y_test)),
     }
-    teacher_store.write_record(record, weights.with_suffix(".json"))
-    return record
-
-
-def _broadcast_students(T, alpha, seeds, default_seed):
-    """One (T, alpha, seed) per student, as three equal-length arrays; checked like kd_loss checks them."""
-    T = np.atleast_1d(as_numbers(T, "T"))
-    alpha = np.atleast_1d(as_numbers(alpha, "alpha"))
-    seeds = np.atleast_1d(np.asarray(default_seed if seeds is None else seeds))
-    if min(T.size, alpha.size, seeds.size) == 0:
-        raise ValueError("T, alpha and seeds must each hold at least one value")
-    if not np.issubdtype(seeds.dtype, np.integer):
-        raise TypeError(f"seeds must be integers, got {seeds.tolist()}")
-    if seeds.min() < 0 or seeds.max() > MAX_SEED:
-        raise ValueError(f"seeds must be integers in 0..{MAX_SEED}, got {seeds.tolist()}")
-    try:
-        T, alpha, seeds = np.broadcast_arrays(T, alpha, seeds)
-    except ValueError:
-        raise ValueError(
-            f"T {T.shape}, alpha {alpha.shape} and seeds {seeds.shape} do not broadcast together"
-        ) from None
-    if T.ndim != 1:
-        raise ValueError(f"T, alpha and seeds must be numbers or 1-D lists, got shape {T.shape}")
-    checked_T_alpha(T, alpha, n_students=len(T))
-    return T, alpha, seeds.astype(int)
-
-
-def _check_inputs(x, name, device=None):
-    """A finite float tensor (N, 784) from to_inputs, on ``device`` where given."""
-    if not torch.is_tensor(x) or x.dim() != 2 or x.shape[1] != N_PIXELS or not x.is_floating_point():
-        shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
-        raise ValueError(f"{name} must be a float tensor (N, {N_PIXELS}) from kdviz.train.to_inputs, got {shape}")
-    if x.dtype != torch.float32:
-        raise ValueError(f"{name} must be float32 like the students' weights, got {x.dtype}: use {name}.float()")
-    if len(x) == 0:
-        raise ValueError(f"{name} is empty: give at least one image")
-    if device is not None and x.device != device:
-        raise ValueError(f"{name} is on {x.device}, the transfer set on {device}: move it with .to({str(device)!r})")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains nan or inf: make the images with kdviz.train.to_inputs")
-
-
-def _check_labels(y, n, device, name):
-    """Labels of n examples as int64 on ``device``, checked as kd_loss checks them (kdviz.losses.as_labels)."""
-    if not torch.is_tensor(y):
-        raise TypeError(
-            f"{name} must be a label tensor of shape ({n},) from kdviz.train.to_labels, got {type(y).__name__}"
-        )
-    if y.device != device:
-        raise ValueError(f"{name} is on {y.device}, the transfer set on {device}: move it with .to({str(device)!r})")
-    return as_labels(y, N_CLASSES, [(n,)], device, name)
-
-
-def _check_transfer_set(x, y, teacher_logits, T, alpha, x_test, y_test):
-    """Everything about the data that would otherwise fail deep inside torch, or silently, mid-run.
-
-    Returns y and y_test as int64 labels (None stays None)."""
-    _check_inputs(x, "x")
-    if len(x) == 0:
-        raise ValueError("the transfer set is empty: give at least one example")
-    if y is None and (alpha != 1).any():
-        raise ValueError(
-            f"without labels (y=None) only the soft term can be trained, so every alpha must be 1; got {alpha.tolist()}"
-        )
-    if y is not None:
-        y = _check_labels(y, len(x), x.device, "y")
-    if teacher_logits is None:
-        if (alpha != 0).any():
-            raise ValueError("teacher_logits are needed unless every alpha is 0 (labels only)")
-    else:
-        if not torch.is_tensor(teacher_logits) or teacher_logits.shape != (len(x), N_CLASSES):
-            shape = tuple(teacher_logits.shape) if hasattr(teacher_logits, "shape") else type(teacher_logits).__name__
-            raise ValueError(
-                f"teacher logits must be a tensor ({len(x)}, {N_CLASSES}) for {len(x)} examples, got {shape}"
-            )
-        check_teacher_logits(teacher_logits)
-        check_scaled_logits(teacher_logits, torch.as_tensor(T))
-    if (x_test is None) != (y_test is None):
-        raise ValueError("give x_test and y_test together (or neither)")
-    if x_test is not None:
-        _check_inputs(x_test, "x_test", x.device)
-        y_test = _check_labels(y_test, len(x_test), x.device, "y_test")
-    return y, y_test
+    return teacher_store.write_shipped(state, folder, name, record)
 
 
 def _chance_losses(teacher_logits, T, alpha):
@@ -564,19 +418,15 @@ def train_students(
     shifts, so a student in a stack still equals the same student trained alone.
     Returns (StackedStudents, History).
     """
-    if not isinstance(config, StudentConfig):
-        raise TypeError(f"config must be a StudentConfig, got {type(config).__name__}: e.g. StudentConfig(hidden=100)")
+    _checks.instance_of(config, StudentConfig, "config", "StudentConfig(hidden=100)")
     if track_train_errors and y is None:
         raise ValueError("track_train_errors needs the labels y: without them there are no training errors to count")
-    T, alpha, seeds = _broadcast_students(T, alpha, seeds, config.seed)
-    count(transfer_jitter, "transfer_jitter (a shift in whole pixels)", 0, 13)
-    if transfer_jitter:
-        _check_teacher_model(teacher, x)
-        if teacher_logits is None:  # on the unshifted images: for the checks below and the chance loss only
-            teacher_logits = logits_of(teacher, x)
-    elif teacher is not None:
-        raise ValueError("a teacher is used only with transfer_jitter > 0; otherwise give its teacher_logits")
-    y, y_test = _check_transfer_set(x, y, teacher_logits, T, alpha, x_test, y_test)
+    T, alpha, seeds = _checks.students(T, alpha, seeds, config.seed)
+    _checks.stacked_size(len(T), config.hidden)
+    transfer_jitter = _checks.consistent_teaching(teacher, transfer_jitter, x)
+    if transfer_jitter and teacher_logits is None:  # on the unshifted images: for the checks and the chance loss
+        teacher_logits = logits_of(teacher, x)
+    y, y_test = _checks.transfer_set(x, y, teacher_logits, T, alpha, x_test, y_test)
     if teacher_logits is None:
         teacher_logits = torch.zeros(len(x), N_CLASSES, device=x.device)
     teacher_was_training = teacher is not None and teacher.training
@@ -639,18 +489,6 @@ def train_students(
 
 
 JITTER_SEED_OFFSET = 1_000_003  # a seed's shifts come from their own generator, apart from its batch order
-
-
-def _check_teacher_model(teacher, x):
-    """The teacher for consistent teaching: a module on x's device that maps (N, 784) images to (N, 10) logits."""
-    if not isinstance(teacher, torch.nn.Module):
-        raise TypeError(f"transfer_jitter needs the teacher model (teacher=...), got {type(teacher).__name__}")
-    parameter = next(teacher.parameters(), None)
-    if parameter is not None and parameter.device != x.device:
-        raise ValueError(f"the teacher is on {parameter.device}, the transfer set on {x.device}: move one of them")
-    shape = tuple(logits_of(teacher, x[:2]).shape)
-    if shape != (len(x[:2]), N_CLASSES):
-        raise ValueError(f"the teacher must give {N_CLASSES} logits per image, got shape {shape} for {len(x[:2])}")
 
 
 @torch.no_grad()

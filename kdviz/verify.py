@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from scipy.special import logsumexp
 
+from ._checks import as_logits
 from .gradients import logit_matching_grad, soft_ce_grad
 from .temperature import dq_dT, expected_logit, softmax, turning_temperature
 
@@ -125,12 +126,21 @@ def sign_rule_check(logits, temperatures):
 
 
 def class_motions(logits):
-    """How each q_i moves with T, largest logit first: (class, z_i, sentence, T* or None)."""
-    z = np.asarray(logits, dtype=float)
+    """How each q_i moves with T, largest logit first: (class, z_i, sentence, T* or None).
+
+    A -inf logit's q_i stays 0; when all finite logits are equal every q_i stays 1/n."""
+    z = as_logits(logits, "logits")
+    if z.ndim != 1:
+        raise ValueError(f"class_motions takes one vector of logits, got shape {z.shape}")
+    finite = z[np.isfinite(z)]
     rows = []
-    for i in np.argsort(z)[::-1]:
+    for i in np.argsort(z, kind="stable")[::-1]:
         t_star = turning_temperature(z, i)
-        if z[i] == z.max():
+        if np.isneginf(z[i]):
+            motion = "stays at 0 (a -inf logit)"
+        elif finite.min() == finite.max():
+            motion = f"stays at 1/{finite.size} (all logits equal)"
+        elif z[i] == z.max():
             motion = "always falls"
         elif t_star is None:
             motion = "always rises"

@@ -18,8 +18,8 @@ import io
 import ipywidgets as widgets
 import numpy as np
 
-from . import mnist_plots, plots
-from ._checks import slider_start
+from . import beyond_plots, mnist_plots, plots
+from ._checks import class_index, logit_list, slider_start
 from .temperature import random_logits
 
 
@@ -86,19 +86,6 @@ class Panel(StaticPNG, widgets.VBox):
         return self.image.value or None
 
 
-def logit_vector(logits, name="logits"):
-    """At least two finite logits as a float array; a clear ValueError for anything else."""
-    try:
-        z = np.asarray(logits, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numbers, got {logits!r}") from None
-    if z.ndim != 1 or len(z) < 2:
-        raise ValueError(f"{name} must be a list of at least two numbers, got {logits!r}")
-    if not np.isfinite(z).all():
-        raise ValueError(f"{name} must be finite numbers, got {logits!r}")
-    return z
-
-
 def parse_logits(text):
     """'1, 3, 2' -> array([1., 3., 2.]); a clear ValueError for anything else."""
     try:
@@ -162,24 +149,21 @@ def curves_panel(n=7, seed=0, T_max=5.0, log_T=False):
 
 def turning_panel(logits, i=None):
     """Pick a class and see q_i(T), the sign of dq_i/dT and its turning temperature T*."""
-    logits = logit_vector(logits)
+    logits = logit_list(logits)
     options = [(f"class {k} (z = {z:.2f})", k) for k, z in enumerate(logits)]
-    i = int(np.argsort(logits)[-2]) if i is None else i
-    if i not in range(len(logits)):
-        raise ValueError(f"class {i} is out of range for {len(logits)} logits (0..{len(logits) - 1})")
+    i = int(np.argsort(logits)[-2]) if i is None else class_index(i, len(logits), "class")
     controls = {"i": widgets.Dropdown(options=options, value=i, description="class")}
     return Panel(lambda i: plots.plot_turning_point(logits, i), controls)
 
 
 def soft_share_panel(student_logits, teacher_logits, label, T=5.0, alpha=0.5):
     """Sliders for T and alpha: how much of the blended gradient the soft term supplies, with and without T^2."""
-    student_logits = logit_vector(student_logits, "student_logits")
-    teacher_logits = logit_vector(teacher_logits, "teacher_logits")
+    student_logits = logit_list(student_logits, "student_logits")
+    teacher_logits = logit_list(teacher_logits, "teacher_logits")
     n = len(student_logits)
     if len(teacher_logits) != n:
         raise ValueError(f"student and teacher need the same number of classes, got {n} and {len(teacher_logits)}")
-    if label not in range(n):
-        raise ValueError(f"label {label} is out of range for {n} classes (0..{n - 1})")
+    class_index(label, n, "label")
     controls = {
         "T": temperature_slider(T, low=1.0, high=100.0),
         "alpha": widgets.FloatSlider(
@@ -205,3 +189,10 @@ def similarity_panel(teacher_logits, labels, T=20.0, show_diagonal=False):
         return mnist_plots.plot_class_similarity(teacher_logits, labels, T, hide_diagonal=not show_diagonal)
 
     return Panel(draw, controls)
+
+
+def kl_split_panel(teacher_logits, student_logits, targets, T=1.0):
+    """The distillation KL split at the target class (kdviz.temperature.kl_decomposition) against T, averaged
+    over a batch, with a temperature slider (0.5 to 50)."""
+    controls = {"T": temperature_slider(T, low=0.5, high=50.0)}
+    return Panel(lambda T: beyond_plots.plot_kl_split(teacher_logits, student_logits, targets, T), controls)

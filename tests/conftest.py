@@ -1,5 +1,5 @@
-"""Suite-wide set-up: hypothesis profiles, the one MNIST check, notebooks run from a copy, and the
-snapshot of the checkout that the last test compares against."""
+"""Suite-wide set-up: hypothesis profiles, the one MNIST check, notebooks run once each from a copy, and
+the snapshot of the checkout that the last test compares against."""
 
 import hashlib
 import os
@@ -10,11 +10,13 @@ import tempfile
 import threading
 import time
 import urllib.request
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from nbmake.nb_run import NotebookRun
+from nbmake.pytest_items import NotebookFailedException
 
 from kdviz import data
 
@@ -29,6 +31,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 if os.environ.get("KDVIZ_DATA_DIR"):  # absolute, as notebooks run from a temporary copy of their folder
     os.environ["KDVIZ_DATA_DIR"] = str(Path(os.environ["KDVIZ_DATA_DIR"]).expanduser().resolve())
+# A test run trains no teacher unless the test is about training one: the notebooks and the JupyterLab that
+# the browser tests start use the shipped teacher even where the user's shell asks to ignore it.
+os.environ.pop("KDVIZ_NO_SHIPPED_TEACHER", None)
 
 
 def in_ci():
@@ -85,7 +90,7 @@ def mnist_dir():
     return folder
 
 
-# --- notebooks run by nbmake execute from a temporary copy -----------------------------------
+# --- every notebook executes once, from a temporary copy ---------------------------------------
 
 _copies = []
 
@@ -105,6 +110,39 @@ def pytest_unconfigure(config):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+_executions = {}
+
+
+def execute_once(source, config):
+    """nbmake's result of executing a copy of the notebook ``source`` (its ``nb`` holds the outputs, its
+    ``error`` the failing cell or None), executed once per session with the session's nbmake options.
+    The notebook's nbmake test and any test that inspects its outputs share this one execution."""
+    if source not in _executions:
+        option = vars(config.option)  # nbmake's options, or its defaults where its plugin is left out
+        run = NotebookRun(
+            notebook_copy(source),
+            option.get("nbmake_timeout", 600),
+            verbose=bool(option.get("verbose")),
+            kernel=option.get("nbmake_kernel"),
+            find_import_errors=option.get("nbmake_find_import_errors", False),
+        )
+        _executions[source] = run.execute()
+    return _executions[source]
+
+
+@pytest.fixture(scope="session")
+def executed_notebook(pytestconfig):
+    """``executed_notebook("01_....ipynb")``: the notebook executed in quick mode, as its nbmake test ran it."""
+    return lambda name: execute_once(ROOT / "notebooks" / name, pytestconfig)
+
+
+def _run_shared_execution(item, source):
+    """An nbmake item's test: the shared execution of ``source`` (nbmake reports a failure as usual)."""
+    result = execute_once(source, item.config)
+    if result.error is not None:
+        raise NotebookFailedException(result)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
@@ -114,7 +152,8 @@ def pytest_collection_modifyitems(config, items):
             source = Path(item.filename)
             if "load_mnist(" in source.read_text(encoding="utf-8"):
                 item.add_marker("mnist")
-            item.filename = str(notebook_copy(source))  # nbmake runs the kernel in this file's folder
+            item.filename = str(notebook_copy(source))  # where the kernel runs, as nbmake reports it
+            item.runtest = partial(_run_shared_execution, item, source.resolve())
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)  # stable: the rest keep order
 
 
@@ -132,6 +171,47 @@ class MnistGate:
 
 def pytest_configure(config):
     config.pluginmanager.register(MnistGate(), "kdviz-mnist-gate")
+
+
+# --- the Chromium that the browser tests drive -------------------------------------------------
+
+CHROMIUM_NAMES = (  # on PATH (Linux), then where macOS and Windows install Chromium and Google Chrome
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+    r"C:\Program Files\Google\Chrome\Application\chrome.exe",
+)
+
+
+def find_chromium():
+    """$KDVIZ_CHROMIUM when set, else the first of CHROMIUM_NAMES found; None when there is none."""
+    names = [os.environ["KDVIZ_CHROMIUM"]] if os.environ.get("KDVIZ_CHROMIUM") else CHROMIUM_NAMES
+    return next(filter(None, map(shutil.which, names)), None)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Path of the Chromium to drive; without one the test skips (fails under CI) saying how to get one."""
+    found = find_chromium()
+    if found is None:
+        setting = os.environ.get("KDVIZ_CHROMIUM")
+        missing = (
+            f"KDVIZ_CHROMIUM={setting} is not a program"
+            if setting
+            else "none of chromium, chromium-browser, google-chrome is on PATH or in the usual places"
+        )
+        reason = (
+            f"the browser tests need Chromium or Google Chrome: {missing}. Install one (Debian: "
+            "`apt-get install chromium`; Ubuntu: `snap install chromium`; macOS, Windows: Google Chrome) "
+            "or set KDVIZ_CHROMIUM to its path."
+        )
+        if in_ci():
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    return found
 
 
 # --- the checkout as the session found it ------------------------------------------------------

@@ -1,7 +1,9 @@
 """JupyterLab as a student meets it: a real server, headless Chromium, the widgets clicked.
 
-Runs Debian's Chromium (/usr/bin/chromium) through the PyPI playwright package; no browser is
-downloaded. Skips with a reason where Chromium or playwright is missing. JupyterLab serves a
+Drives the Chromium that conftest finds ($KDVIZ_CHROMIUM, else chromium, chromium-browser or
+google-chrome on PATH, else Chromium or Google Chrome where macOS and Windows install them) through
+the PyPI playwright package; no browser is downloaded. Skips with a reason where Chromium or
+playwright is missing (under CI=true a missing Chromium is a failure). JupyterLab serves a
 temporary copy of notebooks/ (its autosave never reaches the checkout) with binder/'s settings,
 and its own settings, workspaces and config folders; screenshots go to pytest's temporary folder.
 """
@@ -20,8 +22,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("KDVIZ_CHROMIUM", "/usr/bin/chromium")
-
 pytestmark = pytest.mark.browser
 
 
@@ -83,17 +83,13 @@ def screenshots(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(lab_url):
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser tests, but Chromium is not at {CHROMIUM}")
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+def browser(chromium):
     pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=CHROMIUM,
+            executable_path=chromium,
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
         )

@@ -28,6 +28,11 @@ BAD = [
     (["distill", "--data-dir", "/no/such/folder"], "--data-dir"),
     (["distill", "--device", "tpu"], "--device"),
     (["teacher", "--preset", "huge"], "--preset"),
+    (["distill", "--hidden", "100000"], "--hidden"),  # was refused only when torch allocated, after loading
+    (["distill", "--hidden", "4096", "--seeds", "30"], "--seeds/--hidden"),
+    (["sweep", "--hidden", "4096", "--seeds", "3"], "--seeds/--hidden"),
+    (["distill", "--data-dir", ""], "--data-dir"),  # was the current folder, and a download into it
+    (["fetch", "--dir", " "], "--dir"),
     (["distill", "--transfer-jitter", "14"], "--transfer-jitter"),
     (["sweep", "--transfer-jitter", "1.5"], "--transfer-jitter"),
     (["nonsense"], "command"),
@@ -92,6 +97,80 @@ def test_help_shows_defaults_in_plain_text(command):
 def test_the_distill_help_names_the_seeds_option():
     run = subprocess.run([sys.executable, "-m", "kdviz", "distill", "--help"], capture_output=True, text=True)
     assert "--seeds" in run.stdout and "(default: 1)" in run.stdout
+
+
+def test_an_error_the_command_cannot_name_is_one_line_with_exit_1(monkeypatch, capsys):
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("C++ exception:\n  frame #0\n  frame #1\n" + "x" * 2000)
+
+    monkeypatch.setattr(data, "load_mnist", out_of_memory)
+    assert main(["distill", "--data-dir", "."]) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: MemoryError: C++ exception: frame #0")
+    assert len(lines[0]) < 700 and "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (
+            ["distill", "--hiden", "30"],
+            "unrecognized arguments: --hiden 30; did you mean --hidden? (see `{prog} distill",
+        ),
+        (["sweep", "--alpah", "1", "--sed=2"], "did you mean --alpha for --alpah and --seed for --sed?"),
+        (["teacher", "--ouy", "x"], "did you mean --out? (see `{prog} teacher --help`)"),
+        (["fetch", "--whatever"], "unrecognized arguments: --whatever (see `{prog} fetch --help`)"),
+    ],
+)
+@pytest.mark.parametrize("argv0, prog", [("/venv/bin/kdviz", "kdviz"), ("/src/kdviz/__main__.py", "python -m kdviz")])
+def test_an_unknown_flag_names_its_commands_help_and_the_closest_flag(argv, expected, argv0, prog, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [argv0])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected.format(prog=prog) in err
+
+
+def test_messages_spell_commands_as_the_program_was_started(tmp_path):
+    missing = str(tmp_path / "mnist")
+    as_module = subprocess.run(
+        [sys.executable, "-m", "kdviz", "distill", "--data-dir", missing], capture_output=True, text=True
+    )
+    assert f"`python -m kdviz fetch --dir {missing}`" in as_module.stderr
+    assert "(see `python -m kdviz distill --help`)" in as_module.stderr
+    script = tmp_path / "kdviz"  # what pip's `kdviz` console script does
+    script.write_text("import sys\nfrom kdviz.__main__ import main\nsys.exit(main())\n")
+    as_command = subprocess.run(
+        [sys.executable, str(script), "distill", "--data-dir", missing], capture_output=True, text=True
+    )
+    assert f"`kdviz fetch --dir {missing}`" in as_command.stderr and "python -m" not in as_command.stderr
+    assert "(see `kdviz distill --help`)" in as_command.stderr
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new folder", "the user's folder"])
+def test_fetch_offline_is_one_short_sentence_and_leaves_no_folder_behind(existing, tmp_path, monkeypatch, capsys):
+    import socket
+
+    import pooch
+
+    def offline(url, **kwargs):
+        try:
+            raise socket.gaierror(-2, "Name or service not known")
+        except OSError as lookup:
+            raise ConnectionError(
+                f"HTTPSConnectionPool({url}): Max retries exceeded (Caused by {lookup!r})"
+            ) from lookup
+
+    monkeypatch.setattr(pooch, "retrieve", offline)
+    target = tmp_path / "new" / "mnist"
+    if existing:
+        target.mkdir(parents=True)
+    assert main(["fetch", "--dir", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 300, err
+    assert "(Name or service not known)" in err and "Max retries" not in err
+    assert "check the internet connection" in err and "fetch --dir DIR` on a machine with internet access" in err
+    assert (tmp_path / "new").exists() == existing and target.exists() == existing
 
 
 def test_site_refuses_a_folder_that_holds_files_before_any_notebook_runs(tmp_path, capsys):

@@ -5,6 +5,8 @@ is never made behind their back."""
 import gzip
 import hashlib
 import os
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kdviz import data
+from kdviz import _files, data
 from kdviz.data import MnistCorrupted, MnistUnavailable, MnistUnreadable, ensure_file, load_mnist, read_idx
 
 NAME = "t10k-labels-idx1-ubyte"
@@ -105,7 +107,7 @@ def test_the_fallback_without_hard_links_does_not_overwrite_either(folder, monke
         raise PermissionError("hard links are not supported here")
 
     monkeypatch.setattr(os, "link", no_links)
-    assert data._move_aside(gz) == folder / f"{NAME}.gz.corrupt-2"
+    assert _files.move_aside(gz) == folder / f"{NAME}.gz.corrupt-2"
     assert (folder / f"{NAME}.gz.corrupt").read_bytes() == b"kept"
     assert (folder / f"{NAME}.gz.corrupt-2").read_bytes() == b"damaged" and not gz.exists()
 
@@ -130,17 +132,17 @@ def test_a_folder_where_a_file_should_be_is_named_and_left_alone(folder, downloa
 def test_a_file_without_read_permission_is_named_and_left_alone(folder, monkeypatch, download):
     gz = folder / f"{NAME}.gz"
     content = gz.read_bytes()
-    read_bytes = Path.read_bytes
+    os_open = os.open
 
-    def denied(path):
-        if path == gz:
+    def denied(path, *args, **kwargs):
+        if Path(path) == gz:
             raise PermissionError(13, "Permission denied", str(path))
-        return read_bytes(path)
+        return os_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(os, "open", denied)
     with pytest.raises(MnistUnreadable, match=rf"{NAME}.gz cannot be read: permission denied"):
         load_mnist(folder, download=download)
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", os_open)
     assert gz.read_bytes() == content and not list(folder.glob("*.corrupt*"))
 
 
@@ -305,3 +307,125 @@ def test_the_per_user_cache_is_made_on_first_use(folder, monkeypatch, tmp_path_f
     monkeypatch.setattr(pooch, "retrieve", mirror)
     assert load_mnist().test_labels.shape == (2,)
     assert sorted(p.name for p in cache.iterdir()) == sorted(f"{n}.gz" for n in data.MNIST_FILES)
+
+
+# --- issue #24: files that are not regular files, and files larger than MNIST, are never read -----------
+
+
+def fifo_at(path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+
+
+@contextmanager
+def deadline(seconds):
+    """Fail with TimeoutError instead of hanging, where signals allow it (POSIX, main thread)."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s: it hangs")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("download", [True, False])
+def test_a_fifo_in_place_of_a_file_is_named_and_left_alone(folder, download):
+    gz = folder / f"{NAME}.gz"
+    fifo_at(gz)  # reading it would wait forever for a writer
+    with deadline(30), pytest.raises(MnistUnreadable, match=rf"{NAME}.gz is a FIFO \(named pipe\), not a regular file"):
+        load_mnist(folder, download=download)
+    assert gz.is_fifo() and not list(folder.glob("*.corrupt*"))
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_link_to_an_endless_device_is_refused_unread(folder):
+    gz = folder / f"{NAME}.gz"
+    gz.unlink()
+    gz.symlink_to("/dev/zero")  # read until memory runs out, before
+    with pytest.raises(MnistUnreadable, match="is a character device, not a regular file"):
+        load_mnist(folder, download=False)
+    assert gz.is_symlink()
+
+
+def test_a_gzip_bomb_is_refused_after_the_size_of_the_file_it_claims_to_be(folder, monkeypatch):
+    import zlib
+
+    def bomb(megabytes):
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+        return packer.compress(bytes(megabytes * 2**20)) + packer.flush()  # about 1 kB per MB of zeros
+
+    gz = folder / f"{NAME}.gz"
+    gz.write_bytes(bomb(8))  # 8 kB, no larger than the file it claims to be
+    decompressed = []
+    real = zlib.decompressobj
+
+    def watched(*args, **kwargs):
+        inner = real(*args, **kwargs)
+
+        class Watch:
+            def decompress(self, data, max_length=0):
+                out = inner.decompress(data, max_length)
+                decompressed.append(len(out))
+                return out
+
+            def __getattr__(self, name):
+                return getattr(inner, name)
+
+        return Watch()
+
+    monkeypatch.setattr(zlib, "decompressobj", watched)
+    with pytest.raises(MnistCorrupted, match=r"decompresses to more than the 10,008 bytes it should hold"):
+        read_idx(gz, data.MNIST_FILES[NAME], data.MNIST_SIZES[NAME])
+    assert sum(decompressed) <= data.MNIST_SIZES[NAME] + 1  # never unpacked beyond the cap
+    gz.write_bytes(bomb(64))
+    with pytest.raises(MnistCorrupted, match="more than the 47,040,016 bytes"):
+        read_idx(gz)  # without a name: capped at the largest MNIST file
+
+
+def test_a_file_larger_than_any_mnist_file_is_not_read(tmp_path):
+    path = tmp_path / "images"
+    with open(path, "wb") as handle:
+        handle.truncate(data.MAX_IDX_BYTES * 2)  # sparse: no disk used
+    with pytest.raises(MnistCorrupted, match="larger than"):
+        read_idx(path)
+
+
+def test_a_damaged_file_that_cannot_be_moved_says_it_failed_its_check(folder, monkeypatch):
+    gz = folder / f"{NAME}.gz"
+    gz.write_bytes(gz.read_bytes()[:20])  # truncated
+
+    def read_only_folder(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(data._files, "move_aside", read_only_folder)
+    serve(monkeypatch, b"unused")
+    with pytest.raises(MnistCorrupted, match=r"truncated or damaged.*could not be moved aside .*\(Permission denied\)"):
+        ensure_file(NAME, folder, download=True)
+    assert gz.exists()
+
+
+@pytest.mark.parametrize("root", ["", "  "])
+def test_an_empty_folder_name_is_not_the_current_folder(root, monkeypatch):
+    forbid_downloads(monkeypatch)
+    with pytest.raises(MnistUnavailable, match="empty name"):
+        load_mnist(root)
+
+
+def test_a_relative_data_dir_is_fixed_when_first_used(tmp_path, monkeypatch):
+    (tmp_path / "a" / "mnist").mkdir(parents=True)
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    monkeypatch.setenv("KDVIZ_DATA_DIR", "mnist-relative-test")
+    first = data.default_dir()
+    monkeypatch.chdir(tmp_path / "b")
+    assert data.default_dir() == first == tmp_path / "a" / "mnist-relative-test"

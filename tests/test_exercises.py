@@ -78,6 +78,9 @@ RIGHT = {
     "05_bias_sign": ["a", "positive", "A)", "Positive"],
     "05_bias_odds_factor": [33.1, "33.12", np.exp(3.5)],
     "05_where_to_choose_the_bias": ["b", "validation", "Validation."],
+    "06_calibration_T_side": ["a", "below", "(a) below"],
+    "06_smoothed_wrong_class": [0.01, "1%", "1/100"],
+    "06_non_target_weight": [0.001, "0.1%", "1/1000"],
 }
 RIGHT |= {
     f"03_bug_{letter}": [
@@ -163,6 +166,9 @@ WRONG = {
         "validation or test",
         "a validation split carved from the training data",
     ],
+    "06_calibration_T_side": ["b", "above", "not below", "isn't above", "below or above", 0.6],
+    "06_smoothed_wrong_class": [0.1, 0.0111, 1 / 90, 0.91, 0.9, 0.09, "0,01"],
+    "06_non_target_weight": [0.999, 0.01, 0.0001, 1, "0,001"],
 }
 for _letter in BUGGY_LOSSES:
     _right = RIGHT[f"03_bug_{_letter}"][1]
@@ -532,7 +538,7 @@ def test_a_quiz_is_only_for_choice_questions():
 
 def notebook_cells():
     cells = {}
-    for path in sorted((ROOT / "notebooks").glob("0[1-5]_*.ipynb")):
+    for path in sorted((ROOT / "notebooks").glob("0[1-6]_*.ipynb")):
         cells[path.name] = json.loads(path.read_text(encoding="utf-8"))["cells"]
     return cells
 

@@ -10,15 +10,14 @@ from kdviz import softmax
 from kdviz.experiments import (
     Workspace,
     best_class_bias,
-    comparison_report,
     dark_knowledge_examples,
     errors_against_temperature,
     most_confusable,
-    top_classes_line,
 )
 from kdviz.lab import PRESS_EPOCHS, PRESS_IMAGES, distillation_lab
 from kdviz.mnist_plots import class_similarity
 from kdviz.models import teacher_mlp
+from kdviz.reporting import comparison_report, top_classes_line
 from kdviz.train import StudentConfig, count_errors, logits_of, train_students
 from kdviz.widgets import similarity_panel
 
@@ -61,7 +60,22 @@ def test_a_failing_press_is_recorded_not_lost(workspace):
     lab = distillation_lab(workspace, epochs=1, sizes=(8,), hidden=8)
     lab.button.click()  # ipywidgets swallows the exception; the lab keeps it
     assert isinstance(lab.error, ValueError) and "teacher logits" in str(lab.error)
-    assert "training failed" in lab.table.value and not lab.rows
+    assert "training failed" in lab.message.value and not lab.rows
+
+
+def test_a_failing_press_leaves_the_results_of_earlier_presses_in_view(workspace):
+    lab = distillation_lab(workspace, epochs=1, sizes=(8,), hidden=8, seeds=1, n_transfer=200)
+    lab.button.click()
+    assert lab.error is None, lab.error
+    table = lab.table.value
+    lab.controls["T"].value = 50.0
+    workspace.teacher_logits[:200] = float("nan")  # the next press must fail
+    lab.button.click()
+    assert isinstance(lab.error, ValueError) and "training failed" in lab.message.value
+    assert lab.table.value == table and len(lab.rows) == 1
+    workspace.teacher_logits[:200] = 0.0
+    lab.button.click()
+    assert lab.error is None and lab.message.value == "" and len(lab.rows) == 2
 
 
 def test_the_lab_trains_on_the_first_n_transfer_images_only(workspace):
@@ -81,8 +95,11 @@ def test_the_full_size_press_is_the_default_and_a_small_workspace_uses_all_it_ha
     lab = distillation_lab(workspace)
     assert lab.epochs == PRESS_EPOCHS and lab.n_transfer == min(PRESS_IMAGES, len(workspace.x_train))
     assert f"first {lab.n_transfer:,} transfer images" in lab.describe()
-    for bad in ({"epochs": 0}, {"epochs": 1.5}, {"n_transfer": True}, {"n_transfer": 2.5}):
-        with pytest.raises(ValueError, match=next(iter(bad))):
+    for bad, error in (({"epochs": 0}, ValueError), ({"n_transfer": 0}, ValueError)):
+        with pytest.raises(error, match=next(iter(bad))):
+            distillation_lab(workspace, **bad)
+    for bad in ({"epochs": 1.5}, {"n_transfer": True}, {"n_transfer": 2.5}):  # not whole numbers: a wrong type
+        with pytest.raises(TypeError, match=next(iter(bad))):
             distillation_lab(workspace, **bad)
 
 
@@ -131,7 +148,7 @@ def test_dark_knowledge_examples_say_when_too_few_classes_qualify():
     logits, labels = confident_logits()
     with pytest.raises(ValueError, match="only 10 true classes"):
         dark_knowledge_examples(logits, labels, k=11)
-    with pytest.raises(ValueError, match="confident is a probability"):
+    with pytest.raises(ValueError, match=r"confident \(a probability\) must be a finite number in \(0, 1\)"):
         dark_knowledge_examples(logits, labels, confident=1.5)
 
 
@@ -140,6 +157,15 @@ def test_top_classes_line_keeps_a_near_certain_class_from_rounding_to_one():
     line = top_classes_line(logits, 1.0, k=3)
     assert line.startswith("P(1) = 1 - 3.1e-07, P(2) = 3.1e-07, P(3) = ")
     assert top_classes_line(logits, 20.0, k=2) == "P(1) = 0.449, P(2) = 0.212"
+
+
+def test_similarity_panel_says_so_when_every_off_diagonal_probability_underflows():
+    labels = np.arange(20) % 10
+    logits = 1e4 * np.eye(10)[labels]  # at T = 1 every other class has probability exp(-1e4) = 0
+    panel = similarity_panel(logits, labels, T=1.0)
+    assert "underflows to 0" in panel.error and "raise T" in panel.error
+    panel.controls["T"].value = 50.0
+    assert panel.error is None and panel.image.value
 
 
 def test_best_class_bias_fixes_a_suppressed_class():

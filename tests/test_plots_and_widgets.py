@@ -301,15 +301,19 @@ def test_parse_logits():
     [
         (lambda: kw.turning_panel([1]), "at least two numbers"),
         (lambda: kw.turning_panel([1.0, float("nan"), 2.0]), "finite"),
-        (lambda: kw.turning_panel([1.0, 2.0, 3.0], i=3), "class 3 is out of range for 3 logits"),
+        (lambda: kw.turning_panel([1.0, 2.0, 3.0], i=3), "class 3 is out of range for 3 classes"),
         (lambda: kw.soft_share_panel(Z[:4], V[:4], label=5), "label 5 is out of range for 4 classes"),
         (lambda: kw.soft_share_panel(Z[:4], V[:3], label=0), "same number of classes"),
-        (lambda: kw.soft_share_panel("1, 2", V[:2], label=0), "numbers"),
     ],
 )
 def test_panels_refuse_bad_input_with_a_clear_value_error(build, words):
     with pytest.raises(ValueError, match=words):
         build()
+
+
+def test_panels_refuse_logits_that_are_not_numbers_with_a_type_error():
+    with pytest.raises(TypeError, match="student_logits must be real numbers, got the string '1, 2'"):
+        kw.soft_share_panel("1, 2", V[:2], label=0)
 
 
 def png_in(bundle):

@@ -13,7 +13,8 @@ import torch
 
 from kdviz import teacher_store
 from kdviz.data import load_mnist
-from kdviz.experiments import get_preset, teacher_status
+from kdviz.experiments import get_preset
+from kdviz.reporting import teacher_status
 from kdviz.teacher_store import SHIPPED_DIR, file_sha256, find_shipped, load_shipped, rebuild_command
 from kdviz.train import count_errors, load_or_train_teacher, logits_of, to_inputs, to_labels
 
@@ -31,6 +32,7 @@ RECORD_KEYS = {
     "seconds",
     "command",
     "preset",
+    "record_sha256",
 }
 
 
@@ -52,6 +54,7 @@ def test_the_paper_teacher_ships_as_float16_weights_with_a_full_record(record):
     assert record["config"] == asdict(PAPER) and record["preset"] == "paper"
     assert record["command"].startswith(rebuild_command("paper"))
     assert record["weights_sha256"] == file_sha256(weights)
+    assert record["record_sha256"] == teacher_store.record_sha256(record)  # the recorded test errors are covered
     assert weights.stat().st_size <= 6 * 2**20
     state = torch.load(weights, map_location="cpu", weights_only=True)
     assert {tensor.dtype for tensor in state.values()} == {torch.float16}

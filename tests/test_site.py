@@ -1,20 +1,21 @@
 """The rendered course site: built offline from quick-mode executed copies, read in headless Chromium.
 
-The site is built into pytest's temporary folder (never the checkout) from three lessons, served on
-127.0.0.1, and opened page by page: formulas typeset by the site's own MathJax, every figure loaded, and no
-request for anything outside this machine. Screenshots go to the temporary folder.
+The site is built into pytest's temporary folder (never the checkout) from three lessons as nbmake
+executed them (conftest's executed_notebook: no lesson runs twice in a session), served on 127.0.0.1,
+and opened page by page in the Chromium that conftest finds: formulas typeset by the site's own
+MathJax, every figure loaded, and no request for anything outside this machine. Screenshots go to the
+temporary folder.
 """
 
 import functools
 import http.server
-import os
 import re
-import shutil
 import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,22 +24,20 @@ PAGES = ["00_start_here", "01_softmax_and_temperature", "03_gradients_and_logit_
 pytestmark = pytest.mark.browser
 
 
-def chromium():
-    """The Chromium to drive: $KDVIZ_CHROMIUM, Debian's, or the first one on PATH."""
-    for candidate in (os.environ.get("KDVIZ_CHROMIUM"), "/usr/bin/chromium"):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-
-
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, executed_notebook):
     pytest.importorskip("jupyter_book", reason='the site needs its extra: pip install -e ".[site]"')
     from kdviz.site import build_site
 
+    executed = tmp_path_factory.mktemp("executed")
+    for name in (f"{page}.ipynb" for page in PAGES):
+        result = executed_notebook(name)
+        if result.error is not None:
+            pytest.fail(f"{name} did not run to the end: {result.error.summary}", pytrace=False)
+        nbformat.write(result.nb, executed / name)
     out = tmp_path_factory.mktemp("site") / "html"
     start = time.perf_counter()
-    build_site(out, names=[f"{page}.ipynb" for page in PAGES], quick=True, progress=lambda message: None)
+    build_site(out, executed=executed, names=[f"{page}.ipynb" for page in PAGES], progress=lambda message: None)
     print(f"site of {len(PAGES)} lessons built in {time.perf_counter() - start:.0f} s")
     return out
 
@@ -58,16 +57,11 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def page_opener(served, tmp_path_factory):
-    path = chromium()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the site test, but no Chromium was found")
-        pytest.skip("no Chromium found (Debian: apt-get install chromium; or set KDVIZ_CHROMIUM)")
+def page_opener(chromium, served, tmp_path_factory):
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     screenshots = tmp_path_factory.mktemp("site_screenshots")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
 
         def open_page(name):
             page = browser.new_page(viewport={"width": 1280, "height": 900})

@@ -1,12 +1,12 @@
 """Executed notebooks show a picture for every widget panel, so they still teach where no kernel runs.
 
-Each theory notebook is executed from a copy in a temporary folder (nothing is written into the
-checkout). Every output that holds a widget view must also hold a PNG of the panel's figure.
+The notebooks are the ones nbmake executes (conftest's executed_notebook: each notebook runs once per
+session, from a temporary copy, so this test adds no execution of its own when nbmake runs them too).
+Every output that holds a widget view must also hold a PNG of the panel's figure.
 """
 
 import base64
-import shutil
-from pathlib import Path
+import re
 
 import nbformat
 import pytest
@@ -14,7 +14,6 @@ from nbclient import NotebookClient
 
 from kdviz.widgets import WIDGET_VIEW
 
-ROOT = Path(__file__).resolve().parent.parent
 PANEL_CELLS = {  # notebook -> how many widget panels it displays
     "01_softmax_and_temperature.ipynb": 1,
     "02_temperature_curves_and_sign.ipynb": 2,
@@ -23,15 +22,13 @@ PANEL_CELLS = {  # notebook -> how many widget panels it displays
 
 
 @pytest.mark.parametrize("name", PANEL_CELLS)
-def test_every_panel_output_carries_a_png_of_its_figure(name, tmp_path, monkeypatch):
-    copy = tmp_path / name
-    shutil.copy(ROOT / "notebooks" / name, copy)
-    monkeypatch.setenv("KDVIZ_QUICK", "1")
-    nb = nbformat.read(copy, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+def test_every_panel_output_carries_a_png_of_its_figure(name, executed_notebook):
+    result = executed_notebook(name)
+    if result.error is not None:
+        pytest.fail(f"{name} did not run to the end: {result.error.summary}", pytrace=False)
     panels = [
         output.data
-        for cell in nb.cells
+        for cell in result.nb.cells
         if cell.cell_type == "code"
         for output in cell.outputs
         if output.output_type in ("display_data", "execute_result") and WIDGET_VIEW in output.data
@@ -39,7 +36,7 @@ def test_every_panel_output_carries_a_png_of_its_figure(name, tmp_path, monkeypa
     assert len(panels) == PANEL_CELLS[name]
     for data in panels:
         assert base64.b64decode(data["image/png"]).startswith(b"\x89PNG\r\n\x1a\n")
-    nbformat.validate(nb)  # the bundle is valid notebook output, so GitHub and nbviewer can render it
+    nbformat.validate(result.nb)  # the bundle is valid notebook output, so GitHub and nbviewer can render it
 
 
 def test_an_executed_notebook_keeps_the_finished_progress_bar_not_its_first_zero(tmp_path):
@@ -54,3 +51,21 @@ def test_an_executed_notebook_keeps_the_finished_progress_bar_not_its_first_zero
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     bars = [out.data["text/plain"] for out in nb.cells[0].outputs if WIDGET_VIEW in out.get("data", {})]
     assert len(bars) == 1 and "100%" in bars[0] and "2/2" in bars[0], bars
+
+
+@pytest.mark.mnist
+def test_notebook_04_exported_shows_finished_bars_its_panels_and_the_lab_table(executed_notebook):
+    """Where no widget renders, 04 still shows what ran: every progress bar at 100%, a PNG of the similarity
+    panel and of the lab, and the lab's results table as text."""
+    result = executed_notebook("04_mnist_distillation_lab.ipynb")
+    if result.error is not None:
+        pytest.fail(f"04 did not run to the end: {result.error.summary}", pytrace=False)
+    outputs = [output for cell in result.nb.cells if cell.cell_type == "code" for output in cell.outputs]
+    shown = [output.data for output in outputs if WIDGET_VIEW in output.get("data", {})]
+    bars = [data["text/plain"] for data in shown if re.search(r"\| *\d+/\d+ \[", data.get("text/plain", ""))]
+    assert len(bars) >= 2 and all("100%" in bar for bar in bars), bars  # the comparison's and the grid's at least
+    pictures = [data for data in shown if "image/png" in data]
+    assert len(pictures) == 2  # the similarity panel and the lab
+    assert all(base64.b64decode(data["image/png"]).startswith(b"\x89PNG") for data in pictures)
+    text = "".join(output.get("text", "") for output in outputs if output.output_type == "stream")
+    assert "test errors: mean +- sd" in text and "range" in text

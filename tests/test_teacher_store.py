@@ -1,11 +1,14 @@
 """Where a teacher is kept: the shipped file (checked by sha256) and the disk cache (never loses a model)."""
 
 import errno
+import json
 import os
 import re
 import threading
+import time
 import warnings
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +16,15 @@ import torch
 
 from kdviz import teacher_store
 from kdviz.data import Mnist, data_fingerprint
-from kdviz.teacher_store import TeacherFileError, find_shipped, load_cached, load_shipped, save_cached, write_shipped
+from kdviz.teacher_store import (
+    TeacherFileError,
+    find_shipped,
+    load_cached,
+    load_shipped,
+    save_cached,
+    shipped_state,
+    write_shipped,
+)
 from kdviz.train import TeacherConfig, load_or_train_teacher, logits_of, teacher_mlp
 
 CONFIG = TeacherConfig(hidden=16, epochs=1, n_train=200)
@@ -37,16 +48,8 @@ def fake_mnist():
 @pytest.fixture
 def shipped_folder(tmp_path):
     """A folder holding one shipped teacher for CONFIG: float16 weights and the record beside them."""
-    weights, sha256 = write_shipped(tiny_teacher(), CONFIG, tmp_path, "tiny_teacher")
-    record = {
-        "preset": "tiny",
-        "config": asdict(CONFIG),
-        "data": data_fingerprint(),
-        "weights_file": weights.name,
-        "weights_sha256": sha256,
-        "test_errors": 0,
-    }
-    teacher_store.write_record(record, weights.with_suffix(".json"))
+    record = {"preset": "tiny", "config": asdict(CONFIG), "data": data_fingerprint(), "test_errors": 0}
+    write_shipped(shipped_state(tiny_teacher()), tmp_path, "tiny_teacher", record)
     return tmp_path
 
 
@@ -244,5 +247,184 @@ def test_the_export_is_written_before_the_cache(teacher_command, monkeypatch, ca
 
     monkeypatch.setattr(teacher_store, "_write_bytes", write)
     assert main(argv) == 0
-    assert order == ["export", "cache"]
+    assert order == ["export", "export", "cache"]  # the weights and their record, then the cache
     assert (out / "small_teacher.pt").is_file() and (out / "small_teacher.json").is_file()
+
+
+# --- issue #24: shipped records are checked, written with their weights, and covered by a hash ---------
+
+
+def test_the_shipped_record_carries_the_sha256_of_its_own_fields(shipped_folder):
+    record = json.loads((shipped_folder / "tiny_teacher.json").read_text())
+    assert record["record_sha256"] == teacher_store.record_sha256(record)
+    assert find_shipped(CONFIG, shipped_folder)[1] == record
+
+
+def edit_record(folder, change):
+    path = folder / "tiny_teacher.json"
+    record = json.loads(path.read_text())
+    change(record)
+    path.write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda r: r.update(test_errors=1), "changed after it was written"),  # a score no hash covered
+        (lambda r: r.update(weights_file="../elsewhere.pt"), "must name tiny_teacher.pt"),
+        (lambda r: r.pop("weights_sha256"), "has no 'weights_sha256'"),
+        (lambda r: r.update(test_errors="none"), "'test_errors' must be a JSON int"),
+    ],
+)
+def test_a_damaged_record_of_the_wanted_teacher_is_refused_naming_the_fault(shipped_folder, change, words):
+    edit_record(shipped_folder, change)
+    with pytest.raises(TeacherFileError, match=rf"record is damaged: .*{words}.*kdviz teacher --preset tiny"):
+        load_shipped(CONFIG, shipped_folder)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("notes.json", "{not json"),
+        ("list.json", "[1, 2]"),
+        ("other.json", json.dumps({"config": {"hidden": 3}, "preset": "other"})),
+        ("binary.json", b"\xff\xfe\x00"),
+    ],
+)
+def test_a_stray_json_among_the_shipped_teachers_is_skipped_with_a_warning(shipped_folder, name, content):
+    path = shipped_folder / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.warns(UserWarning, match=rf"ignored a file among the shipped teachers: .*{name}"):
+        model, record = load_shipped(CONFIG, shipped_folder)  # every other lookup still works
+    assert record["preset"] == "tiny"
+
+
+def test_weights_without_their_record_are_reported(shipped_folder):
+    (shipped_folder / "orphan.pt").write_bytes(b"weights")
+    with pytest.warns(UserWarning, match="orphan.pt have no record orphan.json: ignored"):
+        assert find_shipped(CONFIG, shipped_folder) is not None
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_as_shipped_weights_is_refused_unread(shipped_folder):
+    weights = shipped_folder / "tiny_teacher.pt"
+    weights.unlink()
+    os.mkfifo(weights)
+    with pytest.raises(TeacherFileError, match="is a FIFO"):
+        load_shipped(CONFIG, shipped_folder)
+
+
+def test_an_export_that_fails_midway_restores_the_previous_pair(shipped_folder, monkeypatch):
+    before = {p.name: p.read_bytes() for p in shipped_folder.iterdir()}
+    real_replace = os.replace
+
+    def fail_on_the_record(src, dst):
+        if str(src).endswith(".tmp") and str(dst).endswith("tiny_teacher.json"):  # the new record's rename
+            raise OSError("interrupted")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(teacher_store.os, "replace", fail_on_the_record)
+    with pytest.raises(OSError, match="interrupted"):
+        write_shipped(shipped_state(tiny_teacher(seed=1)), shipped_folder, "tiny_teacher", {"preset": "tiny"})
+    monkeypatch.setattr(teacher_store.os, "replace", real_replace)
+    assert {p.name: p.read_bytes() for p in shipped_folder.iterdir()} == before  # no temporary file either
+    load_shipped(CONFIG, shipped_folder)
+
+
+def test_an_export_killed_between_its_renames_never_leaves_a_mismatched_pair(tmp_path, monkeypatch):
+    """Whatever rename a killed export did last, the record in place (if any) matches the weights in place."""
+    real_replace = os.replace
+    record = {"preset": "tiny", "config": asdict(CONFIG), "data": data_fingerprint(), "test_errors": 0}
+    for steps in range(4):  # renames done: none; old record aside; old weights aside; new weights in
+        folder = tmp_path / str(steps)
+        write_shipped(shipped_state(tiny_teacher()), folder, "tiny_teacher", record)
+        done = []
+
+        def killed(src, dst, done=done, steps=steps):
+            if len(done) == steps:
+                raise KeyboardInterrupt  # with _restore switched off, this stands in for SIGKILL
+            done.append(dst)
+            real_replace(src, dst)
+
+        monkeypatch.setattr(teacher_store.os, "replace", killed)
+        monkeypatch.setattr(teacher_store, "_restore", lambda *args: None)
+        with pytest.raises(KeyboardInterrupt):
+            write_shipped(shipped_state(tiny_teacher(seed=1)), folder, "tiny_teacher", record)
+        monkeypatch.undo()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if (folder / "tiny_teacher.json").exists():
+                load_shipped(CONFIG, folder)  # the hash matches: never a mismatched pair
+            else:
+                assert find_shipped(CONFIG, folder) is None
+        if steps in (1, 3):  # weights in place without their record: said, with the way back
+            assert any(".tiny_teacher.json.previous" in str(w.message) for w in caught), [str(w) for w in caught]
+
+
+# --- issue #24: the cache is checked by a hash, and what the user has is left alone -------------------
+
+
+def test_one_flipped_bit_in_the_cached_weights_is_caught(cache):
+    path = save_cached(tiny_teacher(), CONFIG)
+    stored = torch.load(path, weights_only=True)
+    weights = stored["weights"]
+    name = sorted(weights)[0]
+    flat = weights[name].view(-1).view(torch.int32)
+    flat[0] ^= 1 << 20  # one bit of one weight
+    torch.save(stored, path)  # a valid file whose content no longer matches its hash
+    with pytest.warns(UserWarning, match=r"do not match the sha256 stored with them.*moved it to .*\.corrupt"):
+        assert load_cached(CONFIG) is None
+
+
+def test_a_cached_teacher_this_user_cannot_read_is_left_alone(cache, monkeypatch):
+    path = save_cached(tiny_teacher(), CONFIG)
+    content = path.read_bytes()
+    real_open = os.open
+
+    def denied(file, *args, **kwargs):
+        if Path(file) == path:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    with pytest.warns(UserWarning, match="cannot be read \\(Permission denied\\), and kdviz leaves it alone"):
+        assert load_cached(CONFIG) is None
+    monkeypatch.setattr(os, "open", real_open)
+    assert path.read_bytes() == content and not list(cache.glob("*.corrupt*"))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_at_the_cache_path_is_left_alone_and_the_teacher_kept(cache):
+    path = teacher_store.cache_path(CONFIG)
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+    with pytest.warns(UserWarning, match="is a FIFO \\(named pipe\\), which kdviz leaves alone"):
+        model, info = load_or_train_teacher(fake_mnist(), CONFIG, device="cpu", progress=False)
+    assert info["source"] == "trained" and info["path"] is None and path.is_fifo()
+
+
+def test_a_later_save_removes_the_temporary_file_of_a_killed_one(cache):
+    path = save_cached(tiny_teacher(), CONFIG)
+    stale, fresh = (path.with_name(f".{path.name}.{tag}.tmp") for tag in ("killed", "saving"))
+    for tmp in (stale, fresh):
+        tmp.write_bytes(b"half a file")
+    old = time.time() - 2 * teacher_store.STALE_SECONDS
+    os.utime(stale, (old, old))
+    save_cached(tiny_teacher(), CONFIG)
+    assert not stale.exists() and fresh.exists()  # a save in progress elsewhere keeps its file
+
+
+def test_a_relative_cache_dir_is_fixed_when_first_used(tmp_path, monkeypatch):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    monkeypatch.setenv("KDVIZ_CACHE_DIR", "relative-teacher-cache")
+    first = teacher_store.cache_dir()
+    monkeypatch.chdir(tmp_path / "b")
+    assert teacher_store.cache_dir() == first == tmp_path / "a" / "relative-teacher-cache"
+
+
+@pytest.mark.parametrize("value", ["0", "false", "no", "off", ""])
+def test_no_shipped_teacher_flag_set_to_no_keeps_the_shipped_teacher(shipped_folder, monkeypatch, value):
+    monkeypatch.setenv("KDVIZ_NO_SHIPPED_TEACHER", value)
+    assert find_shipped(CONFIG, shipped_folder) is not None

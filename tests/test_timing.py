@@ -5,8 +5,9 @@ import time
 import pytest
 import torch
 
-from kdviz.experiments import Workspace, describe_estimate, estimate_seconds
+from kdviz.experiments import Workspace, estimate_seconds
 from kdviz.models import teacher_mlp
+from kdviz.reporting import describe_estimate
 from kdviz.timing import Probe, probe_training, run_seconds
 from kdviz.train import StudentConfig, train_students
 

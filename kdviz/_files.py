@@ -1,0 +1,78 @@
+"""Files kdviz reads and keeps: regular files only, read with a size cap; damaged files moved aside, never
+over another file.
+
+A FIFO, a device (a link to /dev/zero) or a socket where a data or teacher file should be would make a plain
+read hang or run until memory is gone; ``open_regular`` refuses them before reading a byte (opening never
+blocks), and ``read_regular`` stops at a cap taken from the size the file is known to have.
+"""
+
+import os
+import stat
+from contextlib import contextmanager
+
+
+class NotRegularFile(OSError):
+    """The path is a FIFO, a device, a socket or a folder, not a regular file; ``kind`` says which."""
+
+    def __init__(self, path, kind):
+        super().__init__(f"{path} is {kind}, not a regular file")
+        self.kind = kind
+
+
+class FileTooLarge(OSError):
+    """The file is larger than the file it should be could ever be."""
+
+
+def kind(mode):
+    """What a file of this ``st_mode`` is, in words ('a folder', 'a FIFO (named pipe)', ...)."""
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+    kinds += ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+@contextmanager
+def open_regular(path):
+    """``path`` opened for binary reading if it is a regular file (links followed); else NotRegularFile.
+
+    Other failures are the OSError open() raises (FileNotFoundError, PermissionError, ...)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(path, kind(mode))
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
+        yield handle
+
+
+def read_regular(path, limit):
+    """The bytes of the regular file ``path``, at most ``limit`` of them; a longer file is FileTooLarge."""
+    with open_regular(path) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLarge(f"{path} is larger than {limit:,} bytes, the most it can hold")
+    return data
+
+
+def move_aside(path):
+    """Rename a damaged file to NAME.corrupt (or .corrupt-2, -3, ...), never over an existing file or link;
+    return the new path."""
+    k = 1
+    while True:
+        aside = path.with_name(path.name + (".corrupt" if k == 1 else f".corrupt-{k}"))
+        try:
+            os.link(path, aside, follow_symlinks=False)  # unlike rename, fails when `aside` exists
+        except FileExistsError:
+            k += 1
+            continue
+        except (OSError, NotImplementedError):  # no hard links here: check, then rename
+            if aside.exists() or aside.is_symlink():
+                k += 1
+                continue
+            path.rename(aside)
+            return aside
+        path.unlink()
+        return aside

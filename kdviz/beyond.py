@@ -1,0 +1,258 @@
+"""Beyond the 2015 paper (notebook 06): label-smoothed teachers, top-k soft targets, and how well a student
+calibrates and imitates its teacher. MNIST experiments on a ``kdviz.experiments.Workspace``, and the sentences
+that report them, printed from the numbers (never typed in).
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+from scipy.special import log_softmax
+
+from ._checks import count, is_number
+from .calibration import expected_calibration_error, fit_temperature
+from .losses import kd_loss
+from .noise import compare, exceeds_noise, spread
+from .temperature import softmax
+from .train import StudentConfig, logits_of, train_students
+
+
+def subset(workspace, n_train):
+    """The workspace with its transfer set cut to the first ``n_train`` images (the test set is kept whole)."""
+    n_train = count(n_train, "n_train", 1, len(workspace.x_train))
+    return replace(
+        workspace,
+        x_train=workspace.x_train[:n_train],
+        y_train=workspace.y_train[:n_train],
+        teacher_logits=workspace.teacher_logits[:n_train],
+    )
+
+
+def top_k_logits(teacher_logits, k):
+    """Teacher logits with all but each row's k largest set to -inf.
+
+    softmax(result / T) is the teacher's p_T with all but its k largest probabilities dropped and the kept ones
+    renormalised (softmax keeps the order of the logits at every T). k = 1 is the teacher's argmax as a one-hot
+    label; k = the number of classes leaves the logits as they are.
+    """
+    if not torch.is_tensor(teacher_logits) or teacher_logits.dim() != 2 or not teacher_logits.is_floating_point():
+        raise TypeError("teacher_logits must be a float tensor (examples, classes), e.g. workspace.teacher_logits")
+    k = count(k, "k", 1, teacher_logits.shape[1])
+    keep = torch.zeros_like(teacher_logits, dtype=torch.bool)
+    keep.scatter_(1, teacher_logits.topk(k, dim=1).indices, True)
+    return teacher_logits.masked_fill(~keep, -torch.inf)
+
+
+def smoothed_label_logits(labels, epsilon, n_classes=10, dtype=torch.float32):
+    """Logits log((1 - eps) one_hot(y) + eps / C), whose softmax at T = 1 is the label-smoothed target.
+
+    Distilling from them at T = 1 with alpha = 1 minimises KL(p || q) = CE(p, q) - H(p): label smoothing's
+    loss up to a constant. Label smoothing is distillation from a teacher that knows nothing about which
+    wrong class is likelier: it gives every one of them eps / C.
+    """
+    if not is_number(epsilon):
+        raise TypeError(f"epsilon must be a number, got {epsilon!r}")
+    if not 0 < epsilon < 1:
+        raise ValueError(f"epsilon, the probability spread over all classes, must lie in (0, 1), got {epsilon!r}")
+    n_classes = count(n_classes, "n_classes", 2)
+    labels = torch.as_tensor(labels)
+    targets = torch.full((len(labels), n_classes), epsilon / n_classes, dtype=dtype, device=labels.device)
+    targets[torch.arange(len(labels), device=labels.device), labels] += 1 - epsilon
+    return targets.log()
+
+
+def smoothing_is_distillation(logits, labels, epsilon=0.1):
+    """The identity behind ``smoothed_label_logits``, measured on one batch of logits (N, C): returns
+    (torch's label-smoothed cross-entropy, kd_loss at T = 1 and alpha = 1 from the smoothed-label logits,
+    the entropy of the smoothed target). The first equals the sum of the other two: CE(p, q) = KL(p || q) + H(p)."""
+    logits = torch.as_tensor(logits, dtype=torch.float64)
+    labels = torch.as_tensor(labels)
+    smoothed = smoothed_label_logits(labels, epsilon, logits.shape[1], torch.float64)
+    cross_entropy = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=epsilon)
+    distillation = kd_loss(logits, smoothed, None, 1.0, 1.0)
+    target = smoothed[0].exp()
+    return float(cross_entropy), float(distillation), float(-(target * target.log()).sum())
+
+
+def train_smoothing_pair(workspace, config, epsilon=0.1, progress=True):
+    """Two teachers trained side by side on the workspace's transfer set and labels, from the same initial
+    weights and the same batches: one on the labels (cross-entropy), one with label smoothing ``epsilon``
+    (distillation at T = 1 from ``smoothed_label_logits``). Returns the stacked pair: 0 plain, 1 smoothed."""
+    if not isinstance(config, StudentConfig):
+        raise TypeError(f"config must be a StudentConfig (the teachers' size and schedule), got {config!r}")
+    smoothed = smoothed_label_logits(workspace.y_train, epsilon)
+    model, _ = train_students(
+        workspace.x_train,
+        workspace.y_train,
+        smoothed,
+        1.0,
+        [0.0, 1.0],
+        config,
+        seeds=[config.seed] * 2,
+        progress=progress,
+        description="two teachers: labels, labels smoothed",
+    )
+    return model
+
+
+def student_test_logits(workspace, teacher_logits, T, alpha, student, seeds, progress=True, description=None):
+    """Train one student per (T, alpha, seed) on the transfer set, stacked, distilled from ``teacher_logits``
+    (one row per transfer image); their logits on the test set as float64 numpy, (students, test images, classes)."""
+    model, _ = train_students(
+        workspace.x_train,
+        workspace.y_train,
+        teacher_logits,
+        T,
+        alpha,
+        student,
+        seeds=seeds,
+        progress=progress,
+        description=description,
+    )
+    return logits_of(model, workspace.x_test).double().cpu().numpy()
+
+
+def wrong_class_mass(logits, labels, T):
+    """Mean over images of 1 - p_label(T): the probability that softmax(logits / T) gives the wrong classes."""
+    p = softmax(np.asarray(logits, dtype=float), T)
+    return float(np.mean(1 - p[np.arange(len(p)), np.asarray(labels)]))
+
+
+def temperature_scaling(validation_logits, validation_labels, test_logits, test_labels, n_bins=15):
+    """Fit the calibration T on a validation split (never on the test set) and measure the test set at T = 1
+    and at the fitted T: a dict of the fitted T, ECE (%), errors, changed predictions, mean confidence and
+    accuracy at T = 1 (%), and the model's error rate on the validation split (%)."""
+    T = fit_temperature(validation_logits, validation_labels)
+    labels = np.asarray(test_labels)
+    before, after = softmax(np.asarray(test_logits, dtype=float)), softmax(np.asarray(test_logits, dtype=float), T)
+    return {
+        "T": T,
+        "n_validation": len(validation_labels),
+        "ECE before (%)": 100 * expected_calibration_error(before, labels, n_bins),
+        "ECE after (%)": 100 * expected_calibration_error(after, labels, n_bins),
+        "errors before": int((before.argmax(1) != labels).sum()),
+        "errors after": int((after.argmax(1) != labels).sum()),
+        "predictions changed": int((before.argmax(1) != after.argmax(1)).sum()),
+        "mean confidence (%)": 100 * float(before.max(1).mean()),
+        "accuracy (%)": 100 * float((before.argmax(1) == labels).mean()),
+        "validation error (%)": 100 * float((np.asarray(validation_logits).argmax(1) != validation_labels).mean()),
+    }
+
+
+def temperature_scaling_report(result):
+    """The sentences of ``temperature_scaling``'s result, each printed from its numbers."""
+    T, confidence, accuracy = result["T"], result["mean confidence (%)"], result["accuracy (%)"]
+    before, after = result["ECE before (%)"], result["ECE after (%)"]
+    return [
+        f"T fitted on {result['n_validation']:,} validation images: {T:.3f}",
+        f"test ECE: {before:.2f}% at T = 1, {after:.2f}% at T = {T:.3f}: temperature scaling "
+        + ("lowered it" if after < before else "did not lower it"),
+        f"test errors: {result['errors before']} at T = 1, {result['errors after']} at T = {T:.3f}; predictions "
+        f"changed: {result['predictions changed']} (argmax z / T = argmax z for every T > 0)",
+        f"at T = 1 the mean confidence on the test set is {confidence:.2f}% and the accuracy {accuracy:.2f}%: the "
+        + ("model is underconfident there" if confidence < accuracy else "model is overconfident there")
+        + f"; the fitted T = {T:.3f} "
+        + ("sharpens" if T < 1 else "softens")
+        + " its probabilities",
+    ]
+
+
+def errors_of(logits, labels):
+    """Misclassified test images of each model: logits (models, N, C) -> a list of ints."""
+    labels = np.asarray(labels)
+    return [int(n) for n in (np.asarray(logits).argmax(-1) != labels).sum(-1)]
+
+
+def calibration_errors(logits, labels, n_bins=15):
+    """ECE in percent of each model at T = 1: logits (models, N, C) -> a list of floats."""
+    return [round(100 * expected_calibration_error(softmax(z), labels, n_bins), 3) for z in np.asarray(logits)]
+
+
+def disagreements(teacher_logits, student_logits):
+    """Test images on which each student's top-1 class differs from the teacher's: (N, C), (K, N, C) -> K ints."""
+    teacher_top = np.asarray(teacher_logits).argmax(-1)
+    return [int(n) for n in (np.asarray(student_logits).argmax(-1) != teacher_top).sum(-1)]
+
+
+def mean_kl(teacher_logits, student_logits, T=1.0):
+    """mean over images of KL(softmax(v / T) || softmax(z / T)) for each student: (N, C), (K, N, C) -> K floats."""
+    log_p = log_softmax(np.asarray(teacher_logits, dtype=float) / T, -1)
+    log_q = log_softmax(np.asarray(student_logits, dtype=float) / T, -1)
+    return [float(x) for x in (np.exp(log_p) * (log_p - log_q)).sum(-1).mean(-1)]
+
+
+def off_diagonal_spread(similarity):
+    """How unequal a teacher's wrong classes are. ``similarity`` is a class-similarity matrix (row c: the mean
+    soft target of the images of class c, ``kdviz.mnist_plots.class_similarity``); each row's off-diagonal
+    entries are renormalised to sum to 1, and the spread is the coefficient of variation (sd / mean) of all of
+    them: 0 when every wrong class gets the same share, larger the more the teacher tells them apart."""
+    matrix = np.asarray(similarity, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or len(matrix) < 3:
+        raise ValueError(f"similarity must be a square matrix of at least 3 classes, got shape {matrix.shape}")
+    off = ~np.eye(len(matrix), dtype=bool)
+    shares = matrix[off].reshape(len(matrix), -1)
+    shares = shares / shares.sum(axis=1, keepdims=True)
+    return float(shares.std() / shares.mean())
+
+
+def fraction_of_gain(alone, distilled, other):
+    """(mean alone - mean other) / (mean alone - mean distilled): the share of distillation's gain that ``other``
+    keeps; None when the gain itself is within noise."""
+    if not exceeds_noise(alone, distilled) or spread(alone).mean <= spread(distilled).mean:
+        return None
+    return (spread(alone).mean - spread(other).mean) / (spread(alone).mean - spread(distilled).mean)
+
+
+def top_k_report(errors_by_k, alone, n_classes=10):
+    """Sentences on top-k soft targets: each k against all soft targets (k = n_classes) and the share of
+    distillation's gain over the student alone that it keeps."""
+    full = errors_by_k[n_classes]
+    lines = ["Distillation's gain: " + compare("student alone", alone, "all soft targets", full)]
+    if fraction_of_gain(alone, full, full) is None:
+        lines.append("As the gain itself is not beyond the noise, no share of it is computed for the top-k students.")
+    for k, errors in errors_by_k.items():
+        if k == n_classes:
+            continue
+        share = fraction_of_gain(alone, full, errors)
+        if share is None:
+            kept = ""
+        elif round(100 * share) <= 0:
+            kept = f" Top-{k} keeps none of distillation's gain (in mean errors)."
+        else:
+            kept = f" Top-{k} keeps {100 * share:.0f}% of distillation's gain (in mean errors)."
+        verdict = compare(f"top-{k}", errors, "all soft targets", full)
+        lines.append(f"Top-{k} against all soft targets: {verdict}{kept}")
+    return lines
+
+
+def fidelity_report(errors, disagreeing, kls):
+    """Sentences comparing the student alone and the distilled student on accuracy and on fidelity to the teacher
+    (test disagreements, mean KL(teacher || student) at T = 1); each argument maps the two names to per-seed values,
+    student alone first."""
+    (alone, distilled) = list(errors)
+    lines = [
+        "Test errors. " + compare(alone, errors[alone], distilled, errors[distilled]),
+        "Disagreements with the teacher's top-1 class. "
+        + compare(alone, disagreeing[alone], distilled, disagreeing[distilled], "test images"),
+        "Mean KL(teacher || student) at T = 1. " + compare(alone, kls[alone], distilled, kls[distilled], "nats"),
+    ]
+    accuracy = _winner(errors[alone], errors[distilled], alone, distilled)
+    agreement = _winner(disagreeing[alone], disagreeing[distilled], alone, distilled)
+    if accuracy is not None and accuracy == agreement:
+        lines.append(f"Here higher accuracy and higher agreement go together: the {accuracy} is ahead on both.")
+    elif accuracy is None and agreement is None:
+        lines.append("Here neither accuracy nor agreement separates the two beyond the noise.")
+    else:
+        lines.append(
+            "Here accuracy and agreement do not go together: "
+            f"accuracy {'favours the ' + accuracy if accuracy else 'is within noise'}, "
+            f"agreement {'favours the ' + agreement if agreement else 'is within noise'}."
+        )
+    return lines
+
+
+def _winner(a, b, name_a, name_b):
+    """The name with the lower mean when the gap exceeds the seed range; None within noise."""
+    if not exceeds_noise(a, b):
+        return None
+    return name_a if spread(a).mean < spread(b).mean else name_b
