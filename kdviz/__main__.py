@@ -1,4 +1,4 @@
-"""Command line: python -m kdviz fetch | teacher | distill | sweep (also installed as `kdviz`)."""
+"""Command line: python -m kdviz fetch | teacher | distill | sweep | record (also installed as `kdviz`)."""
 
 import argparse
 import json
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ._checks import MAX_SEED
+from .recorded_docs import DOC_FILES
 
 DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line.
 
@@ -20,6 +21,7 @@ DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line
   teacher  train a preset's teacher and export it as float16 weights plus a JSON record
   distill  the paper's comparison: teacher, student alone, distilled student
   sweep    a T x alpha grid of students, trained together in one stacked pass
+  record   run the lessons at full size and rewrite the docs' recorded blocks from that run
 
 Every argument is checked before any data is loaded or any network trained."""
 
@@ -244,6 +246,48 @@ def _sweep(args):
         print("one seed per cell: differences between cells may be noise (use --seeds 3 to measure the spread)")
 
 
+def _record(args):
+    from . import record, recorded_docs
+    from .runmode import quick_mode
+
+    root = Path.cwd()
+    if not all((root / doc).is_file() for doc in recorded_docs.DOC_FILES):
+        raise ValueError(
+            f"run `python -m kdviz record` at the top of a kdviz checkout ({root} lacks one of "
+            f"{', '.join(recorded_docs.DOC_FILES)})"
+        )
+    quick = quick_mode()
+    if args.out is None and quick and not (args.docs_only or args.check):
+        raise ValueError(
+            "quick mode (KDVIZ_QUICK=1) would overwrite the full-size record: give --out for a quick record"
+        )
+    out = Path(args.out) if args.out else root / record.RECORD_FILE
+    if args.docs_only or args.check:
+        recorded = record.read_record(out)
+        if args.check:
+            stale = recorded_docs.stale_blocks(recorded, root)
+            print(f"differ from {out}: {', '.join(stale)}" if stale else f"every recorded block matches {out}")
+            return 1 if stale else 0
+    else:
+        if not out.parent.is_dir():
+            raise ValueError(f"--out {out}: no folder {out.parent}")
+        try:
+            import nbclient  # noqa: F401
+        except ImportError:
+            raise ValueError("the record runs notebooks with nbclient: pip install -e '.[lab]'") from None
+        from .data import MNIST_FILES, default_dir, ensure_file
+
+        for name in MNIST_FILES:  # fail now, not after an hour, when MNIST cannot be had
+            ensure_file(name, default_dir())
+        commands = {"distill": record.distill_command(quick)}
+        recorded = record.record_run(root / "notebooks", commands, quick, timeout=args.timeout)
+        record.write_record(recorded, out)
+        print(f"wrote {out} ({recorded['seconds']:.0f} s in all)")
+    changed = recorded_docs.write_docs(recorded, root)
+    print(f"rewrote the recorded blocks in {', '.join(changed)}" if changed else "the recorded blocks were up to date")
+    return 0
+
+
 def build_parser():
     parser = OneLineErrors(
         prog="python -m kdviz", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -291,6 +335,22 @@ def build_parser():
     sweep.add_argument("--T", type=temperature, nargs="+", default=[1.0, 2.0, 5.0, 10.0, 20.0], help="temperatures")
     sweep.add_argument("--alpha", type=weight, nargs="+", default=[0.5, 0.9, 1.0], help="weights of the soft term")
     sweep.set_defaults(run=_sweep)
+
+    record = commands.add_parser(
+        "record",
+        help="run the lessons at full size, write docs/full_run.json and the docs' blocks from it",
+        formatter_class=shown,
+        description="Run at the top of a kdviz checkout, on a quiet machine. Executes every notebook in "
+        "notebooks/ from a temporary copy with an empty teacher cache, then `distill --preset paper --json`, "
+        "writes the record, and rewrites the blocks between <!-- record:start NAME --> and "
+        "<!-- record:end NAME --> in " + ", ".join(DOC_FILES) + ".",
+    )
+    record.add_argument("--out", help="the record file (default: docs/full_run.json; required in quick mode)")
+    action = record.add_mutually_exclusive_group()
+    action.add_argument("--docs-only", action="store_true", help="rewrite the blocks from the existing record")
+    action.add_argument("--check", action="store_true", help="exit 1 when a block differs from the record")
+    record.add_argument("--timeout", type=count, default=3600, help="seconds any one cell or command may run")
+    record.set_defaults(run=_record)
     return parser
 
 
@@ -308,14 +368,14 @@ def main(argv=None):
         )
         return 2
     try:
-        args.run(args)
+        status = args.run(args)
     except (ValueError, TypeError, RuntimeError, OSError, ArithmeticError) as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":
