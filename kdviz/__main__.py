@@ -1,4 +1,4 @@
-"""Command line: python -m kdviz fetch | teacher | distill | sweep | record (also installed as `kdviz`)."""
+"""Command line: python -m kdviz fetch | teacher | distill | sweep | site | record (also installed as `kdviz`)."""
 
 import argparse
 import json
@@ -21,6 +21,7 @@ DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line
   teacher  train a preset's teacher and export it as float16 weights plus a JSON record
   distill  the paper's comparison: teacher, student alone, distilled student
   sweep    a T x alpha grid of students, trained together in one stacked pass
+  site     the course as a static website (executed notebooks, Jupyter Book; needs the site extra)
   record   run the lessons at full size and rewrite the docs' recorded blocks from that run
 
 Every argument is checked before any data is loaded or any network trained."""
@@ -117,11 +118,11 @@ def _teacher(args):
     import torch
 
     from .data import load_mnist
-    from .experiments import format_seconds, get_preset
+    from .experiments import TEACHER_PRESETS, format_seconds
     from .teacher_store import SHIPPED_DIR, save_cached
     from .train import choose_device, export_teacher, to_inputs, to_labels, train_teacher
 
-    config = get_preset(args.preset).teacher
+    config = TEACHER_PRESETS[args.preset]
     folder = Path(args.out) if args.out else SHIPPED_DIR
     name = f"{args.preset}_teacher"
     if args.out and folder.exists() and not folder.is_dir():
@@ -288,6 +289,25 @@ def _record(args):
     return 0
 
 
+def _site(args):
+    from .site import build_site
+
+    start = time.perf_counter()
+    index = build_site(args.out, executed=args.executed, quick=args.quick)
+    size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
+    print(
+        f"site built in {time.perf_counter() - start:.0f} s ({size / 1e6:.0f} MB): open {index}, "
+        f"or serve it with `python -m http.server -d {args.out}`"
+    )
+
+
+def new_folder(text):
+    path = Path(text)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise argparse.ArgumentTypeError(f"{text} exists and is not an empty folder (nothing is overwritten)")
+    return text
+
+
 def build_parser():
     parser = OneLineErrors(
         prog="python -m kdviz", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -310,7 +330,12 @@ def build_parser():
         )
 
     teacher = commands.add_parser("teacher", help="train a preset's teacher and export it", formatter_class=shown)
-    teacher.add_argument("--preset", choices=["quick", "paper"], default="paper")
+    teacher.add_argument(
+        "--preset",
+        choices=["paper", "small"],
+        default="paper",
+        help="paper: the shipped teacher's recipe; small: 10,000 images, 12 epochs",
+    )
     data_and_device(teacher)
     teacher.add_argument("--out", help="folder to export into (default: the package's teachers/ folder)")
     teacher.set_defaults(run=_teacher)
@@ -351,6 +376,12 @@ def build_parser():
     action.add_argument("--check", action="store_true", help="exit 1 when a block differs from the record")
     record.add_argument("--timeout", type=count, default=3600, help="seconds any one cell or command may run")
     record.set_defaults(run=_record)
+
+    site = commands.add_parser("site", help="build the course website", formatter_class=shown)
+    site.add_argument("--out", type=new_folder, required=True, help="a new or empty folder for the site")
+    site.add_argument("--executed", help="reuse the executed notebooks in this folder")
+    site.add_argument("--quick", action="store_true", help="execute the notebooks in quick mode (smaller runs)")
+    site.set_defaults(run=_site)
     return parser
 
 

@@ -1,8 +1,8 @@
 """The paper's MNIST comparison as one call: teacher, student alone, distilled student.
 
 Used by the command line (``python -m kdviz distill``) and by the MNIST notebooks. Two presets:
-``paper`` (full MNIST, the paper's network sizes) and ``quick`` (a 10,000-image subset and
-smaller runs, for tests and a first look).
+``paper`` (full MNIST, the paper's network sizes) and ``quick`` (the same shipped teacher, a
+10,000-image transfer set and smaller students, for tests and a first look).
 """
 
 import time
@@ -40,11 +40,15 @@ class Preset:
     student: StudentConfig
     T: float = 20.0
     alpha: float = 0.9
+    n_transfer: int | None = None  # training images the students see; None: the teacher's n_train
 
     def __post_init__(self):
         """T and alpha checked by the rules train_students and kd_loss use, when the preset is made."""
         if not isinstance(self.teacher, TeacherConfig) or not isinstance(self.student, StudentConfig):
             raise TypeError("a Preset needs a TeacherConfig and a StudentConfig")
+        if self.n_transfer is None:
+            object.__setattr__(self, "n_transfer", self.teacher.n_train)
+        count(self.n_transfer, "Preset.n_transfer", 1, 60000)
         T, alpha = checked_T_alpha(self.T, self.alpha)
         object.__setattr__(self, "T", float(T))
         object.__setattr__(self, "alpha", float(alpha))
@@ -52,7 +56,12 @@ class Preset:
 
 PRESETS = {
     "paper": Preset(TeacherConfig(), StudentConfig(hidden=800, epochs=30)),
-    "quick": Preset(TeacherConfig(epochs=12, n_train=10000), StudentConfig(hidden=300, epochs=10)),
+    # the shipped paper teacher (loads in seconds, so a test run trains no teacher), smaller students on fewer images
+    "quick": Preset(TeacherConfig(), StudentConfig(hidden=300, epochs=10), n_transfer=10000),
+}
+TEACHER_PRESETS = {  # what `python -m kdviz teacher --preset NAME` trains
+    "paper": PRESETS["paper"].teacher,
+    "small": TeacherConfig(epochs=12, n_train=10000),  # a teacher to train from scratch in a few minutes on a CPU
 }
 
 
@@ -88,13 +97,16 @@ class Workspace:
 
 
 def prepare(data, preset, device=None, progress=True, callback=None):
-    """Move the data to the device, load or train the teacher, and compute its logits once."""
+    """Move the data to the device, load or train the teacher, and compute its logits on the transfer set once.
+
+    The transfer set is the first ``preset.n_transfer`` training images (all the teacher saw, for ``paper``).
+    """
     if not all(hasattr(data, part) for part in ("train_images", "train_labels", "test_images", "test_labels")):
         raise TypeError(f"data must be the MNIST of kdviz.data.load_mnist(), got {type(data).__name__}")
     if not isinstance(preset, Preset):
         raise TypeError(f"preset must be a Preset (from get_preset), got {preset!r}: e.g. get_preset('quick')")
     device = choose_device(device)
-    n = preset.teacher.n_train
+    n = preset.n_transfer
     teacher, info = load_or_train_teacher(data, preset.teacher, device, progress=progress, callback=callback)
     x_train = to_inputs(data.train_images[:n], device)
     return Workspace(

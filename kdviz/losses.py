@@ -89,7 +89,8 @@ def check_temperature(T, dtype=torch.float32):
         raise ValueError(
             f"temperature T = {T.min().item():g} is too small for {name}: below T = {min_temperature(dtype):.2g} "
             "T^2 underflows to 0 and logits / T overflow, so the soft term would be lost or nan. Use a larger T "
-            "(at T = 0.01 the soft targets are already the teacher's one-hot argmax)."
+            "(at T = 0.01 the soft targets are already one-hot, to within e^-20 per class, where the teacher's top "
+            "logit leads the others by 0.2 or more; tied top logits share it equally)."
         )
     if (T > limit).any():
         raise ValueError(

@@ -8,7 +8,7 @@ import pytest
 
 from kdviz.__main__ import main
 from kdviz.data import load_mnist
-from kdviz.experiments import get_preset
+from kdviz.experiments import TEACHER_PRESETS
 from kdviz.teacher_store import file_sha256, load_weights_file
 from kdviz.train import count_errors, logits_of, to_inputs, to_labels
 
@@ -39,11 +39,11 @@ def test_distill_reports_one_result_per_seed_and_a_verdict(data_dir, seeds, caps
 
 
 def test_teacher_exports_float16_weights_and_a_record_that_matches_them(data_dir, tmp_path, capsys):
-    assert main(["teacher", "--preset", "quick", "--data-dir", data_dir, "--out", str(tmp_path)]) == 0
-    record = json.loads((tmp_path / "quick_teacher.json").read_text())
-    assert record["command"] == f"python -m kdviz teacher --preset quick --data-dir {data_dir} --out {tmp_path}"
-    assert record["weights_sha256"] == file_sha256(tmp_path / "quick_teacher.pt")
-    model = load_weights_file(get_preset("quick").teacher, tmp_path / "quick_teacher.pt")
+    assert main(["teacher", "--preset", "small", "--data-dir", data_dir, "--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "small_teacher.json").read_text())
+    assert record["command"] == f"python -m kdviz teacher --preset small --data-dir {data_dir} --out {tmp_path}"
+    assert record["weights_sha256"] == file_sha256(tmp_path / "small_teacher.pt")
+    model = load_weights_file(TEACHER_PRESETS["small"], tmp_path / "small_teacher.pt")
     mnist = load_mnist(data_dir, download=False)
     errors = int(
         count_errors(logits_of(model, to_inputs(mnist.test_images, "cpu")), to_labels(mnist.test_labels, "cpu"))

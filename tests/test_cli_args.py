@@ -59,16 +59,16 @@ def test_a_missing_data_dir_is_not_created(tmp_path, capsys):
 
 
 def test_teacher_refuses_to_overwrite_files_in_an_out_folder(tmp_path, capsys):
-    (tmp_path / "quick_teacher.pt").write_bytes(b"the user's file")
-    assert main(["teacher", "--preset", "quick", "--out", str(tmp_path)]) == 2
+    (tmp_path / "small_teacher.pt").write_bytes(b"the user's file")
+    assert main(["teacher", "--preset", "small", "--out", str(tmp_path)]) == 2
     assert "exists already" in capsys.readouterr().err
-    assert (tmp_path / "quick_teacher.pt").read_bytes() == b"the user's file"
+    assert (tmp_path / "small_teacher.pt").read_bytes() == b"the user's file"
 
 
 def test_teacher_refuses_an_out_that_is_a_file_before_training(tmp_path, capsys):
     target = tmp_path / "notes.txt"
     target.write_text("the user's notes")
-    assert main(["teacher", "--preset", "quick", "--out", str(target)]) == 2  # load_mnist refuses: nothing trained
+    assert main(["teacher", "--preset", "small", "--out", str(target)]) == 2  # load_mnist refuses: nothing trained
     assert "is a file, not a folder" in capsys.readouterr().err
     assert target.read_text() == "the user's notes"
 
@@ -90,3 +90,10 @@ def test_help_shows_defaults_in_plain_text(command):
 def test_the_distill_help_names_the_seeds_option():
     run = subprocess.run([sys.executable, "-m", "kdviz", "distill", "--help"], capture_output=True, text=True)
     assert "--seeds" in run.stdout and "(default: 1)" in run.stdout
+
+
+def test_site_refuses_a_folder_that_holds_files_before_any_notebook_runs(tmp_path, capsys):
+    (tmp_path / "index.html").write_text("the user's page")
+    assert main(["site", "--out", str(tmp_path)]) == 2
+    assert "is not an empty folder" in capsys.readouterr().err
+    assert (tmp_path / "index.html").read_text() == "the user's page"

@@ -77,18 +77,43 @@ def test_no_legend_hides_a_bar():
 
 def test_the_overlap_check_sees_a_legend_on_a_bar():
     fig = plots.plot_dark_knowledge(notebook_01_teacher(), (1.0, 20.0))
-    fig.axes[0].legend(loc="upper left")  # over the bars of classes 0 and 1
+    fig.axes[0].legend(loc="upper left")  # over the T = 1 bar of class 2, which reaches 1
     assert legend_covers_a_bar(fig)
 
 
-def test_coinciding_curves_both_stay_visible():
-    """Each curve is drawn thinner than every curve before it, so a later curve lying on an earlier one
-    (z0 = 0.25 and z3 = 0.21 in notebook 02) leaves the earlier one's colour showing on both sides."""
+def curve_lines(fig):
+    return [line for line in fig.axes[0].lines if line.get_label().startswith("z")]
+
+
+def test_a_curve_lying_on_another_is_drawn_dashed_on_top_and_says_so():
+    """z0 = 0.25 and z3 = 0.21 (notebook 02) give curves closer than the line width: z3 is dashed, so z0's
+    colour shows through its gaps, and its legend entry names z0. Every other curve is solid."""
     fig = plots.plot_temperature_curves(Z)
-    curves = [line for line in fig.axes[0].lines if line.get_label().startswith("z")]
-    widths = [line.get_linewidth() for line in curves]
-    assert len(curves) == len(Z) and bool((np.diff(widths) < 0).all())
-    assert len({line.get_color() for line in curves}) == len(Z)
+    curves = curve_lines(fig)
+    assert len(curves) == len(Z) and len({line.get_color() for line in curves}) == len(Z)
+    styles = {i: line.get_linestyle() for i, line in enumerate(curves)}
+    assert styles.pop(3) == "--" and set(styles.values()) == {"-"}
+    assert curves[3].get_label() == "z3 = 0.21, on z0"
+    assert not any("on z" in line.get_label() for i, line in enumerate(curves) if i != 3)
+
+
+def test_curves_that_stay_apart_are_all_solid_and_three_on_one_get_three_styles():
+    apart = plots.plot_temperature_curves([0.0, 2.0, 4.0])
+    assert {line.get_linestyle() for line in curve_lines(apart)} == {"-"}
+    same = curve_lines(plots.plot_temperature_curves([1.0, 1.0, 1.0, 1.0, 5.0]))
+    assert [line.get_linestyle() for line in same] == ["-", "--", ":", "-.", "-"]
+    assert [line.get_label().split(", ")[-1] for line in same[1:4]] == ["on z0"] * 3
+
+
+def test_probability_bars_have_one_legend_entry_per_meaning():
+    """At T = 1 the outlines would repeat the bars ('q at T = 1' twice); a T near 1 is never written as 1."""
+    for T in (1.0, 1.0001, 0.99999, 2.0, 20.0):
+        labels = [
+            text.get_text() for text in plots.plot_probabilities([1.0, 3.0, 2.0], T).axes[0].get_legend().get_texts()
+        ]
+        assert len(labels) == len(set(labels)), (T, labels)
+        assert labels.count("q at T = 1") == 1
+        assert len(labels) == (2 if T == 1 else 3)
 
 
 def test_temperature_curves_refuse_more_classes_than_colours():
@@ -99,19 +124,71 @@ def test_temperature_curves_refuse_more_classes_than_colours():
 
 def test_sign_map_draws_E_q_on_the_logit_axis_and_turns_rows_where_it_crosses():
     fig = plots.plot_sign_map(Z, T_min=0.05, T_max=50.0)
-    ax = fig.axes[0]
-    (mean_line,) = [line for line in ax.lines if line.get_label().startswith("E_q[z]")]
+    ax_mean, ax_rows = fig.axes
+    (mean_line,) = [line for line in ax_mean.lines if line.get_label().startswith("E_q[z]")]
     T, y = mean_line.get_data()
-    np.testing.assert_allclose(y, expected_logit(Z[None, :], T[:, None]))  # logit values, not class ranks
-    rising = [line for line in ax.lines if line.get_color() == "C3"]
-    for i, line in enumerate(rising):  # one red line per class, in class order, at the height of its logit
+    np.testing.assert_allclose(y, expected_logit(Z[None, :], T[:, None]))  # on the logit axis
+    order = np.argsort(Z)
+    rising = [line for line in ax_rows.lines if line.get_color() == "C3"]
+    for row, (i, line) in enumerate(zip(order, rising, strict=True)):  # one red line per class, on its own row
         heights = line.get_ydata()[np.isfinite(line.get_ydata())]
-        assert np.all(heights == Z[i])
+        assert np.all(heights == row)
         t_star = turning_temperature(Z, i)
         if t_star is not None:
             last_red = T[np.isfinite(line.get_ydata())].max()
             step = T[1] / T[0]
             assert t_star / step <= last_red <= t_star
+
+
+def test_sign_map_has_one_labelled_row_per_class_and_a_key_for_the_turning_points():
+    """Z's classes 0 and 3 have logits 0.04 apart: each still gets its own row, named by its tick label,
+    and the key names the turning temperature although class 0 has none."""
+    ax_rows = plots.plot_sign_map(Z).axes[1]
+    labels = [tick.get_text() for tick in ax_rows.get_yticklabels()]
+    assert list(ax_rows.get_yticks()) == list(range(len(Z)))
+    assert labels == [f"class {i} (z = {Z[i]:.2f})" for i in np.argsort(Z)]
+    assert [text.get_text() for text in ax_rows.get_legend().get_texts()] == [
+        "q_i rising",
+        "q_i falling",
+        "turning temperature T*",
+    ]
+    assert sum(line.get_marker() == "o" for line in ax_rows.lines) == sum(
+        turning_temperature(Z, i) is not None for i in range(len(Z))
+    )
+
+
+def test_dark_knowledge_bars_are_on_a_linear_axis_and_the_log_axis_has_only_dots():
+    """A bar on a log axis starts at an arbitrary floor, so its length means nothing: the log panel has
+    no bars, and the bars' lengths on the linear panel are the probabilities."""
+    p = notebook_01_teacher()
+    ax_bars, ax_log = plots.plot_dark_knowledge(p, (1.0, 20.0)).axes
+    assert ax_bars.get_yscale() == "linear" and ax_bars.get_ylim()[0] == 0
+    assert ax_log.get_yscale() == "log" and not ax_log.patches
+    heights = np.array([bar.get_height() for bar in ax_bars.patches]).reshape(2, len(p))
+    np.testing.assert_allclose(heights, softmax(np.log(p)[None, :], np.array([[1.0], [20.0]])))
+    dots = [line for line in ax_log.lines if line.get_marker() == "o"]
+    np.testing.assert_allclose(np.concatenate([line.get_ydata() for line in dots]), heights.ravel())
+
+
+def test_a_probability_of_zero_is_marked_on_the_log_axis_not_dropped():
+    ax_log = plots.plot_dark_knowledge([0.9, 0.1, 0.0], (1.0, 4.0)).axes[1]
+    zeros = [line for line in ax_log.lines if line.get_marker() == "v" and len(line.get_xdata())]
+    assert len(zeros) == 2 and all(y == ax_log.get_ylim()[0] * 2 for line in zeros for y in line.get_ydata())
+    assert "exactly 0 (off the log axis)" in [text.get_text() for text in ax_log.get_legend().get_texts()]
+
+
+def test_slopes_that_round_to_zero_read_0_00_not_minus_0_00():
+    assert f"{plots.rounded(-4e-4):.2f}" == "0.00" and f"{plots.rounded(-2.0003):.2f}" == "-2.00"
+    labels = [text.get_text() for text in plots.plot_gradient_scaling(Z, V).axes[0].get_legend().get_texts()]
+    assert labels[1].endswith("(slope 0.00)") and not any("-0.00" in label for label in labels)
+
+
+def test_logit_matching_title_gives_the_means_and_their_difference():
+    z0, v0 = Z - Z.mean(), V - V.mean()
+    same = plots.plot_logit_matching(z0 + 5, v0 + 5).axes[0].get_title()
+    assert same.endswith("mean z = 5, mean v = 5 (difference 0)") and "shift" not in same
+    shifted = plots.plot_logit_matching(z0, v0, shift=3.0).axes[0].get_title()
+    assert shifted.endswith("mean z = 3, mean v = 0 (difference 3)")
 
 
 def test_soft_share_refuses_a_label_outside_the_classes():
@@ -364,7 +441,7 @@ def test_plot_arguments_that_mean_nothing_get_a_clear_error(call, error, words):
 
 def test_one_temperature_may_be_given_as_a_number():
     figure = plots.plot_dark_knowledge([0.9, 0.05, 0.05], temperatures=20)
-    assert [t.get_text() for t in figure.axes[0].get_legend().get_texts()] == ["T = 20"]
+    assert [t.get_text() for t in figure.axes[1].get_legend().get_texts()] == ["T = 20"]
 
 
 def _history(k):

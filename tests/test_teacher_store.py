@@ -204,19 +204,19 @@ def test_torch_save_writes_nothing_to_disk_itself(cache, monkeypatch):
 
 @pytest.fixture
 def teacher_command(cache, monkeypatch, tmp_path):
-    """`python -m kdviz teacher --preset quick --out OUT` on fake data, with a training run that takes no time."""
+    """`python -m kdviz teacher --preset small --out OUT` on fake data, with a training run that takes no time."""
     from kdviz import data, train
 
     monkeypatch.setenv("KDVIZ_NO_SHIPPED_TEACHER", "1")
     monkeypatch.setattr(data, "load_mnist", lambda *a, **k: fake_mnist())
     monkeypatch.setattr(train, "train_teacher", lambda x, y, config, **k: (teacher_mlp(config.hidden).eval(), None))
     out = tmp_path / "out"
-    return out, ["teacher", "--preset", "quick", "--out", str(out), "--device", "cpu"]
+    return out, ["teacher", "--preset", "small", "--out", str(out), "--device", "cpu"]
 
 
 def test_a_failed_export_keeps_the_trained_teacher_in_the_cache_and_says_where(teacher_command, monkeypatch, capsys):
     from kdviz.__main__ import main
-    from kdviz.experiments import get_preset
+    from kdviz.experiments import TEACHER_PRESETS
 
     out, argv = teacher_command
     real_write = teacher_store._write_bytes
@@ -227,8 +227,8 @@ def test_a_failed_export_keeps_the_trained_teacher_in_the_cache_and_says_where(t
     )
     assert main(argv) == 2
     error = capsys.readouterr().err
-    cached = teacher_store.cache_path(get_preset("quick").teacher)
-    assert f"could not export the teacher to {out / 'quick_teacher'}.pt" in error and "No space left" in error
+    cached = teacher_store.cache_path(TEACHER_PRESETS["small"])
+    assert f"could not export the teacher to {out / 'small_teacher'}.pt" in error and "No space left" in error
     assert f"cached at {cached}" in error and cached.is_file()
 
 
@@ -245,4 +245,4 @@ def test_the_export_is_written_before_the_cache(teacher_command, monkeypatch, ca
     monkeypatch.setattr(teacher_store, "_write_bytes", write)
     assert main(argv) == 0
     assert order == ["export", "cache"]
-    assert (out / "quick_teacher.pt").is_file() and (out / "quick_teacher.json").is_file()
+    assert (out / "small_teacher.pt").is_file() and (out / "small_teacher.json").is_file()
