@@ -272,6 +272,8 @@ def _record(args):
     else:
         if not out.parent.is_dir():
             raise ValueError(f"--out {out}: no folder {out.parent}")
+        if args.keep_executed:
+            Path(args.keep_executed).mkdir(parents=True, exist_ok=True)
         try:
             import nbclient  # noqa: F401
         except ImportError:
@@ -281,7 +283,7 @@ def _record(args):
         for name in MNIST_FILES:  # fail now, not after an hour, when MNIST cannot be had
             ensure_file(name, default_dir())
         commands = {"distill": record.distill_command(quick)}
-        recorded = record.record_run(root / "notebooks", commands, quick, timeout=args.timeout)
+        recorded = record.record_run(root / "notebooks", commands, quick, timeout=args.timeout, keep=args.keep_executed)
         record.write_record(recorded, out)
         print(f"wrote {out} ({recorded['seconds']:.0f} s in all)")
     changed = recorded_docs.write_docs(recorded, root)
@@ -375,6 +377,11 @@ def build_parser():
     action.add_argument("--docs-only", action="store_true", help="rewrite the blocks from the existing record")
     action.add_argument("--check", action="store_true", help="exit 1 when a block differs from the record")
     record.add_argument("--timeout", type=count, default=3600, help="seconds any one cell or command may run")
+    record.add_argument(
+        "--keep-executed",
+        metavar="DIR",
+        help="also save the executed notebooks in DIR (for `python -m kdviz site --executed DIR`)",
+    )
     record.set_defaults(run=_record)
 
     site = commands.add_parser("site", help="build the course website", formatter_class=shown)

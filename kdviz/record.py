@@ -65,11 +65,11 @@ def _text(output):
     return output["text"] if isinstance(output["text"], str) else "".join(output["text"])
 
 
-def execute_notebook(path, env, timeout=3600):
+def execute_notebook(path, env, timeout=3600, keep=None):
     """Run one notebook top to bottom in its folder; its sections, code cells and timings (seconds).
 
     Each code cell gives {id, section, start, seconds}, with start counted from the kernel's launch, and
-    ``text`` (its printed output) when it is tagged ``record``.
+    ``text`` (its printed output) when it is tagged ``record``. ``keep``: a folder to save the executed notebook in.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -91,8 +91,12 @@ def execute_notebook(path, env, timeout=3600):
         client.execute(env=env)
     except CellExecutionError as err:
         index = max(started, default=0)
-        raise RuntimeError(f"{path.name} failed in section {titles[index]!r} (cell {index}): {err}") from None
+        raise RuntimeError(
+            f"{path.name} failed in section {titles[index]!r} (cell {index}): {err.ename}: {err.evalue}"
+        ) from None
     seconds = time.perf_counter() - launch
+    if keep is not None:
+        nbformat.write(nb, Path(keep) / path.name)
     cells = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or index not in started:
@@ -178,10 +182,11 @@ def shipped_teacher_record():
     return json.loads((Path(__file__).parent / "teachers" / "paper_teacher.json").read_text())
 
 
-def record_run(notebooks_dir, commands, quick, timeout=3600, progress=print):
+def record_run(notebooks_dir, commands, quick, timeout=3600, keep=None, progress=print):
     """Execute every notebook in ``notebooks_dir`` (from a temporary copy) and each command; the record.
 
     ``commands`` maps a name to an argument list. Kernels and commands share one new, empty teacher cache.
+    ``keep``: a folder to save the executed notebooks in (``python -m kdviz site --executed`` reuses them).
     """
     notebooks_dir = Path(notebooks_dir)
     paths = sorted(notebooks_dir.glob("*.ipynb"))
@@ -210,7 +215,7 @@ def record_run(notebooks_dir, commands, quick, timeout=3600, progress=print):
         copy = Path(scratch, "notebooks")
         shutil.copytree(notebooks_dir, copy, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         for path in paths:
-            result = execute_notebook(copy / path.name, env, timeout)
+            result = execute_notebook(copy / path.name, env, timeout, keep)
             record["notebooks"][path.stem] = result
             progress(f"{path.name}: {result['seconds']:.0f} s")
         for name, command in commands.items():

@@ -79,9 +79,11 @@ def load_phrase(record):
 
 
 def short_name(stem, notebook):
-    """'04 The MNIST distillation lab' from a notebook's number and its title (which may repeat the number)."""
-    number, title = stem.split("_", 1)[0], notebook["title"]
-    return title if title.startswith(number) else f"{number} {title}".strip()
+    """'04 The MNIST distillation lab': the notebook's title when it starts with its number, else its file name."""
+    number, words = stem.split("_", 1) if "_" in stem else (stem, "")
+    if notebook["title"].startswith(number):
+        return notebook["title"]
+    return f"{number} {words.replace('_', ' ').capitalize()}".strip()
 
 
 # ---- the renderers ---------------------------------------------------------------------------------------
@@ -155,13 +157,15 @@ def render_results(record):
     out = distill["output"]
     errors = {key: ", ".join(map(str, out[f"{key}_errors"])) for key in ("student", "distilled")}
     teacher = record["shipped_teacher"]
+    seed_list = out.get("seeds", [0])
+    seeds = f"seed{'s' if len(seed_list) > 1 else ''} {', '.join(map(str, seed_list))}"
     rows = [
         "| run | result |",
         "| --- | --- |",
         f"| the notebooks from the top (`python -m kdviz record`) | {times} |",
         f"| `{distill['command']}` | {distill['seconds']:.0f} s end to end (teacher {out['teacher_source']}, "
         f"ready in {out['seconds']['teacher']:.1f} s); teacher {out['teacher_errors']}, student alone "
-        f"{errors['student']}, distilled {errors['distilled']} test errors (seeds {out.get('seeds', [0])}; "
+        f"{errors['student']}, distilled {errors['distilled']} test errors ({seeds}; "
         f"paper {PAPER_ERRORS['teacher']}, {PAPER_ERRORS['student']}, {PAPER_ERRORS['distilled']}) |",
         f"| `{teacher['command']}` (the shipped teacher's own record, `kdviz/teachers/paper_teacher.json`) | "
         f"{teacher['test_errors']} test errors with float16 weights; trained in {teacher['seconds']:.0f} s "

@@ -74,14 +74,15 @@ def test_the_lesson_plans_premises_hold_in_the_record():
     """The plan in notebook 00 and the notes says: 01-03 run live, 04's lab is reached within a minute and 04
     fits its 22-minute slot, 05 takes longer than its 7-minute slot (so it is pre-run). Revise the plan's prose
     when one of these stops holding."""
+    if RECORD["mode"] != "full":
+        pytest.skip("the plan is about full size, and this record is not (test_the_record_is_a_full_size_run fails)")
     for stem in ("01_softmax_and_temperature", "02_temperature_curves_and_sign", "03_gradients_and_logit_matching"):
         slow = [s for s in RECORD["notebooks"][stem]["sections"] if s["seconds"] >= recorded_docs.LIVE_SECONDS]
         assert slow == [], f"{stem} no longer runs live: {slow}"
     lab = recorded_cell("04_mnist_distillation_lab", "distillation_lab(")
     assert lab["start"] < 60, f"04's lab is reached only after {lab['start']:.0f} s"
     assert RECORD["notebooks"]["04_mnist_distillation_lab"]["seconds"] < 22 * 60
-    if RECORD["mode"] == "full":
-        assert RECORD["notebooks"]["05_dark_knowledge_experiments"]["seconds"] > 7 * 60
+    assert RECORD["notebooks"]["05_dark_knowledge_experiments"]["seconds"] > 7 * 60
 
 
 def test_the_notes_claim_no_number_the_record_does_not_hold():
@@ -160,7 +161,7 @@ def test_minutes_round_to_whole_minutes_with_a_floor_of_one():
 
 
 def test_the_plan_folds_a_fast_notebook_and_splits_a_slow_one_by_section():
-    plan = recorded_docs.render("plan", fake_record())
+    plan = " ".join(recorded_docs.render("plan", fake_record()).split())
     assert "| 01 Fast | all | < 1 min | < 1 min | live |" in plan
     assert "| 02 Slow | Set-up | < 1 min | < 1 min | live |" in plan
     assert "| 02 Slow | 2. Slow | < 1 min | 5 min | start it, then talk |" in plan
@@ -206,7 +207,7 @@ def test_an_unmatched_marker_is_an_error():
         recorded_docs.blocks("<!-- record:start plan -->\ntext\n<!-- record:end run -->\n")
 
 
-def docs_copy(tmp_path, blocks="plan"):
+def docs_copy(tmp_path, blocks=("plan",)):
     """A tree with DOC_FILES, each holding the given blocks (empty) in prose."""
     body = "".join(f"before\n<!-- record:start {name} -->\nold\n<!-- record:end {name} -->\nafter\n" for name in blocks)
     for doc in recorded_docs.DOC_FILES:
@@ -296,7 +297,7 @@ def test_record_run_times_sections_and_quotes_only_tagged_stdout(tmp_path):
         ],
     )
     commands = {"distill": [sys.executable, "-c", "import json; print(json.dumps({'teacher_errors': 1}))"]}
-    rec = record.record_run(folder, commands, quick=True, progress=lambda line: None)
+    rec = record.record_run(folder, commands, quick=True, keep=tmp_path, progress=lambda line: None)
     notebook = rec["notebooks"]["01_fake"]
     assert notebook["title"] == "01 Fake" and rec["mode"] == "quick"
     assert [s["title"] for s in notebook["sections"]] == ["Set-up", "1. Wait", "2. Cache"]
@@ -309,13 +310,17 @@ def test_record_run_times_sections_and_quotes_only_tagged_stdout(tmp_path):
     assert rec["commands"]["distill"]["command"].startswith("python -c")
     assert list(folder.iterdir()) == [folder / "01_fake.ipynb"]  # ran from a copy
     assert nbformat.read(folder / "01_fake.ipynb", as_version=4).cells[1].outputs == []
+    assert nbformat.read(tmp_path / "01_fake.ipynb", as_version=4).cells[1].outputs[0].text == "set up\n"
 
 
 def test_a_failing_cell_names_its_notebook_and_section(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     fake_notebook(folder, "02_bad.ipynb", [new_markdown_cell("## 3. Broken"), new_code_cell("1 / 0")])
-    with pytest.raises(RuntimeError, match=r"02_bad.ipynb failed in section '3. Broken'.*ZeroDivisionError"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"^02_bad.ipynb failed in section '3. Broken' \(cell 1\): ZeroDivisionError: division by zero$",
+    ):
         record.record_run(folder, {}, quick=True, progress=lambda line: None)
 
 
