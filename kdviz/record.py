@@ -8,6 +8,7 @@ marked blocks from that record.
 """
 
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -53,6 +54,11 @@ def _source(cell):
     return cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
 
 
+def source_hash(cell):
+    """The first 16 hex digits of the sha256 of a cell's source: tells whether a quoted cell changed since."""
+    return hashlib.sha256(_source(cell).encode("utf-8")).hexdigest()[:16]
+
+
 def printed_text(cell):
     """What a code cell printed to stdout, lines stripped of trailing spaces."""
     text = "".join(_text(output) for output in cell.get("outputs", []))
@@ -69,7 +75,8 @@ def execute_notebook(path, env, timeout=3600, keep=None):
     """Run one notebook top to bottom in its folder; its sections, code cells and timings (seconds).
 
     Each code cell gives {id, section, start, seconds}, with start counted from the kernel's launch, and
-    ``text`` (its printed output) when it is tagged ``record``. ``keep``: a folder to save the executed notebook in.
+    ``text`` (its printed output) and ``source_sha256`` when it is tagged ``record``. ``keep``: a folder to
+    save the executed notebook in.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -109,6 +116,7 @@ def execute_notebook(path, env, timeout=3600, keep=None):
         }
         if TAG in cell.metadata.get("tags", []):
             entry["text"] = printed_text(cell)
+            entry["source_sha256"] = source_hash(cell)
         cells.append(entry)
     sections = []
     for entry in cells:

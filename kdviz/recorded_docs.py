@@ -45,6 +45,11 @@ def check_record(record):
             for cell in notebook.get("cells", [])
             if cell.get("text") == ""
         ]
+        missing += [
+            f"notebooks.{stem}: source_sha256 of quoted cell {cell.get('id')}"
+            for cell in notebook.get("cells", [])
+            if "text" in cell and "source_sha256" not in cell
+        ]
     if not record.get("notebooks"):
         missing.append("record.notebooks (none recorded)")
     distill = record.get("commands", {}).get("distill")

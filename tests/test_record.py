@@ -43,15 +43,19 @@ def test_every_renderer_has_a_block_and_the_docs_name_no_other():
 
 
 def tagged_cells(path):
+    """(id, source hash) of every code cell tagged `record`, in notebook order."""
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    return [c["id"] for c in cells if c["cell_type"] == "code" and record.TAG in c["metadata"].get("tags", [])]
+    tagged = [c for c in cells if c["cell_type"] == "code" and record.TAG in c["metadata"].get("tags", [])]
+    return [(cell["id"], record.source_hash(cell)) for cell in tagged]
 
 
-def test_the_record_quotes_exactly_the_cells_tagged_record_in_the_notebooks():
+def test_the_record_quotes_exactly_the_tagged_cells_as_they_are_now():
+    """A quoted cell whose code changed, or a tag added or lost, means the quote may be stale: record again."""
     assert list(RECORD["notebooks"]) == [path.stem for path in NOTEBOOKS], REDO
     for path in NOTEBOOKS:
-        quoted = [cell["id"] for cell in RECORD["notebooks"][path.stem]["cells"] if "text" in cell]
-        assert quoted == tagged_cells(path), f"{path.name}: tagged cells and quoted cells differ; {REDO}"
+        cells = RECORD["notebooks"][path.stem]["cells"]
+        quoted = [(cell["id"], cell["source_sha256"]) for cell in cells if "text" in cell]
+        assert quoted == tagged_cells(path), f"{path.name}: the tagged cells changed since the record; {REDO}"
 
 
 def test_the_record_is_a_full_size_run():
@@ -98,7 +102,9 @@ def test_the_notes_claim_no_number_the_record_does_not_hold():
 
 def fake_record(**changes):
     section = {"title": "1. Fast", "start": 2.0, "seconds": 1.0}
-    cells = [{"id": "a1", "section": "1. Fast", "start": 2.0, "seconds": 1.0, "text": "P(3) = 0.5"}]
+    cells = [
+        {"id": "a1", "section": "1. Fast", "start": 2.0, "seconds": 1.0, "text": "P(3) = 0.5", "source_sha256": "0"}
+    ]
     slow = [
         {"title": "Set-up", "start": 2.0, "seconds": 5.0},
         {"title": "2. Slow", "start": 7.0, "seconds": 300.0},
@@ -306,6 +312,11 @@ def test_record_run_times_sections_and_quotes_only_tagged_stdout(tmp_path):
     assert notebook["seconds"] >= sum(s["seconds"] for s in notebook["sections"])
     quoted = [cell["text"] for cell in notebook["cells"] if "text" in cell]
     assert quoted == ["slept\n1", "empty"]  # stdout only, trailing spaces cut; the teacher cache starts empty
+    sources = [
+        c for c in nbformat.read(folder / "01_fake.ipynb", as_version=4).cells if "record" in c.metadata.get("tags", [])
+    ]
+    hashes = [cell["source_sha256"] for cell in notebook["cells"] if "text" in cell]
+    assert hashes == [record.source_hash(c) for c in sources] and len(set(hashes)) == 2
     assert rec["commands"]["distill"]["output"] == {"teacher_errors": 1}
     assert rec["commands"]["distill"]["command"].startswith("python -c")
     assert list(folder.iterdir()) == [folder / "01_fake.ipynb"]  # ran from a copy
