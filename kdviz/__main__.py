@@ -59,6 +59,13 @@ def temperature(text):
     return value
 
 
+def pixels(text):
+    value = _number(text, int)
+    if not 0 <= value <= 13:
+        raise argparse.ArgumentTypeError(f"a shift must be a whole number of pixels in 0..13, got {text}")
+    return value
+
+
 def weight(text):
     value = _number(text, float)
     if not 0 <= value <= 1:
@@ -175,7 +182,7 @@ def _distill(args):
     from .experiments import PAPER_ERRORS, get_preset, run_distillation
     from .noise import spread
 
-    preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs)
+    preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs, args.transfer_jitter)
     start = time.perf_counter()
     result = run_distillation(load_mnist(args.data_dir), preset, args.device, args.seeds, progress=not args.json)
     result["seconds"]["total"] = round(time.perf_counter() - start, 2)
@@ -208,10 +215,11 @@ def _sweep(args):
     from .data import load_mnist
     from .experiments import get_preset, prepare, run_sweep
 
-    preset = get_preset(args.preset, hidden=args.hidden, seed=args.seed, student_epochs=args.epochs)
+    overrides = {"hidden": args.hidden, "seed": args.seed, "student_epochs": args.epochs}
+    preset = get_preset(args.preset, transfer_jitter=args.transfer_jitter, **overrides)
     start = time.perf_counter()
     workspace = prepare(load_mnist(args.data_dir), preset, args.device, progress=not args.json)
-    errors = run_sweep(workspace, args.T, args.alpha, preset.student, args.seeds, progress=not args.json)
+    errors = run_sweep(workspace, args.T, args.alpha, preset.student, args.seeds, not args.json, preset.transfer_jitter)
     seconds = round(time.perf_counter() - start, 2)
     mean = errors.mean(axis=-1)
     sd = errors.std(axis=-1, ddof=1) if args.seeds > 1 else np.zeros_like(mean)
@@ -343,7 +351,19 @@ def build_parser():
     teacher.set_defaults(run=_teacher)
 
     def students(p):
-        p.add_argument("--preset", choices=["quick", "paper"], default="quick", help="data size and network sizes")
+        p.add_argument(
+            "--preset",
+            choices=["quick", "paper", "patient"],
+            default="quick",
+            help="data size and network sizes (patient: consistent teaching, 200 epochs, hours on a CPU)",
+        )
+        p.add_argument(
+            "--transfer-jitter",
+            type=pixels,
+            metavar="PIXELS",
+            help="consistent teaching: shift each transfer batch by up to PIXELS and let the teacher label "
+            "that very view (default: the preset's; 0 = fixed soft targets)",
+        )
         p.add_argument("--hidden", type=count, help="student hidden units per layer (default: the preset's)")
         p.add_argument("--epochs", type=count, help="student epochs (default: the preset's)")
         p.add_argument("--seeds", type=count, default=1, help="seeds per setting, trained stacked in one pass")

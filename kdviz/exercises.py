@@ -1,73 +1,105 @@
-"""Exercise answer checkers with specific hints, and worked solutions kept out of the way.
+"""Exercises: questions with explicit answer forms, targeted hints, and worked solutions kept out of the way.
 
-In a notebook: ``check("02_turning_temperature", 2.4)`` prints whether the answer is right and,
-if not, a hint aimed at the likely mistake; ``show_solution("02_turning_temperature")`` shows the
-worked solution. Every expected value is computed here with the kdviz functions, never typed in.
+``check("02_turning_temperature", 2.40)`` prints whether an answer is right and, if not, a hint aimed at the
+likely mistake; ``show_solution(name)`` shows the worked solution; ``quiz(name)`` shows a choice question as
+buttons. Every expected value is computed here with the kdviz functions, never typed in.
 
-``check`` takes answers as students type them: a number, a numpy scalar or one-element array, a
-one-element torch tensor or list, a string such as "0.25" or "1/3"; a set, list, array or "0, 1, 2"
-of class indices; a phrase such as "the validation set"; and, for ``03_distillation_loss``, a function.
-A number rounded too far is told how many significant digits to give.
+Each kind of answer is read strictly, and anything else gets "Unclear: ..." with the forms to use, never a verdict:
+- a number: an int or float, a numpy or torch scalar or one-element array, or a string holding only a number
+  ("0.8438", "84.38%", "1/3", or "T = 2.40"); each question says how precise it wants it, and the tolerance
+  excludes every wrong answer that a hint exists for;
+- a set of class indices: a set, list, tuple, array or tensor of ints, or a string of ints such as "0, 1, 2";
+- a choice: one option's letter ("b") or its word ("down"), as the question lists them;
+- a function, for the exercises about the distillation loss: run against ``kd_loss`` on random batches, its
+  value and its gradient; each classic bug is recognised by its numbers and named (``name_the_bug``).
 """
 
+import html
 import inspect
 import math
 import re
-import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import ipywidgets as widgets
 import numpy as np
-import torch
-import torch.nn.functional as F
 from scipy.optimize import brentq
 
 from ._checks import real_array
 from .gradients import logit_matching_grad, soft_ce_grad
+from .kd_bugs import BUG_OF, BUG_OPTIONS, BUGGY_LOSSES, judge_kd_loss, worked_kd_loss
 from .temperature import dq_dT, softmax, turning_temperature
+
+LETTERS = "abcdefgh"
 
 
 @dataclass
-class Exercise:
-    question: str
-    answer: object  # the expected answer: a number, a set of class indices, a word, or a reference function
-    solution: str  # worked solution, markdown
-    hints: list = field(default_factory=list)  # (looks_like(answer as read) -> bool, hint)
-    tolerance: float = 1e-3  # relative, for numbers
-    words: dict = field(default_factory=dict)  # word answers: each choice -> word stems a student may type for it
-    judge: object = None  # function answers: judge(answer) -> (right, message)
+class Hint:
+    wrong: object  # the wrong answer it is for: a number, a set of class indices, or an option's word
+    text: str
+    within: float = 0.01  # numbers: the relative distance (absolute around 0) at which an answer counts as `wrong`
 
 
 # ---- reading what a student typed ----
 
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_NAME_IS = r"(?:[^\W\d]\w*\*?\s*[=≈]\s*)?"  # "T = ", "alpha=", "α = ", "T* = "
 
-def as_number(answer, allow_nan=False):
-    """One float from a number, numpy scalar or one-element array, one-element tensor or list, or a string
-    such as "0.25" or "1/3"; None when the answer is not a single number (or is nan, unless allowed)."""
-    if answer is None or isinstance(answer, (bool, set, dict)):
-        return None
+
+def read_number(answer):
+    """One finite float from a number, a numpy or torch scalar or one-element array or list, or a string holding
+    only a number: "0.25", "25%", "1/4", "2.5e-1", optionally named ("T = 2.40"). None for anything else."""
     if isinstance(answer, str):
-        try:
-            number = float(Fraction(answer.strip().replace(" ", "")))
-        except (ValueError, ZeroDivisionError, OverflowError):
-            return None
-        return None if np.isnan(number) and not allow_nan else number
+        return _read_number_text(answer)
+    if answer is None or isinstance(answer, (bool, np.bool_, bytes, set, frozenset, dict)):
+        return None
+    if isinstance(answer, Fraction):
+        answer = float(answer)
     try:
         array = real_array(answer, "answer")
-    except (TypeError, OverflowError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    if array.size != 1 or (np.isnan(array).any() and not allow_nan):
+    if array.size != 1 or not np.isfinite(array).all() or _holds_bools(answer):
         return None
     return float(array.reshape(-1)[0])
 
 
-def as_index_set(answer):
-    """A set of class indices from a set, list, tuple, array, tensor, a single index, or a string "0, 1, 2"."""
-    if isinstance(answer, str):  # "classes 0, 1, 2 (not 3)": the classes named after "not" are left out
-        kept = re.sub(r"\b(?:not|except)\s+(?:class(?:es)?\s+)?-?\d+(?:\s*(?:,|and|or)\s*-?\d+)*", "", answer)
-        return {int(x) for x in re.findall(r"-?\d+", kept)} or None
+def _holds_bools(answer):
+    values = answer if isinstance(answer, (list, tuple)) else [answer]
+    return any(isinstance(v, (bool, np.bool_)) for v in values) or str(getattr(answer, "dtype", "")).endswith("bool")
+
+
+def _read_number_text(text):
+    text = text.strip().replace("\u2212", "-")  # the typographic minus sign
+    match = re.fullmatch(rf"{_NAME_IS}({_NUMBER})\s*(%|/\s*({_NUMBER}))?", text)
+    if not match:
+        return None
+    number, suffix, denominator = match.groups()
     try:
-        values = real_array(sorted(answer) if isinstance(answer, set) else answer, "answer").reshape(-1)
+        value = float(Fraction(number) / (Fraction(denominator) if denominator else 1))
+    except (ZeroDivisionError, OverflowError, ValueError):
+        return None
+    value = value / 100 if suffix == "%" else value
+    return value if math.isfinite(value) else None
+
+
+def read_index_set(answer):
+    """A set of ints from a set, list, tuple, range, array or tensor of integers, a single int, or a string of
+    ints separated by commas or spaces, optionally in {} or [] ("0, 1, 2"). None for anything else."""
+    if isinstance(answer, str):
+        inner = answer.strip()
+        if inner[:1] + inner[-1:] in ("{}", "[]", "()"):
+            inner = inner[1:-1]
+        tokens = [t for t in re.split(r"[\s,]+", inner.strip()) if t]
+        if not all(re.fullmatch(r"[+-]?\d+", t) for t in tokens) or not answer.strip():
+            return None
+        return {int(t) for t in tokens}
+    if isinstance(answer, (set, frozenset)):
+        answer = sorted(answer, key=repr)
+    if answer is None or isinstance(answer, (bool, dict, bytes)) or _holds_bools(answer):
+        return None
+    try:
+        values = real_array(answer, "answer").reshape(-1)
     except (TypeError, ValueError, OverflowError):
         return None
     if not np.isfinite(values).all() or (values != np.round(values)).any():
@@ -75,50 +107,246 @@ def as_index_set(answer):
     return {int(x) for x in values}
 
 
-def significant_digits(x):
-    """Significant digits of x as written in its shortest form: 0.33 -> 2, 2.40 -> 2, 1000 -> 1."""
-    digits = np.format_float_positional(abs(x), unique=True, trim="-").replace(".", "").strip("0")
-    return max(len(digits), 1)
+def _round(value, digits=None, decimals=None, how=round):
+    """``value`` rounded (or, with how=math.trunc, cut) to ``digits`` significant digits or ``decimals``."""
+    if digits is not None:
+        decimals = digits - 1 - math.floor(math.log10(abs(value)))
+    scale = 10.0**decimals
+    return how(value * scale) / scale
 
 
-def _to_digits(value, digits, how=round):
-    scale = 10.0 ** (math.floor(math.log10(abs(value))) - digits + 1)
-    return how(value / scale) * scale
+def _show(x):
+    return f"{x:.10g}"
 
 
-def _close(a, b, rel):
-    a, b = as_number(a), as_number(b)
-    return a is not None and b is not None and bool(np.isclose(a, b, rtol=rel, atol=1e-12))
+# ---- the kinds of exercise ----
 
 
-def digits_needed(expected, rel):
-    """The fewest significant digits at which the rounded expected value passes the tolerance ``rel``."""
-    return next(d for d in range(1, 17) if _close(_to_digits(expected, d), expected, rel))
+@dataclass
+class Exercise:
+    question: str
+    answer: object
+    solution: str
+    hints: list = field(default_factory=list)
+    name: str = ""  # set from the EXERCISES table
+
+    def prompt(self):
+        return self.question
+
+    def feedback(self, answer):
+        """(right?, message) for an answer that is not None."""
+        read = self.read(answer)
+        if read is None:
+            return False, f"Unclear: {self.forms()}; {_brief(answer)} could not be read as that."
+        if self.accepts(read):
+            return True, f"Correct: {self.shown(read)}."
+        if note := self.first_note(read):
+            return False, note
+        for hint in self.hints:
+            if self.matches(read, hint):
+                return False, f"Not yet. Hint: {hint.text}"
+        if note := self.note(read):
+            return False, note
+        return False, (
+            f"Not yet: {self.shown(read)} is not it. Re-read the section above, or call show_solution({self.name!r})."
+        )
+
+    def first_note(self, read):
+        return None  # a note that outranks the hints
+
+    def note(self, read):
+        return None  # a note for what no hint matched
+
+    def shown(self, read):
+        return str(read)
 
 
-def rounding_note(x, expected, rel):
-    """'right to 2 significant digits; give 3 ...' when x is the expected value rounded (or cut) too early."""
-    if expected == 0 or x == 0 or not np.isfinite(x):
+def _brief(answer):
+    text = repr(answer)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass
+class Number(Exercise):
+    digits: int = None  # significant digits wanted
+    decimals: int = None  # or decimals wanted; neither: the exact value (0, 0.2, ...)
+
+    def precision(self):
+        if self.digits:
+            return f"{self.digits} significant digit{'s' * (self.digits > 1)}"
+        return f"{self.decimals} decimal{'s' * (self.decimals != 1)}" if self.decimals is not None else None
+
+    def prompt(self):
+        return self.question + (f" ({self.precision()})" if self.precision() else "")
+
+    def tolerance(self):
+        """Half a unit in the last place asked for (so the answer rounded to it passes); 1e-9 for exact ones."""
+        if self.digits:
+            unit = 10.0 ** (math.floor(math.log10(abs(self.answer))) - self.digits + 1)
+        elif self.decimals is not None:
+            unit = 10.0**-self.decimals
+        else:
+            return 1e-9 * max(1.0, abs(self.answer))
+        return 0.5 * unit * (1 + 1e-9)
+
+    def read(self, answer):
+        return read_number(answer)
+
+    def forms(self):
+        what = f"one number, to {self.precision()}" if self.precision() else "one number"
+        return f"give {what}, such as 0.25, 25%, 1/4 or 'T = 0.25' (a decimal point, not a comma)"
+
+    def accepts(self, x):
+        return abs(x - self.answer) <= self.tolerance()
+
+    def matches(self, x, hint):
+        return bool(np.isclose(x, hint.wrong, rtol=hint.within, atol=hint.within if hint.wrong == 0 else 0))
+
+    def shown(self, x):
+        return _show(x)
+
+    def note(self, x):
+        """'Close: ...' when x is the answer rounded to fewer digits than asked for, or cut off instead of rounded."""
+        if self.precision() is None or x == 0:
+            return None
+        wanted, unit = (self.digits, "significant digit") if self.digits else (self.decimals, "decimal")
+        fewest = 1 if self.digits else 0
+        for how, places in ((round, range(wanted - 1, fewest - 1, -1)), (math.trunc, range(wanted, fewest - 1, -1))):
+            for n in places:
+                cut = _round(self.answer, **{"digits" if self.digits else "decimals": n}, how=how)
+                if math.isclose(x, cut, rel_tol=1e-9, abs_tol=1e-12):
+                    places_text = f"{n} {unit}{'s' * (n != 1)}"
+                    if how is round:
+                        shown = f"{x:#.{n}g}".rstrip(".") if self.digits else f"{x:.{n}f}"
+                        shown = _show(x) if "e" in shown else shown
+                        return f"Close: {shown} is the answer rounded to {places_text}; give {self.precision()}."
+                    return (
+                        f"Close: {_show(x)} is the answer cut off after {places_text}, not rounded; "
+                        f"round it, to {self.precision()}."
+                    )
         return None
-    typed, needed = significant_digits(x), digits_needed(expected, rel)
-    if typed >= needed:
+
+
+@dataclass
+class IndexSet(Exercise):
+    n_classes: int = None
+
+    def read(self, answer):
+        return read_index_set(answer)
+
+    def forms(self):
+        return "give the class indices as a set or list of ints, such as {0, 2} or [0, 2] (or the string '0, 2')"
+
+    def accepts(self, read):
+        return read == self.answer
+
+    def matches(self, read, hint):
+        return hint.wrong(read) if callable(hint.wrong) else read == hint.wrong
+
+    def shown(self, read):
+        return str(sorted(read)).replace("[", "{").replace("]", "}") if read else "set()"
+
+    def first_note(self, read):
+        last = self.n_classes - 1
+        if {i - 1 for i in read} == self.answer:
+            return f"Not yet. Hint: Python counts classes from 0: their indices are 0 to {last}, not 1 to {last + 1}."
         return None
-    if any(np.isclose(x, _to_digits(expected, typed, how), rtol=1e-9) for how in (round, math.trunc)):
-        plural = "s" if typed > 1 else ""
-        return f"Close: {x:g} is right to {typed} significant digit{plural}; give {needed} significant digits."
-    return None
+
+    def note(self, read):
+        last = self.n_classes - 1
+        if any(i < 0 or i > last for i in read):
+            return f"Not yet: there are {self.n_classes} classes, with indices 0 to {last}."
+        return None
 
 
-def _near(value, rel=0.02):
-    return lambda answer: _close(answer, value, rel)
+@dataclass
+class Choice(Exercise):
+    options: list = field(default_factory=list)  # (word, description): answered by its letter or its word
+
+    def words(self):
+        return [word for word, _ in self.options]
+
+    def labels(self):
+        letters = LETTERS[: len(self.options)]
+        return [f"({letter}) {word}: {text}" for letter, (word, text) in zip(letters, self.options, strict=True)]
+
+    def prompt(self):
+        return self.question + "\n" + "\n".join(f"  {label}" for label in self.labels())
+
+    def read(self, answer):
+        """The option a letter ("b", "(b)", "B.") or word ("down"), or both ("b) down"), names; None otherwise."""
+        if not isinstance(answer, str):
+            return None
+        text = answer.strip().strip("'\"").strip().lower()
+        words = [_plain(word) for word in self.words()]
+        letters = LETTERS[: len(words)]
+        match = re.fullmatch(rf"\(?([{letters}])\s*[.):]?\s*\)?(?:\s+(.+))?", text)
+        if match:
+            letter, word = match.groups()
+            index = letters.index(letter)
+            return self.words()[index] if word is None or _plain(word) == words[index] else None
+        text = _plain(text)
+        return self.words()[words.index(text)] if text in words else None
+
+    def forms(self):
+        letters = LETTERS[: len(self.options)]
+        pairs = ", ".join(f"{letter} or '{word}'" for letter, word in zip(letters, self.words(), strict=True))
+        return f"answer with one option, its letter or its word: {pairs}"
+
+    def accepts(self, word):
+        return word == self.answer
+
+    def matches(self, word, hint):
+        return word == hint.wrong
+
+    def shown(self, word):
+        return f"({LETTERS[self.words().index(word)]}) {word}"
 
 
-def _is(word):
-    return lambda answer: answer == word
+def _plain(word):
+    """An option's word as compared: lower case, without a final full stop, and 'T^2' or 'T**2' as 't2'."""
+    return re.sub(r"[\^*]", "", word.strip().lower().rstrip("."))
 
 
-def _has(index):
-    return lambda answer: index in answer
+@dataclass
+class Code(Exercise):
+    judge: object = None  # judge(function) -> (right?, message)
+
+    def feedback(self, answer):
+        return self.judge(answer)
+
+
+# ---- the exercises ----
+
+
+_WHERE_TO_LOOK = {
+    "A": "Read the two arguments of F.kl_div: whose logits are the input, and whose the target?",
+    "B": "What reduction does nn.KLDivLoss() use when none is given?",
+    "C": "Which term does each weight multiply, and which term should alpha weigh in kdviz?",
+    "D": "Compare the soft term with the formula alpha * T^2 * KL + (1 - alpha) * CE factor by factor.",
+    "E": "What does F.kl_div expect as its first argument?",
+}
+_FIXES = {
+    "A": "swap the arguments back: F.kl_div(F.log_softmax(student_logits / T), F.softmax(teacher_logits / T))",
+    "B": "nn.KLDivLoss(reduction='batchmean'): the default 'mean' divides by the number of classes too",
+    "C": "alpha on the soft term: alpha * soft + (1 - alpha) * F.cross_entropy(...)",
+    "D": "multiply the soft term by T**2",
+    "E": "F.log_softmax(student_logits / T, dim=1) as the first argument, not F.softmax",
+}
+
+_WORKED_CODE = "```python\n" + inspect.getsource(worked_kd_loss).replace("worked_kd_loss", "my_kd_loss") + "```\n"
+
+
+def _bug_exercise(letter):
+    word = BUG_OF[letter]
+    fix = f"**{word}**: {dict(BUG_OPTIONS)[word]}. Fix: {_FIXES[letter]}."
+    return Choice(
+        f"loss_{letter} (shown by show_buggy_losses()): which bug does it have?",
+        word,
+        fix,
+        [Hint(other, _WHERE_TO_LOOK[letter]) for other, _ in BUG_OPTIONS if other != word],
+        options=BUG_OPTIONS,
+    )
 
 
 _Z01 = np.array([3.0, 1.0, 0.0])
@@ -129,332 +357,287 @@ _GRAD_Z, _GRAD_V = np.array([2.0, -1.0, 0.5, 0.0]), np.array([0.0, 1.0, 3.0, -2.
 _T_STAR6 = turning_temperature(_Z6, 4)
 _T_CROSS6 = brentq(lambda T: softmax(_Z6, T)[4] - 1 / 6, 0.05, _T_STAR6)  # where q_4 passes 1/n = 1/6
 _RATIO = np.linalg.norm(soft_ce_grad(_GRAD_Z, _GRAD_V, 10.0)) / np.linalg.norm(soft_ce_grad(_GRAD_Z, _GRAD_V, 100.0))
+_DQ = dq_dT([1.0, 3.0, 2.0], 1.0)
+_Q123 = softmax(np.array([1.0, 3.0, 2.0]))
+_LIMIT03 = 1e4**2 * logit_matching_grad(_Z03, _V03, 1e4)  # T^2 times the large-T gradient: T-free
+_GAP04 = np.log(0.999 / (0.001 / 9))  # top logit minus each of nine equal others, for 0.999 at T = 1
+_P04 = softmax(np.array([_GAP04] + [0.0] * 9), 20.0)[0]
+_BIAS05 = 3.5
 
 EXERCISES = {
-    "01_softmax_value": Exercise(
+    "01_softmax_value": Number(
         "softmax([3, 1, 0]) at T = 1: the probability of class 0 (the logit 3)?",
         softmax(_Z01)[0],
-        "q_0 = e^3 / (e^3 + e^1 + e^0) = 20.086 / 23.804 = **0.8438**.",
+        f"q_0 = e^3 / (e^3 + e^1 + e^0) = 20.086 / 23.804 = **{softmax(_Z01)[0]:.3f}**.",
         [
-            (
-                _near(3 / 4, 0.005),
-                "You divided the logits by their sum; softmax divides their *exponentials* by their sum.",
+            Hint(3 / 4, "You divided the logits by their sum; softmax divides their *exponentials* by their sum."),
+            Hint(softmax(_Z01)[2], "That is the probability of the logit 0: softmax keeps the input order."),
+            Hint(
+                softmax(_Z01)[1],
+                "That is the probability of class 1 (the logit 1). Python counts from 0: class 0 is the first entry.",
             ),
-            (_near(softmax(_Z01)[2]), "That is the probability of the logit 0: softmax keeps the input order."),
+            Hint(np.exp(3.0), "That is e^3 alone; divide it by the sum e^3 + e^1 + e^0."),
         ],
+        digits=3,
     ),
-    "01_high_temperature_limit": Exercise(
-        "softmax([1, 3, 2], T) as T -> infinity: the probability of class 1?",
+    "01_high_temperature_limit": Number(
+        "softmax([1, 3, 2], T) as T grows without bound: the probability of class 1?",
         1 / 3,
-        "All z_i / T -> 0, so every exp(z_i / T) -> 1 and q_i -> 1/n = **0.3333**.",
+        "All z_i / T -> 0, so every exp(z_i / T) -> 1 and q_i -> 1/n = **1/3 = 0.333**.",
         [
-            (_near(1.0), "1 is the T -> 0 limit (the argmax one-hot); a large T flattens the distribution."),
-            (_near(0.0), "No class vanishes at high temperature: every exponent tends to 0, so exp tends to 1."),
+            Hint(1.0, "1 is the T -> 0 limit (the argmax one-hot); a large T flattens the distribution."),
+            Hint(0.0, "No class vanishes at high temperature: every exponent tends to 0, so exp tends to 1."),
+            Hint(_Q123[1], "That is q_1 at T = 1; as T grows it keeps falling, towards 1/n."),
         ],
+        digits=3,
     ),
-    "01_ratio_at_T": Exercise(
+    "01_ratio_at_T": Number(
         "A teacher gives P(3)/P(7) = 1000 at T = 1. What is the ratio at T = 10?",
         1000 ** (1 / 10),
-        "Log-odds divide by T: log(P3/P7) = log(1000)/10 = 0.691, so the ratio is 1000^(1/10) = **1.995**.",
+        f"Log-odds divide by T: log(P3/P7) = log(1000)/10 = 0.691, so the ratio is 1000^(1/10) = "
+        f"**{1000 ** (1 / 10):.4g}**.",
         [
-            (
-                _near(100.0),
-                "You divided the ratio by T; it is the *log* of the ratio (the log-odds) that is divided by T.",
+            Hint(
+                100.0, "You divided the ratio by T; it is the *log* of the ratio (the log-odds) that is divided by T."
             ),
-            (_near(1000.0), "The ratio does change with T: softmax(z/T) divides the logit difference by T."),
+            Hint(1000.0, "The ratio does change with T: softmax(z/T) divides the logit difference by T."),
+            Hint(1000 ** (-1 / 10), "That is P(7)/P(3), the reciprocal; the question asks for P(3)/P(7)."),
+            Hint(1 / 100, "That is 1/(1000/10); it is the log of the ratio that is divided by T."),
+            Hint(1000 ** (1 / 20), "That is the ratio at T = 20; the question asks for T = 10."),
         ],
+        digits=4,
     ),
-    "02_always_rising": Exercise(
-        "For z = [0, 1, 2, 5], which classes (indices, as a set) have a probability that rises for every T?",
+    "02_always_rising": IndexSet(
+        "For z = [0, 1, 2, 5], which classes (0-based indices, as a set) have a probability that rises for every T?",
         {int(i) for i in range(4) if _Z02[i] <= _Z02.mean()},
         "mean(z) = 2. A class rises for all T exactly when z_i <= mean(z) (E_q[z] falls from max to mean and never "
         "goes below the mean): classes **{0, 1, 2}**. Class 3 is the largest and always falls.",
         [
-            (_is({0, 1}), "A logit *equal* to the mean also always rises: E_q[z] > mean(z) at every finite T."),
-            (_has(3), "The largest logit always *falls*: E_q[z] < max(z) for every T > 0."),
+            Hint({0, 1}, "A logit *equal* to the mean also always rises: E_q[z] > mean(z) at every finite T."),
+            Hint(lambda read: 3 in read, "The largest logit always *falls*: E_q[z] < max(z) for every T > 0."),
         ],
+        n_classes=4,
     ),
-    "02_turning_temperature": Exercise(
-        "For z = [0, 0, 0, 0, 10, 10.5], at what T does q_4 stop rising (2 decimals)?",
+    "02_turning_temperature": Number(
+        "For z = [0, 0, 0, 0, 10, 10.5], at what T does q_4 stop rising?",
         _T_STAR6,
         f"Solve E_q(T)[z] = z_4 = 10: `turning_temperature(z, 4)` (brentq on log T) gives **T* = {_T_STAR6:.2f}**. "
         f"q_4 passes 1/6 much earlier, at T = {_T_CROSS6:.2f}, and keeps rising.",
         [
-            (
-                _near(_T_CROSS6, 0.1),
+            Hint(
+                _T_CROSS6,
                 "That is roughly where q_4 passes 1/n. It is still rising there: the threshold is E_q[z], not 1/n.",
-            )
+                within=0.1,
+            ),
+            Hint(softmax(_Z6, _T_STAR6)[4], "That is q_4 at the turning temperature; the question asks for T."),
         ],
-        tolerance=5e-3,
+        decimals=2,
     ),
-    "02_derivative_value": Exercise(
-        "dq_2/dT at T = 1 for z = [1, 3, 2] (4 significant digits)?",
-        dq_dT([1.0, 3.0, 2.0], 1.0)[2],
-        "q = [0.0900, 0.6652, 0.2447], E_q[z] = 2.5752, so dq_2/dT = 0.2447 x (2.5752 - 2) / 1 = **0.1408**.",
-        [(_near(-dq_dT([1.0, 3.0, 2.0], 1.0)[2]), "Sign: dq_i/dT = q_i (E_q[z] - z_i) / T^2, not (z_i - E_q[z]).")],
+    "02_derivative_value": Number(
+        "dq_2/dT at T = 1 for z = [1, 3, 2] (q_2 is the third entry: Python counts from 0)?",
+        _DQ[2],
+        f"q = {np.round(_Q123, 4).tolist()}, E_q[z] = {_Q123 @ [1, 3, 2]:.4f}, so dq_2/dT = q_2 (E_q[z] - z_2) / T^2 "
+        f"= **{_DQ[2]:.4f}**.",
+        [
+            Hint(-_DQ[2], "Sign: dq_i/dT = q_i (E_q[z] - z_i) / T^2, not (z_i - E_q[z]).", within=1e-3),
+            Hint(_DQ[1], "That is dq_1/dT, of the second entry (the logit 3): Python counts from 0.", within=1e-3),
+            Hint(_DQ[0], "That is dq_0/dT, of the first entry (the logit 1); q_2 is the third.", within=1e-3),
+        ],
+        digits=4,
     ),
-    "03_gradient_ratio": Exercise(
+    "03_gradient_ratio": Number(
         "For z = [2, -1, 0.5, 0] and v = [0, 1, 3, -2], by what factor does |dC/dz| shrink from T = 10 to T = 100?",
         _RATIO,
-        "q - p shrinks like 1/T and the gradient carries another 1/T: about 10^2 = 100 (here exactly "
-        f"**{_RATIO:.1f}**, since T = 10 is not yet the limit). Hence the T^2 factor on the soft loss.",
-        [(_near(10.0, 0.2), "q - p shrinks like 1/T, and dC/dz = (q - p)/T has one more factor 1/T.")],
-        tolerance=0.01,
+        "q - p shrinks like 1/T and the gradient carries another 1/T: about 10^2 = 100 in the limit, but here exactly "
+        f"**{_RATIO:.1f}**, since T = 10 is not yet the limit. Hence the T^2 factor on the soft loss.",
+        [
+            Hint(10.0, "q - p shrinks like 1/T, and dC/dz = (q - p)/T has one more factor 1/T.", within=0.05),
+            Hint(
+                100.0,
+                "100 is the large-T limit, 10^2. At T = 10 the gradient is not yet in that limit: compute the two "
+                "norms with soft_ce_grad and divide.",
+                within=1e-3,
+            ),
+            Hint(
+                1 / _RATIO,
+                "That is |dC/dz| at T = 100 divided by that at T = 10: the factor it shrinks *by* is the reciprocal.",
+                within=0.05,
+            ),
+            Hint(0.1, "That is a reciprocal, and only one factor of 1/T: the gradient shrinks by more than 1."),
+        ],
+        decimals=1,
     ),
-    "03_logit_matching_limit": Exercise(
-        "z = [1, 2, 3], v = [0, 0, 3]: the limit of T^2 dC/dz_0 as T -> infinity?",
-        float(1e8 * logit_matching_grad(_Z03, _V03, 1e4)[0]),
+    "03_logit_matching_limit": Number(
+        "z = [1, 2, 3], v = [0, 0, 3]: the limit of T^2 dC/dz_0 as T grows without bound?",
+        float(_LIMIT03[0]),
         "((z_0 - mean z) - (v_0 - mean v)) / N = ((1 - 2) - (0 - 1)) / 3 = **0**. The raw (z_0 - v_0)/N = 1/3 is wrong "
         "because the two means differ (mean z = 2, mean v = 1); it would be right if they were equal, whatever "
         "their value.",
         [
-            (
-                _near(1 / 3),
+            Hint(
+                1 / 3,
                 "(z - v)/N holds only when the two sets of logits have equal means; here mean z = 2 and mean v = 1, "
                 "so centre each set first.",
-            )
+            ),
+            Hint(
+                -1 / 3,
+                "That is the sign flipped (student minus teacher, not the reverse) or another entry's limit; the "
+                "limit for z_0 is ((z_0 - mean z) - (v_0 - mean v)) / N.",
+            ),
+            Hint(1.0, "z_0 - v_0 = 1, but the limit divides by N and centres each set of logits first."),
         ],
     ),
-    "03_kl_reduction": Exercise(
+    "03_kl_reduction": Number(
         "F.kl_div(log_q, p, reduction='mean') gives 0.02 on a batch with 10 classes. What is the batch-mean KL?",
         0.02 * 10,
         "'mean' divides by rows x classes, 'batchmean' only by rows: multiply by the number of classes, **0.2**.",
-        [(_near(0.002), "The other way round: 'mean' is the *smaller* one, divided by the number of classes too.")],
+        [
+            Hint(0.002, "The other way round: 'mean' is the *smaller* one, divided by the number of classes too."),
+            Hint(0.02, "'mean' and 'batchmean' differ: 'mean' also divides by the number of classes."),
+        ],
     ),
-    "04_top_class_at_high_T": Exercise(
-        "A confident teacher gives its top class 0.999 at T = 1. At T = 20, does that probability go 'up' or 'down'?",
+    "03_distillation_loss": Code(
+        "Write the distillation loss my_kd_loss(student_logits, teacher_logits, labels, T, alpha) = "
+        "alpha * T^2 * KL(p_T || q_T) + (1 - alpha) * CE(y, q_1), each averaged over the batch, returned as a "
+        "tensor that carries the gradient.",
+        worked_kd_loss,
+        _WORKED_CODE + "**alpha * T^2 * KL(p_T || q_T) + (1 - alpha) * CE(y, q_1)**: log-probabilities as the first "
+        "argument of F.kl_div, reduction='batchmean' for the KL averaged over the batch, T^2 to keep the soft "
+        "gradient from shrinking like 1/T^2, and the hard term at T = 1.",
+        judge=judge_kd_loss,
+    ),
+    **{f"03_bug_{letter}": _bug_exercise(letter) for letter in BUGGY_LOSSES},
+    "03_fix_the_bug": Code(
+        "Copy one of the losses A to E into my_fix, fix its bug, and check it: the checker names any of the five "
+        "bugs still in it.",
+        worked_kd_loss,
+        "\n".join(f"- loss_{letter} ({BUG_OF[letter]}): {fix}." for letter, fix in _FIXES.items())
+        + "\n\nEach fixed, all five become the same loss:\n\n"
+        + _WORKED_CODE
+        + "**alpha * T^2 * KL(p_T || q_T) + (1 - alpha) * CE(y, q_1)**.",
+        judge=judge_kd_loss,
+    ),
+    "04_top_class_at_high_T": Choice(
+        "A confident teacher gives its top class 0.999 at T = 1. At T = 20, what does that probability do?",
         "down",
         "The largest logit always falls with T (notebook 02): its probability goes **down**, towards 1/10.",
-        [(_is("up"), "The largest logit always falls: E_q[z] < max z, so dq/dT < 0 for the top class.")],
-        words={
-            "up": ("up", "rise", "rising", "increase", "higher", "grow", "larger", "bigger"),
-            "down": ("down", "fall", "falling", "decrease", "lower", "drop", "shrink", "smaller"),
-        },
+        [
+            Hint("up", "The largest logit always falls: E_q[z] < max z, so dq/dT < 0 for the top class."),
+            Hint(
+                "same",
+                "softmax(z / T) changes with T for any logits that are not all equal; section 3's bars "
+                "show the top class at T = 1 and T = 20.",
+            ),
+        ],
+        options=[("up", "it rises"), ("down", "it falls"), ("same", "it stays at 0.999")],
     ),
-    "04_alpha_for_labels_only": Exercise(
+    "04_top_class_at_T20": Number(
+        "A teacher gives its top class 0.999 at T = 1 and shares the other 0.001 equally among the nine other "
+        "classes. What probability does the top class get at T = 20?",
+        _P04,
+        f"The logits are log-probabilities up to a constant: the top logit exceeds each other one by "
+        f"log(0.999 / (0.001/9)) = {_GAP04:.3f}. At T = 20 that gap is {_GAP04 / 20:.4f}, so the top class gets "
+        f"e^{_GAP04 / 20:.4f} / (e^{_GAP04 / 20:.4f} + 9) = **{_P04:.3f}**: still the largest, but the nine "
+        "others now share most of the probability.",
+        [
+            Hint(0.999, "The probabilities do change with T: softmax(z / T) divides the logit gaps by T.", within=1e-4),
+            Hint(0.1, "1/10 is the T -> infinity limit; at T = 20 the top class is still above it."),
+            Hint(
+                0.999 / 20,
+                "Temperature divides the logits, not the probabilities: q_i(T) is proportional to "
+                "p_i^(1/T), then renormalised.",
+            ),
+            Hint(
+                0.999 ** (1 / 20),
+                "That is p^(1/T) for the top class alone; renormalise over all ten classes.",
+                within=1e-5,
+            ),
+        ],
+        digits=3,
+    ),
+    "04_alpha_for_labels_only": Number(
         "In kdviz's convention, which alpha trains the student on the labels alone?",
         0.0,
         "kdviz weights the soft term by alpha: **alpha = 0** leaves (1 - alpha) CE(y, q_1) alone.",
         [
-            (
-                _near(1.0),
-                "In kdviz alpha weights the *soft* term (Keras and torchdistill weight the hard term by alpha).",
-            )
+            Hint(1.0, "In kdviz alpha weights the *soft* term (Keras and torchdistill weight the hard term by alpha)."),
+            Hint(0.5, "At 0.5 both terms count equally; which alpha removes the soft term entirely?"),
         ],
     ),
-    "05_bias_sign": Exercise(
-        "The student never saw a 3. Should the bias added to its 3 logit be 'positive' or 'negative'?",
+    "04_teacher_in_train_mode": Choice(
+        "A training loop makes the soft targets with teacher(images), but the teacher was left in train mode "
+        "(teacher.eval() never called). What goes wrong?",
+        "noisy",
+        "Dropout is on in train mode, so each call drops different units: the soft targets for the same image "
+        "change from call to call (the cell above measured by how much), and the student chases **noisy** targets "
+        "from a weaker, thinned teacher. Call teacher.eval() before making soft targets, as kdviz's logits_of does.",
+        [
+            Hint(
+                "same",
+                "nn.Dropout reads the module's training flag, not whether an optimizer steps: in train mode it drops "
+                "units at every call. The cell above measured the two calls.",
+            ),
+            Hint(
+                "weights",
+                "Weights change only when an optimizer steps them, and the student's optimizer holds the student's "
+                "parameters alone. What changes is the dropout mask at every call.",
+            ),
+        ],
+        options=[
+            ("same", "the soft targets stay the same: dropout only acts while the teacher itself is trained"),
+            ("noisy", "the soft targets for the same image change from call to call"),
+            ("weights", "the teacher's weights change as the student trains"),
+        ],
+    ),
+    "05_bias_sign": Choice(
+        "The student never saw a 3. Should the bias added to its 3 logit be positive or negative?",
         "positive",
         "It never saw a 3 win, so its 3 logit is too low: the bias is **positive** (the paper used 3.5, chosen on "
         "the test set; choose it on validation data instead).",
-        [
-            (
-                _is("negative"),
-                "The student under-predicts the class it never saw as a winner; lower logits would make it worse.",
-            )
-        ],
-        words={"positive": ("positive", "pos", "plus", "raise", "increase"), "negative": ("negative", "neg", "minus")},
+        [Hint("negative", "The student under-predicts the class it never saw win; lower logits would make it worse.")],
+        options=[("positive", "raise the 3 logit"), ("negative", "lower the 3 logit")],
     ),
-    "05_where_to_choose_the_bias": Exercise(
-        "On which data is the bias chosen: 'train', 'validation' or 'test'?",
+    "05_bias_odds_factor": Number(
+        f"Adding a bias b = {_BIAS05} to the student's 3 logit multiplies P(3)/P(k), for every other class k, by "
+        "what factor?",
+        float(np.exp(_BIAS05)),
+        f"P(3)/P(k) = e^(z_3 - z_k), so adding b to z_3 multiplies it by e^b = e^{_BIAS05} = "
+        f"**{np.exp(_BIAS05):.1f}**; the other classes' ratios to each other do not change.",
+        [
+            Hint(
+                _BIAS05,
+                "The bias is added to the *logit*; the odds are e^(logit difference), so they are multiplied by e^b.",
+            ),
+            Hint(np.exp(-_BIAS05), "That is the factor for P(k)/P(3), the reciprocal."),
+            Hint(10**_BIAS05, "softmax uses the natural exponential: e^b, not 10^b."),
+            Hint(2**_BIAS05, "softmax uses the natural exponential: e^b, not 2^b."),
+            Hint(1 + _BIAS05, "e^b, not 1 + b: that is only its first-order approximation, poor at b = 3.5."),
+        ],
+        digits=3,
+    ),
+    "05_where_to_choose_the_bias": Choice(
+        "On which data should the bias be chosen?",
         "validation",
         "On a **validation** split carved from the training data: choosing it on the test set would report an "
         "optimistic test score.",
         [
-            (_is("test"), "Tuning on the test set leaks it into the model; the reported accuracy would be optimistic."),
-            (_is("train"), "The transfer set has no 3s at all, so it cannot tell how large the bias should be."),
+            Hint("test", "Tuning on the test set leaks it into the model; the reported accuracy would be optimistic."),
+            Hint("train", "The transfer set has no 3s at all, so it cannot tell how large the bias should be."),
         ],
-        words={
-            "train": ("train",),
-            "validation": ("valid", "val", "held", "holdout", "dev"),
-            "test": ("test",),
-        },
-    ),
-    "03_distillation_loss": Exercise(
-        "Write the distillation loss my_kd_loss(student_logits, teacher_logits, labels, T, alpha) = "
-        "alpha * T^2 * KL(p_T || q_T) + (1 - alpha) * CE(y, q_1), each averaged over the batch.",
-        None,  # set below: the worked solution's own function
-        "",
-        judge=lambda answer: judge_kd_loss(answer),
+        options=[
+            ("train", "the transfer set the student trained on"),
+            ("validation", "a validation split carved from the training data, kept out of the transfer set"),
+            ("test", "the test set"),
+        ],
     ),
 }
 
 
-# ---- 03_distillation_loss: the student writes the loss, check compares it with kdviz.losses.kd_loss ----
-
-
-def _worked_kd_loss(student_logits, teacher_logits, labels, T, alpha):
-    log_q = F.log_softmax(student_logits / T, dim=1)  # the student's log-probabilities at temperature T
-    log_p = F.log_softmax(teacher_logits / T, dim=1)  # the teacher's, at the same T
-    soft = F.kl_div(log_q, log_p, log_target=True, reduction="batchmean")  # KL(p_T || q_T), mean over the batch
-    hard = F.cross_entropy(student_logits, labels)  # CE(y, q_1): the ordinary softmax, T = 1
-    return alpha * T**2 * soft + (1 - alpha) * hard
-
-
-def _kl(log_q, log_p):
-    return F.kl_div(log_q, log_p, log_target=True, reduction="batchmean")
-
-
-def _soft(z, v, T):
-    return F.log_softmax(z / T, dim=1), F.log_softmax(v / T, dim=1)
-
-
-# Classic mistakes, each as code that makes it, and the hint it earns.
-KD_MISTAKES = [
-    (
-        lambda z, v, y, T, a: a * _kl(*_soft(z, v, T)) + (1 - a) * F.cross_entropy(z, y),
-        "The soft term lacks its factor T^2. Without it the soft gradient shrinks like 1/T^2 (section 2), so a high "
-        "T silently switches the teacher off.",
-    ),
-    (
-        lambda z, v, y, T, a: (
-            a * T**2 * F.kl_div(*_soft(z, v, T), log_target=True, reduction="mean") + (1 - a) * F.cross_entropy(z, y)
-        ),
-        "reduction='mean' divides by the number of classes as well as the batch size; use reduction='batchmean'.",
-    ),
-    (
-        lambda z, v, y, T, a: (
-            a * T**2 * F.kl_div(F.softmax(z / T, dim=1), F.softmax(v / T, dim=1), reduction="batchmean")
-            + (1 - a) * F.cross_entropy(z, y)
-        ),
-        "F.kl_div wants *log*-probabilities as its first argument: pass F.log_softmax(student_logits / T, dim=1), "
-        "not softmax.",
-    ),
-    (
-        lambda z, v, y, T, a: (1 - a) * T**2 * _kl(*_soft(z, v, T)) + a * F.cross_entropy(z, y),
-        "alpha is on the wrong term: in kdviz alpha weighs the soft term, alpha * T^2 * KL + (1 - alpha) * CE.",
-    ),
-    (
-        lambda z, v, y, T, a: a * T**2 * _kl(*_soft(z, v, T)) + (1 - a) * F.cross_entropy(z / T, y),
-        "The hard term uses the student's ordinary softmax (T = 1): F.cross_entropy(student_logits, labels), "
-        "without dividing by T.",
-    ),
-    (
-        lambda z, v, y, T, a: (
-            a * T**2 * F.kl_div(*_soft(z, v, T), reduction="batchmean") + (1 - a) * F.cross_entropy(z, y)
-        ),
-        "The teacher's log-probabilities went in as the target without log_target=True, so F.kl_div read them "
-        "as probabilities. Pass log_target=True, or the probabilities F.softmax(teacher_logits / T, dim=1).",
-    ),
-]
-
-
-def kd_cases(seed=12):
-    """Random batches (student logits, teacher logits, labels, T, alpha) on which the two losses are compared;
-    T and alpha are chosen so that each classic mistake gives a different number."""
-    g = torch.Generator().manual_seed(seed)
-    cases = []
-    for T, alpha in ((2.0, 0.3), (4.0, 0.8), (10.0, 0.6)):
-        z = 2 * torch.randn(8, 5, generator=g, dtype=torch.float64)
-        v = 3 * torch.randn(8, 5, generator=g, dtype=torch.float64)
-        y = torch.randint(0, 5, (8,), generator=g)
-        cases.append((z, v, y, T, alpha))
-    return cases
-
-
-def _values(fn, cases):
-    with warnings.catch_warnings():  # torch warns about reduction='mean', one of the mistakes tried here
-        warnings.simplefilter("ignore", UserWarning)
-        return [fn(*(x.clone() if torch.is_tensor(x) else x for x in case)) for case in cases]
-
-
-def judge_kd_loss(my_kd_loss):
-    """Compare a student's loss function with kdviz.losses.kd_loss on random batches: (right?, message)."""
-    from .losses import kd_loss
-
-    if not callable(my_kd_loss):
-        return False, "Pass the function itself: check('03_distillation_loss', my_kd_loss), no brackets after its name."
-    cases = kd_cases()
-    try:
-        returned = _values(my_kd_loss, cases)
-    except Exception as err:  # a student's code can fail in any way; say how
-        return False, f"Not yet: your function raised {type(err).__name__}: {err}"
-    if any(value is None for value in returned):
-        return False, "Not yet: your function returns None. Compute the loss and end with `return loss`."
-    yours = [as_number(value, allow_nan=True) for value in returned]
-    if any(value is None for value in yours):
-        shape = tuple(np.shape(returned[0].detach() if torch.is_tensor(returned[0]) else returned[0]))
-        return False, f"Not yet: return one number, the loss averaged over the batch (yours has shape {shape})."
-    expected = [float(kd_loss(*case)) for case in cases]
-    if np.allclose(yours, expected, rtol=1e-5, atol=1e-8):
-        return True, f"Correct: your loss equals kd_loss on {len(cases)} random batches (T = 2, 4, 10)."
-    for mistake, hint in KD_MISTAKES:
-        if np.allclose(yours, [float(m) for m in _values(mistake, cases)], rtol=1e-5, atol=1e-8, equal_nan=True):
-            return False, f"Not yet. Hint: {hint}"
-    _, _, _, T, alpha = cases[0]
-    return False, (
-        f"Not yet: at T = {T:g}, alpha = {alpha:g} your loss is {yours[0]:.6g}, kd_loss gives {expected[0]:.6g}. "
-        "Check each piece: log_softmax at T for both, KL averaged over the batch ('batchmean'), T^2, and CE at T = 1."
-    )
-
-
-_KD = EXERCISES["03_distillation_loss"]
-_KD.answer = _worked_kd_loss
-_KD.solution = (
-    "```python\n"
-    + inspect.getsource(_worked_kd_loss).replace("_worked_kd_loss", "my_kd_loss")
-    + "```\n**alpha * T^2 * KL(p_T || q_T) + (1 - alpha) * CE(y, q_1)**: log-probabilities as the first argument "
-    "of F.kl_div, reduction='batchmean' for the KL averaged over the batch, T^2 to keep the soft gradient from "
-    "shrinking like 1/T^2, and the hard term at T = 1."
-)
+for _name, _exercise in EXERCISES.items():
+    _exercise.name = _name
 
 
 # ---- checking ----
-
-
-def _read(exercise, answer):
-    """The answer in the form the exercise expects (a number, a set, a choice, the function), or None."""
-    expected = exercise.answer
-    if exercise.judge is not None:
-        return answer
-    if isinstance(expected, set):
-        return as_index_set(answer)
-    if isinstance(expected, str):
-        return _read_choice(exercise, answer)
-    return as_number(answer)
-
-
-def _read_choice(exercise, answer):
-    """The one choice a phrase names ("the validation set" -> "validation"); None if it names none, several,
-    or says "not"."""
-    number = as_number(answer)
-    if number is not None and set(exercise.words) == {"positive", "negative"} and number != 0:
-        return "positive" if number > 0 else "negative"
-    tokens = re.findall(r"[a-z]+", str(answer).lower())
-    if {"not", "no"} & set(tokens):
-        return None
-    found = {choice for choice, stems in exercise.words.items() for t in tokens if t.startswith(stems)}
-    return found.pop() if len(found) == 1 else None
-
-
-def _cannot_read(exercise, answer):
-    expected = exercise.answer
-    if isinstance(expected, str):
-        choices = ", ".join(repr(c) for c in exercise.words)
-        return f"Answer with exactly one of {choices} (a word or a short phrase, without 'not'); {answer!r} is unclear."
-    kind = "a set of class indices, e.g. {0, 2}" if isinstance(expected, set) else "one number"
-    return f"Give {kind}; {answer!r} could not be read as that."
-
-
-def feedback(name, answer):
-    """(is the answer right?, the message a student sees): a hint aimed at the likely mistake if not."""
-    exercise = exercise_named(name)
-    if answer is None:
-        return False, f"{exercise.question}\n  -> replace None with your answer and run the cell again."
-    if exercise.judge is not None:
-        return exercise.judge(answer)
-    read, expected = _read(exercise, answer), exercise.answer
-    if read is None:
-        return False, _cannot_read(exercise, answer)
-    exact = isinstance(expected, (set, str))
-    if read == expected if exact else _close(read, expected, exercise.tolerance):
-        return True, f"Correct: {answer!r}."
-    if not exact and (note := rounding_note(read, expected, exercise.tolerance)):
-        return False, note
-    for looks_like, hint in exercise.hints:
-        if looks_like(read):
-            return False, f"Not yet. Hint: {hint}"
-    return False, f"Not yet: {answer!r} is not it. Re-read the section above, or call show_solution({name!r})."
 
 
 def exercise_named(name):
@@ -462,6 +645,14 @@ def exercise_named(name):
     if name not in EXERCISES:
         raise ValueError(f"no exercise named {name!r}; choose one of {sorted(EXERCISES)}")
     return EXERCISES[name]
+
+
+def feedback(name, answer):
+    """(is the answer right?, the message a student sees): a hint aimed at the likely mistake if not."""
+    exercise = exercise_named(name)
+    if answer is None:
+        return False, f"{exercise.prompt()}\n  -> replace None with your answer and run the cell again."
+    return exercise.feedback(answer)
 
 
 def check(name, answer):
@@ -479,3 +670,48 @@ def show_solution(name):
     from IPython.display import Markdown, display
 
     display(Markdown(f"**{name}.** {solution(name)}"))
+
+
+class Quiz(widgets.VBox):
+    """A choice exercise as radio buttons: picking an option shows check's message under them. Its display also
+    carries the question and its options as HTML and text, for where no kernel runs."""
+
+    def __init__(self, name):
+        exercise = exercise_named(name)
+        if not isinstance(exercise, Choice):
+            raise ValueError(f"{name!r} is not a choice question; answer it with check({name!r}, ...)")
+        self.exercise_name, self.exercise = name, exercise
+        self.buttons = widgets.RadioButtons(
+            options=list(zip(exercise.labels(), exercise.words(), strict=True)),
+            value=None,
+            layout={"width": "max-content"},
+        )
+        self.message = widgets.HTML()
+        self.buttons.observe(self._answer, names="value")
+        super().__init__([widgets.HTML(f"<b>{name}</b>: {html.escape(exercise.question)}"), self.buttons, self.message])
+
+    def _answer(self, change):
+        if change["new"] is None:
+            return
+        right, text = feedback(self.exercise_name, change["new"])
+        colour = "green" if right else "#b35900"
+        self.message.value = f"<span style='color: {colour}'>{html.escape(text)}</span>"
+
+    def static_html(self):
+        items = "".join(f"<li>{html.escape(label)}</li>" for label in self.exercise.labels())
+        return (
+            f"<p><b>{self.exercise_name}</b>: {html.escape(self.exercise.question)}</p><ul>{items}</ul>"
+            f"<p><i>Without a kernel behind these buttons, answer with check({self.exercise_name!r}, letter or "
+            "word).</i></p>"
+        )
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = dict(super()._repr_mimebundle_(**kwargs) or {})
+        bundle["text/html"] = self.static_html()
+        bundle["text/plain"] = f"{self.exercise_name}: {self.exercise.prompt()}"
+        return bundle
+
+
+def quiz(name):
+    """A choice exercise as a small quiz: radio buttons, and check's message when one is picked."""
+    return Quiz(name)

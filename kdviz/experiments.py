@@ -41,6 +41,7 @@ class Preset:
     T: float = 20.0
     alpha: float = 0.9
     n_transfer: int | None = None  # training images the students see; None: the teacher's n_train
+    transfer_jitter: int = 0  # > 0: consistent teaching, the teacher labels each shifted batch (train_students)
 
     def __post_init__(self):
         """T and alpha checked by the rules train_students and kd_loss use, when the preset is made."""
@@ -49,6 +50,7 @@ class Preset:
         if self.n_transfer is None:
             object.__setattr__(self, "n_transfer", self.teacher.n_train)
         count(self.n_transfer, "Preset.n_transfer", 1, 60000)
+        count(self.transfer_jitter, "Preset.transfer_jitter (a shift in whole pixels)", 0, 13)
         T, alpha = checked_T_alpha(self.T, self.alpha)
         object.__setattr__(self, "T", float(T))
         object.__setattr__(self, "alpha", float(alpha))
@@ -58,6 +60,8 @@ PRESETS = {
     "paper": Preset(TeacherConfig(), StudentConfig(hidden=800, epochs=30)),
     # the shipped paper teacher (loads in seconds, so a test run trains no teacher), smaller students on fewer images
     "quick": Preset(TeacherConfig(), StudentConfig(hidden=300, epochs=10), n_transfer=10000),
+    # patient and consistent teaching (Beyer et al. 2022): the teacher labels each jittered view, a long schedule
+    "patient": Preset(TeacherConfig(), StudentConfig(hidden=800, epochs=200), T=8.0, alpha=1.0, transfer_jitter=2),
 }
 TEACHER_PRESETS = {  # what `python -m kdviz teacher --preset NAME` trains
     "paper": PRESETS["paper"].teacher,
@@ -65,7 +69,7 @@ TEACHER_PRESETS = {  # what `python -m kdviz teacher --preset NAME` trains
 }
 
 
-def get_preset(name, T=None, alpha=None, hidden=None, seed=None, student_epochs=None):
+def get_preset(name, T=None, alpha=None, hidden=None, seed=None, student_epochs=None, transfer_jitter=None):
     """A preset with any of its student settings overridden."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
@@ -79,6 +83,7 @@ def get_preset(name, T=None, alpha=None, hidden=None, seed=None, student_epochs=
         student=student,
         T=preset.T if T is None else T,
         alpha=preset.alpha if alpha is None else alpha,
+        transfer_jitter=preset.transfer_jitter if transfer_jitter is None else transfer_jitter,
     )
 
 
@@ -128,8 +133,10 @@ def seed_list(student, n_seeds):
     return [student.seed + k for k in range(n_seeds)]
 
 
-def students_test_errors(workspace, T, alpha, student, seeds=None, progress=True, description=None):
-    """Train one student per (T, alpha, seed) on the whole transfer set, stacked; their test errors, one each."""
+def students_test_errors(workspace, T, alpha, student, seeds=None, progress=True, description=None, transfer_jitter=0):
+    """Train one student per (T, alpha, seed) on the whole transfer set, stacked; their test errors, one each.
+
+    ``transfer_jitter`` > 0: consistent teaching, the teacher labels each shifted batch (see train_students)."""
     model, _ = train_students(
         workspace.x_train,
         workspace.y_train,
@@ -140,6 +147,8 @@ def students_test_errors(workspace, T, alpha, student, seeds=None, progress=True
         seeds=seeds,
         progress=progress,
         description=description,
+        teacher=workspace.teacher if transfer_jitter else None,
+        transfer_jitter=transfer_jitter,
     )
     return count_errors(logits_of(model, workspace.x_test), workspace.y_test)
 
@@ -157,6 +166,7 @@ def compare_students(workspace, preset, n_seeds=1, progress=True):
         seeds * 2,
         progress,
         description=f"student alone + distilled student, {n_seeds} seed{'s' if n_seeds > 1 else ''} each",
+        transfer_jitter=preset.transfer_jitter,
     )
     alone, distilled = errors[:n_seeds].tolist(), errors[n_seeds:].tolist()
     result = {
@@ -182,6 +192,7 @@ def compare_students(workspace, preset, n_seeds=1, progress=True):
         alpha=preset.alpha,
         student_hidden=preset.student.hidden,
         student_epochs=preset.student.epochs,
+        transfer_jitter=preset.transfer_jitter,
     )
     return result
 
@@ -197,7 +208,7 @@ def run_distillation(data, preset, device=None, n_seeds=1, progress=True):
     return compare_students(workspace, preset, n_seeds, progress)
 
 
-def run_sweep(workspace, temperatures, alphas, student, n_seeds=1, progress=True):
+def run_sweep(workspace, temperatures, alphas, student, n_seeds=1, progress=True, transfer_jitter=0):
     """Test errors of one student per (T, alpha, seed) on the grid, trained together as stacked students.
 
     Returns an array of shape (len(temperatures), len(alphas), n_seeds).
@@ -207,7 +218,14 @@ def run_sweep(workspace, temperatures, alphas, student, n_seeds=1, progress=True
     grid = np.meshgrid(temperatures, alphas, seeds, indexing="ij")
     T_grid, alpha_grid, seed_grid = grid
     errors = students_test_errors(
-        workspace, T_grid.ravel(), alpha_grid.ravel(), student, seed_grid.ravel(), progress, "T x alpha grid"
+        workspace,
+        T_grid.ravel(),
+        alpha_grid.ravel(),
+        student,
+        seed_grid.ravel(),
+        progress,
+        "T x alpha grid",
+        transfer_jitter,
     )
     return errors.reshape(T_grid.shape)
 

@@ -505,6 +505,8 @@ def train_students(
     progress=True,
     callback=None,
     description=None,
+    teacher=None,
+    transfer_jitter=0,
 ):
     """Train one student per (T, alpha, seed), all stacked in one model, on the transfer set x.
 
@@ -513,6 +515,11 @@ def train_students(
     the same student trained alone, and students that differ only in seed measure the seed spread.
     ``y=None`` trains on soft targets only (alpha must be 1); ``teacher_logits=None`` is allowed when
     every alpha is 0 (labels only). Every input is checked before training starts.
+
+    Consistent teaching (Beyer et al. 2022): ``transfer_jitter=k`` shifts each transfer batch by up to k
+    pixels, and ``teacher`` (in eval mode, no gradient) labels exactly that shifted batch, so the soft
+    targets follow the view the student sees; ``teacher_logits`` are then not used. Each seed draws its own
+    shifts, so a student in a stack still equals the same student trained alone.
     Returns (StackedStudents, History).
     """
     if not isinstance(config, StudentConfig):
@@ -520,13 +527,24 @@ def train_students(
     if track_train_errors and y is None:
         raise ValueError("track_train_errors needs the labels y: without them there are no training errors to count")
     T, alpha, seeds = _broadcast_students(T, alpha, seeds, config.seed)
+    count(transfer_jitter, "transfer_jitter (a shift in whole pixels)", 0, 13)
+    if transfer_jitter:
+        _check_teacher_model(teacher, x)
+        if teacher_logits is None:  # on the unshifted images: for the checks below and the chance loss only
+            teacher_logits = logits_of(teacher, x)
+    elif teacher is not None:
+        raise ValueError("a teacher is used only with transfer_jitter > 0; otherwise give its teacher_logits")
     y, y_test = _check_transfer_set(x, y, teacher_logits, T, alpha, x_test, y_test)
     if teacher_logits is None:
         teacher_logits = torch.zeros(len(x), N_CLASSES, device=x.device)
+    teacher_was_training = teacher is not None and teacher.training
+    if teacher is not None:
+        teacher.eval()
     chance = _chance_losses(None if (alpha == 0).all() else teacher_logits, T, alpha)
     distinct = list(dict.fromkeys(seeds.tolist()))  # each seed's batch order, in order of first appearance
     seed_of_student = torch.as_tensor([distinct.index(s) for s in seeds], device=x.device)
     generators = [torch.Generator().manual_seed(s) for s in distinct]
+    shift_generators = [torch.Generator().manual_seed(s + JITTER_SEED_OFFSET) for s in distinct]
     model = initial_students(config.hidden, seeds).to(x.device)
     steps_per_epoch = -(-len(x) // config.batch_size)
     optimizer, schedule = _sgd_with_one_cycle(
@@ -544,13 +562,18 @@ def train_students(
         totals = torch.zeros(len(T), device=x.device)
         clipped = torch.zeros(len(T), device=x.device)
         for start in range(0, len(x), config.batch_size):
-            idx = orders[:, start : start + config.batch_size]
-            if len(distinct) == 1:  # one batch for every student: the first layer is one wide GEMM
-                idx = idx[0]
-            else:  # each student its own seed's batch: (students, batch)
-                idx = idx[seed_of_student]
+            idx = orders[:, start : start + config.batch_size]  # (seeds, batch)
+            if transfer_jitter:
+                views, targets = _consistent_batches(x, idx, teacher, transfer_jitter, shift_generators)
+            else:
+                views, targets = x[idx], teacher_logits[idx]
             labels = None if y is None else y[idx]
-            losses = distillation_loss(model(x[idx]), teacher_logits[idx], labels, T_t, alpha_t)
+            if len(distinct) == 1:  # one batch for every student: the first layer is one wide GEMM
+                views, targets, labels = views[0], targets[0], None if labels is None else labels[0]
+            else:  # each student its own seed's batch: (students, batch)
+                views, targets = views[seed_of_student], targets[seed_of_student]
+                labels = None if labels is None else labels[seed_of_student]
+            losses = distillation_loss(model(views), targets, labels, T_t, alpha_t)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
             if config.max_grad_norm is not None:
@@ -568,4 +591,29 @@ def train_students(
             callback(epoch, history)
     clipped_share = (clipped / steps_per_epoch).cpu().numpy()
     _warn_if_untrustworthy(names, history.loss[-1], chance, clipped_share, config.max_grad_norm)
+    if teacher_was_training:
+        teacher.train()
     return model, history
+
+
+JITTER_SEED_OFFSET = 1_000_003  # a seed's shifts come from their own generator, apart from its batch order
+
+
+def _check_teacher_model(teacher, x):
+    """The teacher for consistent teaching: a module on x's device that maps (N, 784) images to (N, 10) logits."""
+    if not isinstance(teacher, torch.nn.Module):
+        raise TypeError(f"transfer_jitter needs the teacher model (teacher=...), got {type(teacher).__name__}")
+    parameter = next(teacher.parameters(), None)
+    if parameter is not None and parameter.device != x.device:
+        raise ValueError(f"the teacher is on {parameter.device}, the transfer set on {x.device}: move one of them")
+    shape = tuple(logits_of(teacher, x[:2]).shape)
+    if shape != (len(x[:2]), N_CLASSES):
+        raise ValueError(f"the teacher must give {N_CLASSES} logits per image, got shape {shape} for {len(x[:2])}")
+
+
+@torch.no_grad()
+def _consistent_batches(x, idx, teacher, max_shift, generators):
+    """Each seed's batch shifted by its own random offsets, and the teacher's logits on exactly those views."""
+    views = torch.stack([jitter(x[rows], max_shift, g) for rows, g in zip(idx, generators, strict=True)])
+    targets = teacher(views.flatten(0, 1)).view(*views.shape[:2], N_CLASSES)
+    return views, targets

@@ -28,6 +28,8 @@ BAD = [
     (["distill", "--data-dir", "/no/such/folder"], "--data-dir"),
     (["distill", "--device", "tpu"], "--device"),
     (["teacher", "--preset", "huge"], "--preset"),
+    (["distill", "--transfer-jitter", "14"], "--transfer-jitter"),
+    (["sweep", "--transfer-jitter", "1.5"], "--transfer-jitter"),
     (["nonsense"], "command"),
 ]
 if not torch.cuda.is_available():

@@ -1,141 +1,45 @@
+"""Exercise feedback is never wrong: known-wrong answers are never accepted, right ones are in the usual formats,
+and anything that cannot be read unambiguously gets "Unclear", never a verdict."""
+
+import json
+import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from kdviz.exercises import EXERCISES, check, feedback, show_solution, solution
+from kdviz import kd_bugs
+from kdviz.exercises import (
+    EXERCISES,
+    Choice,
+    Code,
+    IndexSet,
+    Number,
+    _round,
+    check,
+    feedback,
+    quiz,
+    read_index_set,
+    read_number,
+    show_solution,
+    solution,
+)
+from kdviz.kd_bugs import BUG_OF, BUGGY_LOSSES, LOSS_BUGS, kd_cases, name_the_bug, soft_target_change
+from kdviz.losses import kd_loss
+from kdviz.models import teacher_mlp
+from kdviz.widgets import WIDGET_VIEW
 
+ROOT = Path(__file__).resolve().parent.parent
 NAMES = sorted(EXERCISES)
+NUMBERS = [name for name in NAMES if isinstance(EXERCISES[name], Number)]
+CHOICES = [name for name in NAMES if isinstance(EXERCISES[name], Choice)]
+CODE = [name for name in NAMES if isinstance(EXERCISES[name], Code)]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_the_expected_answer_passes_its_checker(name, capsys):
-    assert feedback(name, EXERCISES[name].answer)[0]
-    check(name, EXERCISES[name].answer)
-    assert "Correct" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_the_worked_solution_states_the_answer(name):
-    answer, text = EXERCISES[name].answer, solution(name)
-    bold = re.findall(r"\*\*(.+?)\*\*", text)
-    assert bold, "a solution shows its answer in bold"
-    if callable(answer):  # the solution's code, run as written, passes the checker
-        code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
-        namespace = {"F": F}
-        exec(code, namespace)
-        assert feedback(name, namespace["my_kd_loss"])[0]
-    elif isinstance(answer, set):
-        assert any(set(map(int, re.findall(r"\d+", b))) == answer for b in bold)
-    elif isinstance(answer, str):
-        assert any(answer in b for b in bold)
-    else:
-        numbers = [float(x) for b in bold for x in re.findall(r"-?\d+\.?\d*", b)]
-        assert any(abs(x - answer) <= max(5e-3 * abs(answer), 5e-4) for x in numbers), (numbers, answer)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_no_hint_fires_on_the_right_answer(name):
-    exercise = EXERCISES[name]
-    for looks_like, _hint in exercise.hints:
-        assert not looks_like(exercise.answer)
-
-
-def test_common_mistakes_get_specific_hints(capsys):
-    for name, wrong, words in [
-        ("01_softmax_value", 3 / 4, "exponentials"),
-        ("02_turning_temperature", 0.31, "not 1/n"),
-        ("02_always_rising", {0, 1}, "equal"),
-        ("03_logit_matching_limit", 1 / 3, "equal means"),
-        ("05_where_to_choose_the_bias", "test", "leaks"),
-    ]:
-        right, message = feedback(name, wrong)
-        assert not right and words in message
-        check(name, wrong)
-        assert words in capsys.readouterr().out
-
-
-@pytest.mark.parametrize(
-    "name, typed",
-    [
-        ("01_softmax_value", np.float64(0.8438)),
-        ("01_softmax_value", np.array([0.8438])),  # numpy 2 refuses float() of a 1-element array
-        ("01_softmax_value", np.array(0.8438, dtype=np.float32)),
-        ("01_softmax_value", torch.tensor([0.8438])),
-        ("01_softmax_value", torch.tensor(0.8438, requires_grad=True)),
-        ("01_softmax_value", [0.8438]),
-        ("01_softmax_value", "0.8438"),
-        ("01_high_temperature_limit", "1/3"),
-        ("01_high_temperature_limit", 0.333),
-        ("02_always_rising", [0, 1, 2]),
-        ("02_always_rising", (2, 1, 0)),
-        ("02_always_rising", np.array([0, 1, 2])),
-        ("02_always_rising", torch.tensor([0, 1, 2])),
-        ("02_always_rising", "0, 1, 2"),
-        ("02_always_rising", "{0, 1, 2}"),
-        ("04_alpha_for_labels_only", 0),
-        ("04_top_class_at_high_T", "Down"),
-        ("04_top_class_at_high_T", "it goes down"),
-        ("05_bias_sign", "positive"),
-        ("05_bias_sign", 3.5),
-        ("05_where_to_choose_the_bias", "validation set"),
-        ("05_where_to_choose_the_bias", "On the validation split."),
-        ("05_where_to_choose_the_bias", "held-out data"),
-    ],
-)
-def test_check_reads_answers_as_students_type_them(name, typed):
-    right, message = feedback(name, typed)
-    assert right, message
-
-
-@pytest.mark.parametrize(
-    "name, typed, words",
-    [
-        ("01_high_temperature_limit", 0.33, "right to 2 significant digits; give 3 significant digits"),
-        ("01_high_temperature_limit", np.array([0.3]), "right to 1 significant digit; give 3"),
-        ("01_softmax_value", 0.84, "right to 2 significant digits; give 3"),
-        ("01_ratio_at_T", 1.99, "right to 3 significant digits; give 4"),  # cut rather than rounded: still told
-        ("01_ratio_at_T", 2, "right to 1 significant digit; give 4"),
-    ],
-)
-def test_answers_rounded_too_early_are_told_how_many_digits_to_give(name, typed, words):
-    right, message = feedback(name, typed)
-    assert not right and words in message
-
-
-@pytest.mark.parametrize(
-    "name, typed, words",
-    [
-        ("01_softmax_value", np.array([0.1, 0.2]), "one number"),
-        ("01_softmax_value", "about a half", "one number"),
-        ("02_always_rising", "the small ones", "set of class indices"),
-        ("05_where_to_choose_the_bias", "not the test set", "exactly one of"),
-        ("05_where_to_choose_the_bias", "test or validation", "exactly one of"),
-        ("05_where_to_choose_the_bias", "somewhere", "exactly one of"),
-    ],
-)
-def test_unreadable_answers_say_what_to_give(name, typed, words):
-    right, message = feedback(name, typed)
-    assert not right and words in message
-
-
-def test_a_wrong_number_is_not_mistaken_for_a_rounding():
-    right, message = feedback("01_high_temperature_limit", 0.5)
-    assert not right and "is not it" in message
-
-
-def test_unanswered_and_unknown(capsys):
-    assert not feedback("03_kl_reduction", None)[0]
-    check("03_kl_reduction", None)
-    assert "replace None" in capsys.readouterr().out
-    for call in (lambda: feedback("99_nothing", 1), lambda: solution("nope"), lambda: show_solution("nope")):
-        with pytest.raises(ValueError, match="no exercise named 'nope'|no exercise named '99_nothing'"):
-            call()
-
-
-# ---- 03_distillation_loss: students' own loss functions, right and wrong ----
+# ---- right answers, each in three formats a student would type ----
 
 
 def right_with_probabilities_as_target(z, v, y, T, alpha):
@@ -152,99 +56,500 @@ def right_by_hand(z, v, y, T, alpha):
 
 def right_with_modules(z, v, y, T, alpha):
     kl = torch.nn.KLDivLoss(reduction="batchmean")(F.log_softmax(z / T, dim=1), F.softmax(v / T, dim=1))
-    return (alpha * T**2 * kl + (1 - alpha) * torch.nn.CrossEntropyLoss()(z, y)).item()
+    return alpha * T**2 * kl + (1 - alpha) * torch.nn.CrossEntropyLoss()(z, y)
 
 
-@pytest.mark.parametrize("my_kd_loss", [right_with_probabilities_as_target, right_by_hand, right_with_modules])
-def test_a_correct_distillation_loss_passes(my_kd_loss):
-    right, message = feedback("03_distillation_loss", my_kd_loss)
-    assert right, message
+RIGHT = {
+    "01_softmax_value": [0.8438, "84.38%", np.float32(0.844), torch.tensor([0.8438]), "0.844"],
+    "01_high_temperature_limit": ["1/3", 0.333, np.array([1 / 3]), "33.3%"],
+    "01_ratio_at_T": [1.995, "1.9953", torch.tensor(1.995), 1000**0.1],
+    "02_always_rising": [{0, 1, 2}, [2, 1, 0], "0, 1, 2", "{0, 1, 2}", np.array([0, 1, 2]), torch.tensor([0, 1, 2])],
+    "02_turning_temperature": [2.40, "T = 2.40", 2.396, np.float64(2.3962), "T* = 2.4"],
+    "02_derivative_value": [0.1408, "0.14077", np.float32(0.1408)],
+    "03_gradient_ratio": [100.8, "100.83", torch.tensor(100.826)],
+    "03_logit_matching_limit": [0, "0", 0.0, torch.tensor(0.0)],
+    "03_kl_reduction": [0.2, "0.20", "1/5"],
+    "03_distillation_loss": [right_with_probabilities_as_target, right_by_hand, right_with_modules],
+    "03_fix_the_bug": [right_with_probabilities_as_target, right_by_hand, right_with_modules],
+    "04_top_class_at_high_T": ["b", "down", "(b) down", "B."],
+    "04_top_class_at_T20": [0.149, "14.9%", 0.14906],
+    "04_alpha_for_labels_only": [0, "alpha = 0", 0.0, "α = 0"],
+    "04_teacher_in_train_mode": ["b", "noisy", "(b) noisy"],
+    "05_bias_sign": ["a", "positive", "A)", "Positive"],
+    "05_bias_odds_factor": [33.1, "33.12", np.exp(3.5)],
+    "05_where_to_choose_the_bias": ["b", "validation", "Validation."],
+}
+RIGHT |= {
+    f"03_bug_{letter}": [
+        "abcde"[[w for w, _ in kd_bugs.BUG_OPTIONS].index(BUG_OF[letter])],
+        BUG_OF[letter],
+        f"({'abcde'[[w for w, _ in kd_bugs.BUG_OPTIONS].index(BUG_OF[letter])]}) {BUG_OF[letter]}",
+    ]
+    for letter in BUGGY_LOSSES
+}
 
 
-def no_T_squared(z, v, y, T, alpha):
-    kl = F.kl_div(F.log_softmax(z / T, dim=1), F.softmax(v / T, dim=1), reduction="batchmean")
-    return alpha * kl + (1 - alpha) * F.cross_entropy(z, y)
+# ---- known-wrong answers: each hint's trigger, the sign flip, the naive limit, 1-based indices, the reciprocal,
+# too few digits, and the other choices phrased with a contraction or a negation ----
 
 
-def reduction_mean(z, v, y, T, alpha):
-    kl = F.kl_div(F.log_softmax(z / T, dim=1), F.softmax(v / T, dim=1), reduction="mean")
-    return alpha * T**2 * kl + (1 - alpha) * F.cross_entropy(z, y)
+def returns_item(z, v, y, T, alpha):
+    return right_by_hand(z, v, y, T, alpha).item()
 
 
-def probabilities_as_input(z, v, y, T, alpha):
-    kl = F.kl_div(F.softmax(z / T, dim=1), F.softmax(v / T, dim=1), reduction="batchmean")
-    return alpha * T**2 * kl + (1 - alpha) * F.cross_entropy(z, y)
+def returns_string(z, v, y, T, alpha):
+    return str(right_by_hand(z, v, y, T, alpha).item())
 
 
-def alpha_on_the_wrong_term(z, v, y, T, alpha):
-    kl = F.kl_div(F.log_softmax(z / T, dim=1), F.softmax(v / T, dim=1), reduction="batchmean")
-    return (1 - alpha) * T**2 * kl + alpha * F.cross_entropy(z, y)
+def returns_list(z, v, y, T, alpha):
+    return [right_by_hand(z, v, y, T, alpha).item()]
 
 
-def hard_term_at_T(z, v, y, T, alpha):
-    kl = F.kl_div(F.log_softmax(z / T, dim=1), F.softmax(v / T, dim=1), reduction="batchmean")
-    return alpha * T**2 * kl + (1 - alpha) * F.cross_entropy(z / T, y)
+def returns_detached(z, v, y, T, alpha):
+    return right_by_hand(z, v, y, T, alpha).detach()
 
 
-def log_target_forgotten(z, v, y, T, alpha):
-    kl = F.kl_div(F.log_softmax(z / T, dim=1), F.log_softmax(v / T, dim=1), reduction="batchmean")
-    return alpha * T**2 * kl + (1 - alpha) * F.cross_entropy(z, y)
+def alpha_clamped(z, v, y, T, alpha):  # right for alpha in [0.1, 0.9] only: wrong at alpha = 0 and alpha = 1
+    return right_by_hand(z, v, y, T, min(max(alpha, 0.1), 0.9))
+
+
+WRONG_LOSSES = [
+    *(bug.loss for bug in LOSS_BUGS),
+    *BUGGY_LOSSES.values(),
+    returns_item,
+    returns_string,
+    returns_list,
+    returns_detached,
+    alpha_clamped,
+]
+WRONG = {
+    "01_softmax_value": [0.75, 0.042, 0.1142, 20.09, 0.84, 0.843, 0.156, 1, 3, "0,8438", "about 0.84"],
+    "01_high_temperature_limit": [1, 0, 0.6652, 0.33, 0.3, 0.5, "1/2", "one third"],
+    "01_ratio_at_T": [100, 1000, 0.5012, 0.01, 1.413, 2, "2.00", 1.99, 10, "1,995"],
+    "02_always_rising": [{0, 1}, {0, 1, 2, 3}, {1, 2, 3}, {3}, {0, 1, 2, 4}, "z_i < 2: 0, 1", "0-2", "0 to 2", set()],
+    "02_turning_temperature": [0.31, 0.436, 2.39, 2.3, 2.5, 10, 1 / 6, "2,40"],
+    "02_derivative_value": [-0.1408, -0.2826, 0.1418, 0.14, 0.141, "-0.1408"],
+    "03_gradient_ratio": [100, 10, 0.01, 0.0099, 0.1, 101, "1/100", 1e4],
+    "03_logit_matching_limit": [1 / 3, "1/3", -1 / 3, 1, 0.01],
+    "03_kl_reduction": [0.002, 0.02, 2, "0,2"],
+    "03_distillation_loss": WRONG_LOSSES,
+    "03_fix_the_bug": WRONG_LOSSES,
+    "04_top_class_at_high_T": [
+        "a",
+        "up",
+        "c",
+        "same",
+        "it won't go down",
+        "doesn't fall",
+        "never goes down",
+        "it doesn't go up",
+        "not up",
+        "down or up",
+        "b) up",
+    ],
+    "04_top_class_at_T20": [0.999, 0.1, 0.04995, 0.99995, 0.15, 0.5, 1 / 20],
+    "04_alpha_for_labels_only": [1, 0.5, "alpha = 1", "1 - alpha"],
+    "04_teacher_in_train_mode": ["a", "same", "c", "weights", "isn't noisy", "not the weights"],
+    "05_bias_sign": ["b", "negative", "isn't positive", "not negative", "shouldn't be negative", 3.5, -3.5],
+    "05_bias_odds_factor": [3.5, 0.0302, 3162, 11.31, 4.5, 33, 34, 1 / 33.1],
+    "05_where_to_choose_the_bias": [
+        "a",
+        "train",
+        "c",
+        "test",
+        "devil",
+        "dev",
+        "not the test set",
+        "validation or test",
+        "a validation split carved from the training data",
+    ],
+}
+for _letter in BUGGY_LOSSES:
+    _right = RIGHT[f"03_bug_{_letter}"][1]
+    WRONG[f"03_bug_{_letter}"] = [w for w, _ in kd_bugs.BUG_OPTIONS if w != _right] + [
+        letter for letter in "abcde" if letter != RIGHT[f"03_bug_{_letter}"][0]
+    ]
+
+
+def test_every_exercise_has_right_and_known_wrong_answers_listed():
+    assert sorted(RIGHT) == NAMES and sorted(WRONG) == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_right_answer_is_accepted_in_three_formats(name, capsys):
+    assert len(RIGHT[name]) >= 3
+    for typed in RIGHT[name]:
+        right, message = feedback(name, typed)
+        assert right and message.startswith("Correct"), (typed, message)
+    check(name, RIGHT[name][0])
+    assert "Correct" in capsys.readouterr().out
 
 
 @pytest.mark.filterwarnings("ignore:reduction. 'mean':UserWarning")
+@pytest.mark.parametrize("name", NAMES)
+def test_a_known_wrong_answer_is_never_accepted(name):
+    for typed in WRONG[name]:
+        right, message = feedback(name, typed)
+        assert not right and not message.startswith("Correct"), (typed, message)
+
+
+@pytest.mark.parametrize("name", NUMBERS)
+def test_the_tolerance_excludes_every_wrong_number_a_hint_exists_for(name):
+    exercise = EXERCISES[name]
+    for hint in exercise.hints:
+        assert not exercise.accepts(hint.wrong), hint.wrong
+        right, message = feedback(name, hint.wrong)
+        assert not right and hint.text in message, (hint.wrong, message)
+
+
+@pytest.mark.parametrize("name", NUMBERS)
+def test_the_answer_to_the_asked_precision_passes_and_fires_no_hint(name):
+    exercise = EXERCISES[name]
+    rounded = exercise.answer
+    if exercise.digits:
+        rounded = _round(exercise.answer, digits=exercise.digits)
+    elif exercise.decimals is not None:
+        rounded = _round(exercise.answer, decimals=exercise.decimals)
+    assert feedback(name, rounded)[0] and feedback(name, str(rounded))[0]
+    assert not any(exercise.matches(value, hint) for hint in exercise.hints for value in (rounded, exercise.answer))
+
+
+@pytest.mark.parametrize("name", CHOICES)
+def test_every_wrong_option_by_letter_and_word_gets_a_hint_or_not_it(name):
+    exercise = EXERCISES[name]
+    for letter, word in zip("abcde", exercise.words(), strict=False):
+        right, message = feedback(name, letter)
+        assert right == (word == exercise.answer) and feedback(name, word)[0] == right
+        if not right:
+            assert message.startswith("Not yet"), message
+
+
+@pytest.mark.parametrize("name", CHOICES)
+def test_a_choice_in_prose_is_unclear_never_a_verdict(name):
+    exercise = EXERCISES[name]
+    for word in exercise.words():
+        for phrase in (f"it won't be {word}", f"not {word}", f"isn't {word}", f"{word}ish", f"the {word} one", "dev"):
+            right, message = feedback(name, phrase)
+            assert not right and message.startswith("Unclear: answer with one option"), (phrase, message)
+            assert all(f"'{w}'" in message for w in exercise.words())
+
+
 @pytest.mark.parametrize(
-    "my_kd_loss, words",
+    "name, typed",
     [
-        (no_T_squared, "lacks its factor T^2"),
-        (reduction_mean, "reduction='batchmean'"),
-        (probabilities_as_input, "*log*-probabilities as its first argument"),
-        (alpha_on_the_wrong_term, "alpha is on the wrong term"),
-        (hard_term_at_T, "ordinary softmax (T = 1)"),
-        (log_target_forgotten, "log_target=True"),
+        ("01_softmax_value", "0,8438"),
+        ("01_softmax_value", "about 0.84"),
+        ("01_softmax_value", [0.1, 0.2]),
+        ("01_softmax_value", True),
+        ("01_softmax_value", "1e400"),
+        ("01_softmax_value", 10**400),
+        ("01_softmax_value", float("nan")),
+        ("01_softmax_value", "nan"),
+        ("01_softmax_value", [float("nan")]),
+        ("01_softmax_value", float("inf")),
+        ("01_softmax_value", "1/0"),
+        ("02_always_rising", "z_i < 2: 0, 1"),
+        ("02_always_rising", "0-2"),
+        ("02_always_rising", "the small ones"),
+        ("02_always_rising", [0.5, 1]),
+        ("02_always_rising", [True, False]),
+        ("02_always_rising", ""),
+        ("05_bias_sign", 3.5),
+        ("05_bias_sign", float("nan")),
+        ("05_where_to_choose_the_bias", "test or validation"),
+        ("04_alpha_for_labels_only", "1 - alpha"),
     ],
 )
-def test_each_classic_distillation_mistake_gets_its_hint(my_kd_loss, words):
-    right, message = feedback("03_distillation_loss", my_kd_loss)
-    assert not right and "Hint" in message and words in message
+def test_an_answer_that_cannot_be_read_is_unclear_and_says_what_to_give(name, typed):
+    right, message = feedback(name, typed)
+    assert not right and message.startswith("Unclear:"), message
+    assert "give" in message or "answer with" in message
 
 
-def test_distillation_loss_checker_explains_broken_functions():
-    def unfinished(z, v, y, T, alpha):
-        return None
+def test_numbers_are_read_from_numbers_and_from_strings_holding_only_a_number():
+    assert read_number("84.38%") == pytest.approx(0.8438)
+    assert read_number(" T = 2.40 ") == 2.4 and read_number("alpha=0") == 0 and read_number("\u22120.5") == -0.5
+    assert read_number("1/3") == pytest.approx(1 / 3) and read_number("2.5e-1") == 0.25
+    assert read_number(torch.tensor(0.5, requires_grad=True)) == 0.5 and read_number(np.array([[0.5]])) == 0.5
+    for unreadable in ("0,8438", "1,000", "z = 1, 2", "e^3", "0.5 or 0.6", [1, 2], {0.5}, None, True, np.bool_(1)):
+        assert read_number(unreadable) is None, unreadable
 
-    def per_example(z, v, y, T, alpha):
-        return F.cross_entropy(z, y, reduction="none")
 
-    def typo(z, v, y, T, alpha):
-        return F.kl_div(z, v, reduction="batchmeen")
+def test_index_sets_are_read_from_ints_only():
+    assert read_index_set("{0, 1, 2}") == read_index_set([2, 1, 0]) == read_index_set(range(3)) == {0, 1, 2}
+    assert read_index_set("0 1 2") == {0, 1, 2} and read_index_set(3) == {3} and read_index_set("{}") == set()
+    for unreadable in ("0-2", "0 to 2", "z_i < 2: 0, 1", "classes 0, 1", [0.5], [True], "", None):
+        assert read_index_set(unreadable) is None, unreadable
 
-    def something_else(z, v, y, T, alpha):
-        return F.cross_entropy(z, y) + 1.0
 
-    for fn, words in [
-        (unfinished, "returns None"),
-        (per_example, "shape (8,)"),
-        (typo, "raised ValueError"),
-        (something_else, "kd_loss gives"),
-        (0.5, "Pass the function itself"),
+@pytest.mark.parametrize(
+    "name, typed, words",
+    [
+        ("01_ratio_at_T", 2.00, "2.00 is the answer rounded to 3 significant digits; give 4 significant digits"),
+        ("01_ratio_at_T", "2", "rounded to 3 significant digits"),
+        ("01_ratio_at_T", 1.99, "1.99 is the answer cut off after 3 significant digits, not rounded"),
+        ("01_high_temperature_limit", 0.33, "0.33 is the answer rounded to 2 significant digits; give 3"),
+        ("01_high_temperature_limit", np.array([0.3]), "0.3 is the answer rounded to 1 significant digit; give 3"),
+        ("01_softmax_value", 0.84, "0.84 is the answer rounded to 2 significant digits; give 3"),
+        ("02_derivative_value", 0.14, "0.14 is the answer rounded to 2 significant digits"),
+        ("02_turning_temperature", 2.39, "cut off after 2 decimals, not rounded; round it, to 2 decimals"),
+        ("02_turning_temperature", 2, "2 is the answer rounded to 0 decimals; give 2 decimals"),
+        ("03_gradient_ratio", 101, "rounded to 0 decimals; give 1 decimal"),
+        ("05_bias_odds_factor", 33, "33 is the answer rounded to 2 significant digits; give 3"),
+    ],
+)
+def test_a_rounding_is_told_in_the_units_the_question_asks_for(name, typed, words):
+    right, message = feedback(name, typed)
+    assert not right and message.startswith("Close") and words in message, message
+
+
+def test_decimals_questions_never_speak_of_significant_digits():
+    for name in NUMBERS:
+        exercise = EXERCISES[name]
+        if exercise.decimals is not None:
+            for typed in (exercise.answer + 1, round(exercise.answer), math.floor(exercise.answer * 10) / 10):
+                assert "significant" not in feedback(name, typed)[1]
+
+
+@pytest.mark.parametrize(
+    "name, typed, words",
+    [
+        ("01_softmax_value", 3 / 4, "exponentials"),
+        ("01_softmax_value", 0.1142, "Python counts from 0"),
+        ("01_ratio_at_T", 0.501, "reciprocal"),
+        ("01_ratio_at_T", 100, "log-odds"),
+        ("02_always_rising", {0, 1}, "equal"),
+        ("02_always_rising", [1, 2, 3], "Python counts classes from 0"),
+        ("02_always_rising", {0, 1, 2, 3}, "largest logit always *falls*"),
+        ("02_always_rising", {0, 1, 4}, "indices 0 to 3"),
+        ("02_turning_temperature", 0.31, "not 1/n"),
+        ("02_derivative_value", -0.1408, "Sign"),
+        ("02_derivative_value", -0.2826, "Python counts from 0"),
+        ("03_gradient_ratio", 100, "large-T limit"),
+        ("03_gradient_ratio", 0.0099, "reciprocal"),
+        ("03_logit_matching_limit", 1 / 3, "equal means"),
+        ("04_top_class_at_T20", 0.1, "limit"),
+        ("04_alpha_for_labels_only", 1, "Keras"),
+        ("05_bias_odds_factor", 0.0302, "reciprocal"),
+        ("05_where_to_choose_the_bias", "test", "leaks"),
+        ("04_teacher_in_train_mode", "a", "training flag"),
+    ],
+)
+def test_common_mistakes_get_specific_hints(name, typed, words, capsys):
+    right, message = feedback(name, typed)
+    assert not right and words in message, message
+    check(name, typed)
+    assert words in capsys.readouterr().out
+
+
+def test_a_wrong_number_is_not_mistaken_for_a_rounding():
+    right, message = feedback("01_high_temperature_limit", 0.5)
+    assert not right and "is not it" in message and "show_solution('01_high_temperature_limit')" in message
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_none_prints_the_question_with_its_precision_or_options(name, capsys):
+    check(name, None)
+    out = capsys.readouterr().out
+    exercise = EXERCISES[name]
+    assert "replace None" in out and exercise.question in out
+    if isinstance(exercise, Number) and exercise.precision():
+        assert exercise.precision() in out
+    if isinstance(exercise, Choice):
+        assert all(f"({letter}) {word}" in out for letter, word in zip("abcde", exercise.words(), strict=False))
+
+
+def test_unknown_names_are_refused():
+    for call in (lambda: feedback("99_nothing", 1), lambda: solution("nope"), lambda: show_solution("nope")):
+        with pytest.raises(ValueError, match="no exercise named"):
+            call()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_worked_solution_states_the_answer(name):
+    answer, text = EXERCISES[name].answer, solution(name)
+    bold = re.findall(r"\*\*(.+?)\*\*", text)
+    assert bold, "a solution shows its answer in bold"
+    if callable(answer):  # the solution's code, run as written, passes the checker
+        code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+        namespace = {"F": F}
+        exec(code, namespace)
+        assert feedback(name, namespace["my_kd_loss"])[0]
+    elif isinstance(answer, set):
+        assert any(read_index_set(b) == answer for b in bold)
+    elif isinstance(answer, str):
+        assert any(answer in b for b in bold)
+    else:
+        numbers = [read_number(x) for b in bold for x in re.findall(r"-?\d+\.?\d*", b)]
+        assert any(EXERCISES[name].accepts(x) for x in numbers), (numbers, answer)
+
+
+# ---- the loss judge and the distillation bugs ----
+
+
+def test_the_loss_cases_cover_alpha_0_and_1():
+    assert {0.0, 1.0} <= {case.alpha for case in kd_cases()}
+
+
+@pytest.mark.filterwarnings("ignore:reduction. 'mean':UserWarning")
+def test_every_loss_bug_differs_from_kd_loss_and_from_every_other_bug():
+    cases = kd_cases()
+    values = [np.array([float(kd_loss(c.student_logits, c.teacher_logits, c.labels, c.T, c.alpha)) for c in cases])]
+    values += [kd_bugs._values(bug.loss, cases) for bug in LOSS_BUGS]
+    for i in range(len(values)):
+        for j in range(i):
+            assert not kd_bugs._same(values[i], values[j]), (i, j)
+
+
+@pytest.mark.filterwarnings("ignore:reduction. 'mean':UserWarning")
+@pytest.mark.parametrize("bug", LOSS_BUGS, ids=lambda bug: bug.hint[:40])
+def test_the_judge_names_each_loss_bug(bug):
+    assert name_the_bug(bug.loss) is bug
+    right, message = feedback("03_distillation_loss", bug.loss)
+    assert not right and message == f"Not yet. Hint: {bug.hint}"
+
+
+@pytest.mark.filterwarnings("ignore:reduction. 'mean':UserWarning")
+@pytest.mark.parametrize("letter", sorted(BUGGY_LOSSES))
+def test_each_buggy_loss_is_recognised_by_its_numbers_as_the_bug_its_exercise_expects(letter):
+    bug = name_the_bug(BUGGY_LOSSES[letter])
+    assert bug is not None and bug.word == BUG_OF[letter] == EXERCISES[f"03_bug_{letter}"].answer
+    right, message = feedback("03_fix_the_bug", BUGGY_LOSSES[letter])
+    assert not right and bug.hint in message
+
+
+def test_the_five_buggy_losses_cover_the_five_bugs():
+    assert sorted(BUG_OF.values()) == sorted(word for word, _ in kd_bugs.BUG_OPTIONS)
+
+
+def test_a_student_writing_these_mistakes_gets_the_hint():
+    def soft_cross_entropy(z, v, y, T, alpha):
+        soft = -(F.softmax(v / T, dim=1) * F.log_softmax(z / T, dim=1)).sum(1).mean()
+        return alpha * T**2 * soft + (1 - alpha) * F.cross_entropy(z, y)
+
+    def reduction_sum(z, v, y, T, alpha):
+        kl = F.kl_div(F.log_softmax(z / T, dim=1), F.softmax(v / T, dim=1), reduction="sum")
+        return alpha * T**2 * kl + (1 - alpha) * F.cross_entropy(z, y)
+
+    def T_not_squared(z, v, y, T, alpha):
+        kl = F.kl_div(F.log_softmax(z / T, dim=1), F.softmax(v / T, dim=1), reduction="batchmean")
+        return alpha * T * kl + (1 - alpha) * F.cross_entropy(z, y)
+
+    def arguments_swapped(z, v, y, T, alpha):
+        kl = F.kl_div(F.softmax(v / T, dim=1), F.log_softmax(z / T, dim=1), reduction="batchmean")
+        return alpha * T**2 * kl + (1 - alpha) * F.cross_entropy(z, y)
+
+    for loss, words in [
+        (soft_cross_entropy, "soft *cross-entropy*"),
+        (reduction_sum, "reduction='sum'"),
+        (T_not_squared, "multiplied by T, not T^2"),
+        (arguments_swapped, "arguments are swapped"),
     ]:
-        right, message = feedback("03_distillation_loss", fn)
+        right, message = feedback("03_distillation_loss", loss)
         assert not right and words in message, message
 
 
-@pytest.mark.parametrize("typed", ["1e400", 10**400, float("nan"), "nan", [float("nan")]])
-def test_numbers_too_large_for_float_or_nan_are_unreadable_not_a_crash_or_a_sign(typed):
-    right, message = feedback("05_bias_sign", typed)  # nan was read as 'negative'
-    assert not right and "is unclear" in message
-    right, message = feedback("01_softmax_value", typed)  # 1e400 raised OverflowError
-    assert not right and "could not be read" in message
-
-
 @pytest.mark.parametrize(
-    ("typed", "classes"),
-    [("classes 0, 1, 2 (not 3)", {0, 1, 2}), ("0 1 2 but not 3 and 4", {0, 1, 2}), ("1 and 2 except 0", {1, 2})],
+    "loss, words",
+    [
+        (returns_item, "returns a float, not a torch tensor"),
+        (returns_string, "returns a str"),
+        (returns_list, "returns a list"),
+        (returns_detached, "carries no gradient"),
+        (lambda z, v, y, T, alpha: None, "returns None"),
+        (lambda z, v, y, T, alpha: F.cross_entropy(z, y, reduction="none"), "shape (8,)"),
+        (lambda z, v, y, T, alpha: F.kl_div(z, v, reduction="batchmeen"), "raised ValueError"),
+        (lambda z, v, y, T, alpha: F.cross_entropy(v.requires_grad_(), y), "no gradient reaches student_logits"),
+        (alpha_clamped, "kd_loss gives"),
+        (0.5, "Pass the function itself"),
+    ],
 )
-def test_classes_named_after_not_are_left_out_of_a_typed_set(typed, classes):
-    from kdviz.exercises import as_index_set
+def test_the_loss_judge_wants_a_tensor_that_carries_the_gradient(loss, words):
+    right, message = feedback("03_distillation_loss", loss)
+    assert not right and words in message, message
 
-    assert as_index_set(typed) == classes
+
+def test_a_near_miss_prints_two_different_numbers():
+    def slightly_off(z, v, y, T, alpha):
+        return right_by_hand(z, v, y, T, alpha) * (1 + 3e-6)
+
+    right, message = feedback("03_distillation_loss", slightly_off)
+    yours, theirs = re.search(r"your loss is (\S+), kd_loss gives (\S+?)[ .]", message).groups()
+    assert not right and yours != theirs
+
+
+def test_a_constant_offset_is_told_that_the_gradient_agrees():
+    right, message = feedback("03_distillation_loss", lambda z, v, y, T, a: right_by_hand(z, v, y, T, a) + 0.1)
+    assert not right and "the gradient agrees" in message
+
+
+def test_the_teacher_left_in_train_mode_changes_its_soft_targets_from_call_to_call():
+    torch.manual_seed(0)
+    teacher, images = teacher_mlp(hidden=32).double().eval(), torch.rand(50, 784, dtype=torch.float64)
+    state = torch.get_rng_state()
+    change = soft_target_change(teacher, images, T=20.0)
+    assert change["eval"] == {"mean total variation": 0.0, "largest change": 0.0, "top class changed": 0}
+    assert change["train"]["mean total variation"] > 0 and change["train"]["largest change"] > 0
+    assert not teacher.training and torch.equal(torch.get_rng_state(), state)
+    teacher.train()
+    assert soft_target_change(teacher, images) == change and teacher.training  # seeded, mode restored
+
+
+def test_soft_target_change_refuses_what_it_cannot_measure():
+    teacher = teacher_mlp(hidden=8)
+    with pytest.raises(TypeError, match="teacher must be a torch module"):
+        soft_target_change(lambda x: x, torch.rand(2, 784))
+    for images in (torch.rand(0, 784), torch.ones(2, 784, dtype=torch.int64), [[0.0] * 784], torch.rand(784)):
+        with pytest.raises(ValueError, match="images must be"):
+            soft_target_change(teacher, images)
+    for T in (0, -1.0, float("nan"), "20", True):
+        with pytest.raises(ValueError, match="temperature T"):
+            soft_target_change(teacher, torch.rand(2, 784), T=T)
+
+
+# ---- the quiz widget ----
+
+
+def test_a_quiz_answers_by_button_and_shows_its_question_without_a_kernel():
+    panel = quiz("04_top_class_at_high_T")
+    panel.buttons.value = "up"
+    assert "Not yet" in panel.message.value
+    panel.buttons.value = "down"
+    assert "Correct" in panel.message.value
+    bundle = panel._repr_mimebundle_()
+    assert WIDGET_VIEW in bundle
+    for label in EXERCISES["04_top_class_at_high_T"].labels():
+        assert label in bundle["text/html"] and label in bundle["text/plain"]
+
+
+def test_a_quiz_is_only_for_choice_questions():
+    with pytest.raises(ValueError, match="not a choice question"):
+        quiz("01_softmax_value")
+
+
+# ---- the notebooks ask what the checker checks ----
+
+
+def notebook_cells():
+    cells = {}
+    for path in sorted((ROOT / "notebooks").glob("0[1-5]_*.ipynb")):
+        cells[path.name] = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return cells
+
+
+def test_every_exercise_is_asked_in_a_notebook_with_the_precision_it_is_checked_to():
+    for name in NAMES:
+        notebook = next(n for n in notebook_cells() if n.startswith(name[:2]))
+        cells = notebook_cells()[notebook]
+        code = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        assert re.search(rf"""(check|quiz)\(["']{name}["']""", code), name
+        exercise = EXERCISES[name]
+        if isinstance(exercise, Number) and exercise.precision():
+            assert f"({exercise.precision()})" in text, (name, exercise.precision())
+
+
+def test_index_set_exercises_say_indices_count_from_zero():
+    for name in NAMES:
+        if isinstance(EXERCISES[name], IndexSet):
+            assert "0-based" in EXERCISES[name].question

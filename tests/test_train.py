@@ -244,3 +244,90 @@ def test_the_cpu_path_gives_the_seeded_results_it_always_gave():
     np.testing.assert_allclose(history.loss[-1], [2.24855661, 4.08051777, 6.93060446], rtol=1e-5)
     assert float(model.weights[0].detach().sum()) == pytest.approx(5.243485927581787, rel=1e-5)
     assert float(model.biases[-1].detach().sum()) == pytest.approx(-1.8946771621704102, rel=1e-5)
+
+
+class RecordingTeacher(torch.nn.Module):
+    """A fixed linear 'teacher' that remembers each batch it labelled and whether it was in training mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(784, 10)
+        self.seen, self.modes = [], []
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        self.modes.append(self.training)
+        return self.linear(x)
+
+
+def test_consistent_teaching_labels_exactly_the_shifted_view_the_student_sees(toy, monkeypatch):
+    from kdviz import train
+
+    x, y, _ = toy
+    teacher = RecordingTeacher().train()
+    pairs = []  # (student input, teacher targets) of every step
+    real_loss = train.distillation_loss
+    real_model_call = StackedStudents.forward
+
+    def student_forward(self, views):
+        pairs.append([views.clone()])
+        return real_model_call(self, views)
+
+    def loss(student_logits, targets, labels, T, alpha):
+        pairs[-1].append(targets.clone())
+        return real_loss(student_logits, targets, labels, T, alpha)
+
+    monkeypatch.setattr(StackedStudents, "forward", student_forward)
+    monkeypatch.setattr(train, "distillation_loss", loss)
+    config = StudentConfig(hidden=8, epochs=1, batch_size=100)
+    train_students(x, y, None, 4.0, 1.0, config, teacher=teacher, transfer_jitter=2, progress=False)
+    assert len(pairs) == 3 and teacher.training and not any(teacher.modes[1:])  # eval while it labels; restored
+    with torch.no_grad():
+        for views, targets in pairs:
+            torch.testing.assert_close(targets, teacher.linear(views))  # the teacher's logits of these very views
+    assert not torch.equal(pairs[0][0], x[: len(pairs[0][0])])  # shifted, not the stored images
+
+
+def test_consistent_teaching_shifts_every_image_by_at_most_the_given_pixels(toy):
+    from kdviz.train import _consistent_batches
+
+    x, _, _ = toy
+    idx = torch.arange(40).view(2, 20)
+    views, targets = _consistent_batches(
+        x, idx, RecordingTeacher().eval(), 1, [torch.Generator().manual_seed(s) for s in (0, 1)]
+    )
+    assert views.shape == (2, 20, 784) and targets.shape == (2, 20, 10)
+    for seed, rows, batch in zip((0, 1), idx, views, strict=True):
+        torch.testing.assert_close(batch, jitter(x[rows], 1, torch.Generator().manual_seed(seed)))
+
+
+def test_consistent_teaching_keeps_a_stacked_student_equal_to_the_same_student_alone(toy):
+    x, y, _ = toy
+    teacher = RecordingTeacher().eval()
+    config = StudentConfig(hidden=8, epochs=2, batch_size=64)
+    stacked, _ = train_students(
+        x, y, None, 4.0, 0.5, config, seeds=[0, 1, 0], teacher=teacher, transfer_jitter=2, progress=False
+    )
+    alone, _ = train_students(
+        x, y, None, 4.0, 0.5, replace_seed(config, 1), teacher=teacher, transfer_jitter=2, progress=False
+    )
+    for W_stacked, W_alone in zip(stacked.parameters(), alone.parameters(), strict=True):
+        torch.testing.assert_close(W_stacked[1], W_alone[0], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(W_stacked[0], W_stacked[2])
+
+
+def replace_seed(config, seed):
+    from dataclasses import replace
+
+    return replace(config, seed=seed)
+
+
+def test_consistent_teaching_input_is_checked_before_training(toy):
+    x, y, teacher_logits = toy
+    config = StudentConfig(hidden=8, epochs=1)
+    with pytest.raises(TypeError, match="needs the teacher model"):
+        train_students(x, y, teacher_logits, 4.0, 0.5, config, transfer_jitter=2, progress=False)
+    with pytest.raises(ValueError, match="only with transfer_jitter > 0"):
+        train_students(x, y, teacher_logits, 4.0, 0.5, config, teacher=RecordingTeacher(), progress=False)
+    with pytest.raises(ValueError, match="transfer_jitter"):
+        train_students(x, y, None, 4.0, 0.5, config, teacher=RecordingTeacher(), transfer_jitter=14, progress=False)

@@ -446,3 +446,13 @@ def test_helpers_refuse_what_is_not_a_preset_data_or_duration(workspace):
         format_seconds(float("nan"))
     with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
         estimate_seconds(workspace, 8, -3)
+
+
+def test_the_patient_preset_teaches_consistently_and_the_others_keep_fixed_targets():
+    from kdviz.experiments import get_preset
+
+    assert get_preset("patient").transfer_jitter == 2 and get_preset("patient").teacher == get_preset("paper").teacher
+    assert get_preset("paper").transfer_jitter == 0 and get_preset("quick").transfer_jitter == 0
+    assert get_preset("paper", transfer_jitter=1).transfer_jitter == 1
+    with pytest.raises(ValueError, match="transfer_jitter"):
+        get_preset("paper", transfer_jitter=-1)

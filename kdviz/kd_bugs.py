@@ -1,0 +1,365 @@
+"""The distillation bugs that users of public distillation code report again and again.
+
+Each classic bug of a distillation loss is written here as code (``LOSS_BUGS``) and recognised by its numbers:
+``name_the_bug(loss)`` runs a loss on random batches (``kd_cases``) and returns the bug whose values it reproduces.
+``judge_kd_loss`` compares a student's loss with ``kdviz.losses.kd_loss``, value and gradient, and names the bug.
+``BUGGY_LOSSES`` are five short losses A to E with one bug each, for students to spot. A bug no loss can show, the
+teacher left in train mode, is measured by ``soft_target_change``.
+"""
+
+import functools
+import inspect
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._checks import is_number
+
+
+def _soft_log_probs(z, v, T):
+    return F.log_softmax(z / T, dim=1), F.log_softmax(v / T, dim=1)
+
+
+def _kl(z, v, T):
+    log_q, log_p = _soft_log_probs(z, v, T)
+    return F.kl_div(log_q, log_p, log_target=True, reduction="batchmean")  # KL(p_T || q_T), mean over rows
+
+
+def _blend(soft, hard, alpha):
+    return alpha * soft + (1 - alpha) * hard
+
+
+@dataclass
+class LossBug:
+    word: str  # the spot-the-bug option it belongs to; None for the mistakes that are not among the five
+    loss: object  # (student_logits, teacher_logits, labels, T, alpha) -> the loss with this bug
+    hint: str
+
+
+def _ce(z, y):
+    return F.cross_entropy(z, y)
+
+
+LOSS_BUGS = [
+    LossBug(
+        "mean",
+        lambda z, v, y, T, a: _blend(T**2 * _kl(z, v, T) / z.shape[1], _ce(z, y), a),
+        "The KL is averaged over the classes as well as the batch: reduction='mean', which is also what "
+        "nn.KLDivLoss() does by default. That divides the soft term by the number of classes; use "
+        "reduction='batchmean'.",
+    ),
+    LossBug(
+        "probabilities",
+        lambda z, v, y, T, a: _blend(
+            T**2 * F.kl_div(F.softmax(z / T, dim=1), F.softmax(v / T, dim=1), reduction="batchmean"), _ce(z, y), a
+        ),
+        "F.kl_div's first argument got probabilities where it wants *log*-probabilities: pass "
+        "F.log_softmax(student_logits / T, dim=1). With probabilities the number is not a KL (it can be negative).",
+    ),
+    LossBug(
+        "probabilities",
+        lambda z, v, y, T, a: _blend(T**2 * F.kl_div(*_soft_log_probs(z, v, T), reduction="batchmean"), _ce(z, y), a),
+        "Your loss is nan: F.kl_div's target got log-probabilities (negative numbers) where it wants probabilities, "
+        "and their log is nan. Either the teacher's log-probabilities went in without log_target=True, or the two "
+        "arguments are swapped: the student's log-probabilities come first, the teacher's probabilities second.",
+    ),
+    LossBug(
+        "T2",
+        lambda z, v, y, T, a: _blend(_kl(z, v, T), _ce(z, y), a),
+        "The soft term lacks its factor T^2. Without it the soft gradient shrinks like 1/T^2 (section 2), so a "
+        "high T silently switches the teacher off.",
+    ),
+    LossBug(
+        "T2",
+        lambda z, v, y, T, a: _blend(T * _kl(z, v, T), _ce(z, y), a),
+        "The soft term is multiplied by T, not T^2: its gradient still shrinks like 1/T as T grows.",
+    ),
+    LossBug(
+        "swapped",
+        lambda z, v, y, T, a: _blend(T**2 * _kl(v, z, T), _ce(z, y), a),
+        "Teacher and student are swapped: this is KL(q_T || p_T), with the student's distribution as the target, "
+        "so the gradient flows through the target instead. F.kl_div(input, target) computes KL(target || input): "
+        "the student's log-probabilities are the input, the teacher's distribution the target.",
+    ),
+    LossBug(
+        "alpha",
+        lambda z, v, y, T, a: _blend(_ce(z, y), T**2 * _kl(z, v, T), a),
+        "alpha is on the wrong term: in kdviz alpha weighs the soft term, alpha * T^2 * KL + (1 - alpha) * CE "
+        "(Keras and torchdistill put alpha on the hard term; read each code base's convention).",
+    ),
+    LossBug(
+        None,
+        lambda z, v, y, T, a: _blend(T**2 * _kl(z, v, T) * z.shape[0], _ce(z, y), a),
+        "The KL is summed over the batch (reduction='sum'), so the soft term grows with the batch size; use "
+        "reduction='batchmean' to average it over the batch, as the cross-entropy is.",
+    ),
+    LossBug(
+        None,
+        lambda z, v, y, T, a: z.shape[0] * _blend(T**2 * _kl(z, v, T), _ce(z, y), a),
+        "Both terms are summed over the batch (reduction='sum'): the loss, and the step size with it, grows with "
+        "the batch size. Average each over the batch: reduction='batchmean' for the KL, the default for "
+        "F.cross_entropy.",
+    ),
+    LossBug(
+        None,
+        lambda z, v, y, T, a: _blend(
+            -(T**2) * (F.softmax(v / T, dim=1) * F.log_softmax(z / T, dim=1)).sum(1).mean(), _ce(z, y), a
+        ),
+        "That is the soft *cross-entropy* -sum p log q, not the KL. Its gradient is the same (the two differ by "
+        "the teacher's entropy, a constant for the student), but its value is larger, and not 0 when the "
+        "student matches the teacher. kd_loss reports the KL: subtract the entropy, or use F.kl_div.",
+    ),
+    LossBug(
+        None,
+        lambda z, v, y, T, a: _blend(T**2 * _kl(z, v, T), _ce(z / T, y), a),
+        "The hard term uses the student's ordinary softmax (T = 1): F.cross_entropy(student_logits, labels), "
+        "without dividing by T.",
+    ),
+]
+
+BUG_OPTIONS = [
+    ("mean", "the KL is averaged over the classes too (reduction='mean')"),
+    ("probabilities", "probabilities where log-probabilities belong (or the reverse)"),
+    ("T2", "the T^2 factor is missing"),
+    ("swapped", "teacher and student are swapped"),
+    ("alpha", "alpha is on the wrong term"),
+]
+
+
+@dataclass
+class KDCase:
+    student_logits: torch.Tensor
+    teacher_logits: torch.Tensor
+    labels: torch.Tensor
+    T: float
+    alpha: float
+
+
+def kd_cases(seed=12):
+    """Random batches on which a loss is compared with kd_loss. The T and alpha values, alpha = 0 and 1 among them,
+    make each bug in LOSS_BUGS give different numbers from kd_loss and from every other bug."""
+    g = torch.Generator().manual_seed(seed)
+    cases = []
+    for T, alpha in ((2.0, 0.3), (4.0, 0.8), (10.0, 0.6), (3.0, 0.0), (5.0, 1.0)):
+        z = 2 * torch.randn(8, 5, generator=g, dtype=torch.float64)
+        v = 3 * torch.randn(8, 5, generator=g, dtype=torch.float64)
+        cases.append(KDCase(z, v, torch.randint(0, 5, (8,), generator=g), T, alpha))
+    return cases
+
+
+class NotALoss(Exception):
+    """A function's return value that cannot be trained with: the message says why."""
+
+
+def _run(loss, case):
+    """(value, gradient with respect to the student logits) of ``loss`` on ``case``, on fresh copies of its tensors."""
+    z = case.student_logits.clone().requires_grad_(True)
+    with warnings.catch_warnings():  # torch warns about reduction='mean', one of the bugs tried here
+        warnings.simplefilter("ignore", UserWarning)
+        value = loss(z, case.teacher_logits.clone(), case.labels.clone(), case.T, case.alpha)
+    if value is None:
+        raise NotALoss("your function returns None. Compute the loss and end with `return loss`.")
+    if not torch.is_tensor(value):
+        raise NotALoss(
+            f"your function returns a {type(value).__name__}, not a torch tensor. A loss must carry a gradient so "
+            "that loss.backward() can train the student: return the tensor itself (no .item(), float() or "
+            "numpy)."
+        )
+    if value.numel() != 1:
+        raise NotALoss(f"return one number, the loss averaged over the batch (yours has shape {tuple(value.shape)}).")
+    if not value.requires_grad:
+        raise NotALoss(
+            "your loss carries no gradient, so loss.backward() could not train the student: something in it is "
+            "detached (.detach(), torch.no_grad(), numpy, or a new tensor made from a number)."
+        )
+    (grad,) = torch.autograd.grad(value.reshape(()), z, allow_unused=True)
+    if grad is None:
+        raise NotALoss("no gradient reaches student_logits: the loss must be computed from them, not a detached copy.")
+    return float(value.detach()), grad
+
+
+def _same(a, b):
+    return np.allclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True)
+
+
+def _fingerprint(loss, cases):
+    runs = [_run(loss, case) for case in cases]
+    return np.array([value for value, _ in runs]), [grad for _, grad in runs]
+
+
+def _values(loss, cases):
+    """The loss on each case, without gradients (for losses known to return a tensor)."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch warns about reduction='mean', one of the bugs
+        return np.array([float(loss(c.student_logits, c.teacher_logits, c.labels, c.T, c.alpha)) for c in cases])
+
+
+@functools.cache
+def _known_numbers():
+    """kd_cases(), kd_loss's values and gradients on them, and each bug's values: computed once."""
+    from .losses import kd_loss
+
+    cases = kd_cases()
+    return cases, _fingerprint(kd_loss, cases), [_values(bug.loss, cases) for bug in LOSS_BUGS]
+
+
+def _bug_giving(values):
+    _, _, bug_values = _known_numbers()
+    return next((bug for bug, known in zip(LOSS_BUGS, bug_values, strict=True) if _same(values, known)), None)
+
+
+def name_the_bug(loss):
+    """The entry of LOSS_BUGS whose numbers ``loss`` reproduces on ``kd_cases()``, or None (kd_loss itself, or an
+    unknown mistake)."""
+    cases, _, _ = _known_numbers()
+    return _bug_giving(_values(loss, cases))
+
+
+def _differing_digits(a, b):
+    """Both numbers to the fewest significant digits (at least 6) at which they print differently."""
+    digits = next((d for d in range(6, 18) if f"{a:.{d}g}" != f"{b:.{d}g}"), 17)
+    return f"{a:.{digits}g}", f"{b:.{digits}g}"
+
+
+def judge_kd_loss(my_kd_loss):
+    """Compare a student's loss function with kdviz.losses.kd_loss on ``kd_cases()``, value and gradient:
+    (right?, message). A bug from LOSS_BUGS is named."""
+    if not callable(my_kd_loss):
+        return False, "Pass the function itself: check(name, my_kd_loss), no brackets after its name."
+    cases, (expected, expected_grads), _ = _known_numbers()
+    try:
+        values, grads = _fingerprint(my_kd_loss, cases)
+    except NotALoss as problem:
+        return False, f"Not yet: {problem}"
+    except Exception as err:  # a student's code can fail in any way; say how
+        return False, f"Not yet: your function raised {type(err).__name__}: {err}"
+    grads_agree = all(_same(g.numpy(), e.numpy()) for g, e in zip(grads, expected_grads, strict=True))
+    if _same(values, expected) and grads_agree:
+        return True, (
+            f"Correct: your loss and its gradient equal kd_loss's on {len(cases)} random batches "
+            "(T = 2 to 10, alpha = 0 to 1)."
+        )
+    bug = _bug_giving(values)
+    if bug is not None:
+        return False, f"Not yet. Hint: {bug.hint}"
+    if _same(values, expected):
+        return False, "Not yet: your loss has kd_loss's value but not its gradient: part of it is detached."
+    if np.isnan(values).any():
+        case = cases[int(np.argmax(np.isnan(values)))]
+        return False, (
+            f"Not yet: your loss is nan at T = {case.T:g}, alpha = {case.alpha:g}: a log of a negative number "
+            "or of 0? F.kl_div's target must be probabilities, or log-probabilities with log_target=True."
+        )
+    k = int(np.argmax(np.abs(values - expected) / np.maximum(np.abs(expected), 1e-12)))
+    yours, theirs = _differing_digits(values[k], expected[k])
+    offset = " (the gradient agrees: the two differ by a constant)" if grads_agree else ""
+    return False, (
+        f"Not yet: at T = {cases[k].T:g}, alpha = {cases[k].alpha:g} your loss is {yours}, kd_loss gives "
+        f"{theirs}{offset}. Check each piece: log_softmax at T for both, the KL averaged over the batch "
+        "('batchmean'), T^2, alpha on the soft term, and the cross-entropy at T = 1."
+    )
+
+
+def worked_kd_loss(student_logits, teacher_logits, labels, T, alpha):
+    log_q = F.log_softmax(student_logits / T, dim=1)  # the student's log-probabilities at temperature T
+    log_p = F.log_softmax(teacher_logits / T, dim=1)  # the teacher's, at the same T
+    soft = F.kl_div(log_q, log_p, log_target=True, reduction="batchmean")  # KL(p_T || q_T), mean over the batch
+    hard = F.cross_entropy(student_logits, labels)  # CE(y, q_1): the ordinary softmax, T = 1
+    return alpha * T**2 * soft + (1 - alpha) * hard
+
+
+# ---- spot the bug: five losses as they appear in public distillation code, one bug each ----
+
+
+def loss_A(student_logits, teacher_logits, labels, T, alpha):
+    soft = F.kl_div(
+        F.log_softmax(teacher_logits / T, dim=1), F.softmax(student_logits / T, dim=1), reduction="batchmean"
+    )
+    hard = F.cross_entropy(student_logits, labels)
+    return alpha * T * T * soft + (1 - alpha) * hard
+
+
+def loss_B(student_logits, teacher_logits, labels, T, alpha):
+    kl = nn.KLDivLoss()
+    soft = kl(F.log_softmax(student_logits / T, dim=1), F.softmax(teacher_logits / T, dim=1))
+    hard = nn.CrossEntropyLoss()(student_logits, labels)
+    return alpha * T**2 * soft + (1 - alpha) * hard
+
+
+def loss_C(student_logits, teacher_logits, labels, T, alpha):
+    p_teacher = F.softmax(teacher_logits / T, dim=-1)
+    log_q_student = F.log_softmax(student_logits / T, dim=-1)
+    soft = F.kl_div(log_q_student, p_teacher, reduction="batchmean") * T**2
+    return alpha * F.cross_entropy(student_logits, labels) + (1 - alpha) * soft
+
+
+def loss_D(student_logits, teacher_logits, labels, T, alpha):
+    soft = F.kl_div(
+        F.log_softmax(student_logits / T, dim=1), F.softmax(teacher_logits / T, dim=1), reduction="batchmean"
+    )
+    return alpha * soft + (1 - alpha) * F.cross_entropy(student_logits, labels)
+
+
+def loss_E(student_logits, teacher_logits, labels, T, alpha):
+    q_student = F.softmax(student_logits / T, dim=1)
+    p_teacher = F.softmax(teacher_logits / T, dim=1)
+    soft = F.kl_div(q_student, p_teacher, reduction="batchmean")
+    return alpha * T**2 * soft + (1 - alpha) * F.cross_entropy(student_logits, labels)
+
+
+BUGGY_LOSSES = {"A": loss_A, "B": loss_B, "C": loss_C, "D": loss_D, "E": loss_E}
+BUG_OF = {  # the bug each buggy loss has, as its BUG_OPTIONS word
+    "A": "swapped",
+    "B": "mean",
+    "C": "alpha",
+    "D": "T2",
+    "E": "probabilities",
+}
+
+
+def show_buggy_losses():
+    """Display the source of the five buggy losses A to E."""
+    from IPython.display import Markdown, display
+
+    blocks = [f"```python\n{inspect.getsource(loss)}```" for loss in BUGGY_LOSSES.values()]
+    display(Markdown("\n".join(blocks)))
+
+
+# ---- the teacher left in train mode: soft targets that change from call to call ----
+
+
+@torch.no_grad()
+def soft_target_change(teacher, images, T=20.0, seed=0):
+    """How much the teacher's soft targets softmax(teacher(images) / T) differ between two calls on the same images,
+    in eval mode and in train mode (dropout on): {mode: {"mean total variation": 1/2 sum |p1 - p2| averaged over
+    images, "largest change": max |p1 - p2|, "top class changed": images whose argmax differs}}. The teacher's
+    mode, and torch's random state, are as they were afterwards."""
+    if not isinstance(teacher, nn.Module):
+        raise TypeError(f"teacher must be a torch module, got {type(teacher).__name__}")
+    if not torch.is_tensor(images) or not images.is_floating_point() or images.dim() < 2 or len(images) == 0:
+        raise ValueError(
+            "images must be a non-empty floating-point tensor with one image per row, as the teacher takes"
+        )
+    if not is_number(T) or not math.isfinite(T) or T <= 0:
+        raise ValueError(f"temperature T must be a finite number > 0, got {T!r}")
+    was_training = teacher.training
+    result = {}
+    try:
+        with torch.random.fork_rng(devices=[images.device] if images.is_cuda else []):
+            torch.manual_seed(seed)
+            for mode in ("eval", "train"):
+                teacher.train(mode == "train")
+                first, second = (F.softmax(teacher(images).double() / T, dim=-1) for _ in range(2))
+                result[mode] = {
+                    "mean total variation": 0.5 * (first - second).abs().sum(-1).mean().item(),
+                    "largest change": (first - second).abs().max().item(),
+                    "top class changed": int((first.argmax(-1) != second.argmax(-1)).sum()),
+                }
+    finally:
+        teacher.train(was_training)
+    return result
