@@ -280,6 +280,8 @@ def _record(args):
     else:
         if not out.parent.is_dir():
             raise ValueError(f"--out {out}: no folder {out.parent}")
+        if os.environ.get("KDVIZ_NO_SHIPPED_TEACHER", "") not in ("", "0"):
+            raise ValueError("unset KDVIZ_NO_SHIPPED_TEACHER: the record measures the lessons as they ship")
         if args.keep_executed:
             Path(args.keep_executed).mkdir(parents=True, exist_ok=True)
         try:

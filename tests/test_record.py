@@ -258,9 +258,7 @@ def test_the_check_command_exits_1_on_a_stale_block_and_0_after_docs_only(tmp_pa
     assert cli.main(["record", "--check"]) == 0
 
 
-def test_the_command_refuses_to_run_outside_a_checkout_or_overwrite_the_full_record_in_quick_mode(
-    tmp_path, monkeypatch, capsys
-):
+def test_the_command_refuses_a_wrong_folder_a_quick_overwrite_and_an_unshipped_teacher(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["record"]) == 2
     assert "top of a kdviz checkout" in capsys.readouterr().err
@@ -268,6 +266,10 @@ def test_the_command_refuses_to_run_outside_a_checkout_or_overwrite_the_full_rec
     monkeypatch.setenv("KDVIZ_QUICK", "1")
     assert cli.main(["record"]) == 2
     assert "give --out" in capsys.readouterr().err
+    monkeypatch.setenv("KDVIZ_NO_SHIPPED_TEACHER", "1")
+    assert cli.main(["record", "--out", str(tmp_path / "quick.json")]) == 2
+    assert "unset KDVIZ_NO_SHIPPED_TEACHER" in capsys.readouterr().err
+    assert not (tmp_path / "quick.json").exists()
 
 
 # ---- running notebooks (a kernel, no training) --------------------------------------------------------
