@@ -128,10 +128,13 @@ def execute_notebook(path, env, timeout=3600, keep=None):
 
 def run_command(command, env, timeout=3600):
     """Run one command line, its stdout parsed as JSON; {command, seconds, output}."""
-    start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-    seconds = time.perf_counter() - start
     shown = shlex.join(["python", *command[1:]] if command[0] == sys.executable else command)
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"`{shown}` ran longer than {timeout} s (raise --timeout)") from None
+    seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"`{shown}` failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
     return {"command": shown, "seconds": round(seconds, 2), "output": json.loads(done.stdout)}

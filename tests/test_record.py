@@ -340,6 +340,8 @@ def test_a_failing_cell_names_its_notebook_and_section(tmp_path):
 def test_a_failing_command_says_which_and_why(tmp_path):
     with pytest.raises(RuntimeError, match=r"`python -c 'raise SystemExit\(3\)'` failed \(exit 3\)"):
         record.run_command([sys.executable, "-c", "raise SystemExit(3)"], env=None)
+    with pytest.raises(RuntimeError, match=r"ran longer than 1 s \(raise --timeout\)"):
+        record.run_command([sys.executable, "-c", "import time; time.sleep(5)"], env=None, timeout=1)
 
 
 def test_git_state_names_the_commit_of_a_checkout_and_nothing_outside_one(tmp_path):
