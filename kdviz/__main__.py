@@ -1,4 +1,4 @@
-"""Command line: python -m kdviz fetch | teacher | distill | sweep | site (also installed as `kdviz`)."""
+"""Command line: python -m kdviz fetch | teacher | distill | sweep | site | record (also installed as `kdviz`)."""
 
 import argparse
 import difflib
@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _checks
 from ._checks import MAX_HIDDEN, MAX_SEED
+from .recorded_docs import DOC_FILES
 
 DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line.
 
@@ -22,6 +23,7 @@ DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line
   distill  the paper's comparison: teacher, student alone, distilled student
   sweep    a T x alpha grid of students, trained together in one stacked pass
   site     the course as a static website (executed notebooks, Jupyter Book; needs the site extra)
+  record   run the lessons at full size and rewrite the docs' recorded blocks from that run
 
 Every argument is checked before any data is loaded or any network trained."""
 
@@ -295,6 +297,52 @@ def _sweep(args):
         print("one seed per cell: differences between cells may be noise (use --seeds 3 to measure the spread)")
 
 
+def _record(args):
+    from . import record, recorded_docs
+    from .runmode import quick_mode
+
+    root = Path.cwd()
+    if not all((root / doc).is_file() for doc in recorded_docs.DOC_FILES):
+        raise ValueError(
+            f"run `python -m kdviz record` at the top of a kdviz checkout ({root} lacks one of "
+            f"{', '.join(recorded_docs.DOC_FILES)})"
+        )
+    quick = quick_mode()
+    if args.out is None and quick and not (args.docs_only or args.check):
+        raise ValueError(
+            "quick mode (KDVIZ_QUICK=1) would overwrite the full-size record: give --out for a quick record"
+        )
+    out = Path(args.out) if args.out else root / record.RECORD_FILE
+    if args.docs_only or args.check:
+        recorded = record.read_record(out)
+        if args.check:
+            stale = recorded_docs.stale_blocks(recorded, root)
+            print(f"differ from {out}: {', '.join(stale)}" if stale else f"every recorded block matches {out}")
+            return 1 if stale else 0
+    else:
+        if not out.parent.is_dir():
+            raise ValueError(f"--out {out}: no folder {out.parent}")
+        if os.environ.get("KDVIZ_NO_SHIPPED_TEACHER", "") not in ("", "0"):
+            raise ValueError("unset KDVIZ_NO_SHIPPED_TEACHER: the record measures the lessons as they ship")
+        if args.keep_executed:
+            Path(args.keep_executed).mkdir(parents=True, exist_ok=True)
+        try:
+            import nbclient  # noqa: F401
+        except ImportError:
+            raise ValueError("the record runs notebooks with nbclient: pip install -e '.[lab]'") from None
+        from .data import MNIST_FILES, default_dir, ensure_file
+
+        for name in MNIST_FILES:  # fail now, not after an hour, when MNIST cannot be had
+            ensure_file(name, default_dir())
+        commands = {"distill": record.distill_command(quick)}
+        recorded = record.record_run(root / "notebooks", commands, quick, timeout=args.timeout, keep=args.keep_executed)
+        record.write_record(recorded, out)
+        print(f"wrote {out} ({recorded['seconds']:.0f} s in all)")
+    changed = recorded_docs.write_docs(recorded, root)
+    print(f"rewrote the recorded blocks in {', '.join(changed)}" if changed else "the recorded blocks were up to date")
+    return 0
+
+
 def _site(args):
     from .site import build_site
 
@@ -386,6 +434,27 @@ def build_parser():
     sweep.add_argument("--alpha", type=weight, nargs="+", default=[0.5, 0.9, 1.0], help="weights of the soft term")
     sweep.set_defaults(run=_sweep)
 
+    record = commands.add_parser(
+        "record",
+        help="run the lessons at full size, write docs/full_run.json and the docs' blocks from it",
+        formatter_class=shown,
+        description="Run at the top of a kdviz checkout, on a quiet machine. Executes every notebook in "
+        "notebooks/ from a temporary copy with an empty teacher cache, then `distill --preset paper --json`, "
+        "writes the record, and rewrites the blocks between <!-- record:start NAME --> and "
+        "<!-- record:end NAME --> in " + ", ".join(DOC_FILES) + ".",
+    )
+    record.add_argument("--out", help="the record file (default: docs/full_run.json; required in quick mode)")
+    action = record.add_mutually_exclusive_group()
+    action.add_argument("--docs-only", action="store_true", help="rewrite the blocks from the existing record")
+    action.add_argument("--check", action="store_true", help="exit 1 when a block differs from the record")
+    record.add_argument("--timeout", type=count, default=3600, help="seconds any one cell or command may run")
+    record.add_argument(
+        "--keep-executed",
+        metavar="DIR",
+        help="also save the executed notebooks in DIR (for `python -m kdviz site --executed DIR`)",
+    )
+    record.set_defaults(run=_record)
+
     site = commands.add_parser("site", help="build the course website", formatter_class=shown)
     site.add_argument("--out", type=new_folder, required=True, help="a new or empty folder for the site")
     site.add_argument("--executed", help="reuse the executed notebooks in this folder")
@@ -413,7 +482,7 @@ def main(argv=None):
         report_error(err)
         return 2
     try:
-        args.run(args)
+        status = args.run(args)
     except (ValueError, TypeError, RuntimeError, OSError, ArithmeticError) as err:
         report_error(_one_line(err))
         return 2
@@ -423,7 +492,7 @@ def main(argv=None):
     except Exception as err:  # anything else (MemoryError, ...) is still one line, never a traceback
         report_error(f"{type(err).__name__}: {_one_line(err)}")
         return 1
-    return 0
+    return status or 0
 
 
 def _one_line(err, limit=600):
