@@ -104,7 +104,9 @@ def write_book_files(source, names, repository=BINDER_REPOSITORY):
         '"webFont": "STIX-Web"}, "SVG": {"font": "STIX-Web"}, '
         # the page body is marked tex2jax_ignore: MathJax 2 must look inside the formulas Sphinx marks "math"
         '"tex2jax": {"processClass": "math|output_area"}}\n'
-        "    nb_ipywidgets_js: {}\n"  # no widget manager from a CDN: each panel's static PNG is shown instead
+        "    nb_ipywidgets_js: {}\n"  # no widget manager from a CDN
+        # no widget is live on a static page: show each panel's PNG (and a bar's text) instead of an empty view
+        "    nb_mime_priority_overrides: [[html, application/vnd.jupyter.widget-view+json, null]]\n"
     )
 
 

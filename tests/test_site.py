@@ -43,6 +43,20 @@ def site(tmp_path_factory, executed_notebook):
 
 
 @pytest.fixture(scope="module")
+def png_outputs(executed_notebook):
+    """How many PNG outputs (figures and the static copies of widget panels) each executed lesson has."""
+    return {
+        page: sum(
+            "image/png" in output.get("data", {})
+            for cell in executed_notebook(f"{page}.ipynb").nb.cells
+            if cell.cell_type == "code"
+            for output in cell.outputs
+        )
+        for page in PAGES
+    }
+
+
+@pytest.fixture(scope="module")
 def served(site):
     handler = functools.partial(QuietHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -102,7 +116,9 @@ def test_the_start_page_is_the_syllabus_and_every_page_links_to_binder(site):
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_a_page_typesets_its_formulas_loads_its_figures_and_asks_nothing_from_outside(site, page_opener, name):
+def test_a_page_typesets_its_formulas_loads_its_figures_and_asks_nothing_from_outside(
+    site, page_opener, png_outputs, name
+):
     page, outside = page_opener(name)
     assert outside == [], f"{name} asked for files outside this machine: {outside}"
     html = (site / f"{name}.html").read_text()
@@ -114,6 +130,8 @@ def test_a_page_typesets_its_formulas_loads_its_figures_and_asks_nothing_from_ou
     images = page.eval_on_selector_all("article img", "els => els.map(e => [e.src, e.complete && e.naturalWidth])")
     broken = [src for src, width in images if not width]
     assert broken == [], f"{name}: figures that did not load: {broken}"
+    assert len(images) == png_outputs[name], f"{name}: {png_outputs[name]} figures and panels, {len(images)} shown"
+    assert 'type="application/vnd.jupyter.widget-view+json"' not in html  # a view would be empty without a kernel
     if name != "00_start_here":
         assert images, f"{name} shows no figure"
         assert n_math > 0, f"{name} has no typeset formula"
