@@ -1,15 +1,13 @@
-"""Time estimates from a probe: the arithmetic, and the estimate against the run it estimates."""
-
-import time
+"""Time estimates from a probe: the arithmetic and what the probe measures. How close an estimate comes to
+the run it estimates is a timing, measured by benchmarks/bench_time_estimate.py, not asserted here."""
 
 import pytest
 import torch
 
-from kdviz.experiments import Workspace, estimate_seconds
+from kdviz.experiments import Workspace
 from kdviz.models import teacher_mlp
 from kdviz.reporting import describe_estimate
 from kdviz.timing import Probe, probe_training, run_seconds
-from kdviz.train import StudentConfig, train_students
 
 pytestmark = pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")  # random toy data
 
@@ -37,36 +35,6 @@ def test_the_probe_times_evaluation_only_when_asked(workspace):
     evaluated = probe_training(workspace, hidden=16, budget=0.05, evaluate=True)
     assert plain.per_image == 0 and evaluated.per_image > 0
     assert plain.step > 0 and plain.steps >= 8  # at least 4 timed epochs of 2 steps
-
-
-@pytest.fixture
-def one_thread():
-    """On a busy 2-core machine two torch threads make the same run take 0.9 s or 14.7 s (measured); with one
-    thread the probe and the run see the same machine, so the test measures the estimate, not the neighbours."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_the_estimate_is_near_the_time_of_the_run_it_estimates(workspace, monkeypatch, one_thread):
-    monkeypatch.setattr("kdviz.timing.PROBE_SECONDS", 0.5)  # a shorter probe than a notebook's, for a fast test
-    hidden, epochs, n_students, n_seeds = 128, 3, 2, 2
-    estimate = estimate_seconds(workspace, hidden, epochs, n_students=n_students, n_seeds=n_seeds)
-    start = time.perf_counter()
-    train_students(
-        workspace.x_train,
-        workspace.y_train,
-        workspace.teacher_logits,
-        [4.0] * n_students * n_seeds,
-        0.5,
-        StudentConfig(hidden=hidden, epochs=epochs),
-        seeds=list(range(n_seeds)) * n_students,
-        progress=False,
-    )
-    measured = time.perf_counter() - start
-    # generous (estimates were within 0.76x-1.14x of the run in six tries at load 4): the load may change meanwhile
-    assert measured / 3 < estimate < 3 * measured, (estimate, measured)
 
 
 def test_the_printed_estimate_says_how_busy_the_machine_is(monkeypatch):
