@@ -435,6 +435,8 @@ def train_students(
     chance = _chance_losses(None if (alpha == 0).all() else teacher_logits, T, alpha)
     distinct = list(dict.fromkeys(seeds.tolist()))  # each seed's batch order, in order of first appearance
     seed_of_student = torch.as_tensor([distinct.index(s) for s in seeds], device=x.device)
+    # one seed: one batch for every student, so the first layer is one wide GEMM; else (students, batch)
+    pick = 0 if len(distinct) == 1 else seed_of_student
     generators = [torch.Generator().manual_seed(s) for s in distinct]
     shift_generators = [torch.Generator().manual_seed(s + JITTER_SEED_OFFSET) for s in distinct]
     model = initial_students(config.hidden, seeds).to(x.device)
@@ -455,16 +457,13 @@ def train_students(
         clipped = torch.zeros(len(T), device=x.device)
         for start in range(0, len(x), config.batch_size):
             idx = orders[:, start : start + config.batch_size]  # (seeds, batch)
+            rows = idx[pick]
             if transfer_jitter:
                 views, targets = _consistent_batches(x, idx, teacher, transfer_jitter, shift_generators)
-            else:
-                views, targets = x[idx], teacher_logits[idx]
-            labels = None if y is None else y[idx]
-            if len(distinct) == 1:  # one batch for every student: the first layer is one wide GEMM
-                views, targets, labels = views[0], targets[0], None if labels is None else labels[0]
-            else:  # each student its own seed's batch: (students, batch)
-                views, targets = views[seed_of_student], targets[seed_of_student]
-                labels = None if labels is None else labels[seed_of_student]
+                views, targets = views[pick], targets[pick]
+            else:  # one gather straight from the transfer set
+                views, targets = x[rows], teacher_logits[rows]
+            labels = None if y is None else y[rows]
             losses = distillation_loss(model(views), targets, labels, T_t, alpha_t)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
