@@ -297,6 +297,53 @@ def _sweep(args):
         print("one seed per cell: differences between cells may be noise (use --seeds 3 to measure the spread)")
 
 
+def _consistency(args):
+    from .consistency import CONSISTENT, FIXED, choice_sentence, compare_teaching
+    from .data import load_mnist
+    from .experiments import get_preset, prepare
+    from .noise import spread
+
+    preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs, args.transfer_jitter)
+    save = Path(args.save) if args.save else None
+    if save is not None and (save.exists() or not save.parent.is_dir()):
+        why = "exists (nothing is overwritten)" if save.exists() else f"is in no folder ({save.parent} is missing)"
+        raise ValueError(f"--save {save} {why}")
+    if args.transfer_jitter == 0:
+        raise ValueError("--transfer-jitter 0 is fixed soft targets, which this command always trains: give 1-13")
+    if args.validation >= preset.n_transfer:
+        raise ValueError(f"--validation {args.validation} leaves no training images of the {preset.n_transfer}")
+    start = time.perf_counter()
+    workspace = prepare(load_mnist(args.data_dir), preset, args.device, progress=not args.json)
+
+    def write(result):
+        result["seconds_total"] = round(time.perf_counter() - start, 1)
+        if save is not None:
+            partial = save.with_name(save.name + ".partial")
+            partial.write_text(json.dumps(result, indent=1))
+            partial.replace(save)
+
+    result = compare_teaching(
+        workspace, preset, args.seeds, args.validation, args.transfer_jitter, not args.json, write
+    )
+    result["preset"], result["complete"] = args.preset, True
+    write(result)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(
+        f"\n{args.preset} preset on {result['device']}: 784-{result['student_hidden']}x2-10 students, "
+        f"T={result['T']:g}, alpha={result['alpha']:g}, {result['epochs']} epochs, seeds {result['seeds']}; "
+        f"{result['n_train']} training and {result['n_validation']} validation images"
+    )
+    print(f"{'':<22}{'validation errors':>20}{'seconds':>10}")
+    for arm in (FIXED, CONSISTENT):
+        s = spread(result["arms"][arm]["val_errors"][-1])
+        print(f"{arm:<22}{s.text():>20}{result['arms'][arm]['seconds']:>10.0f}")
+    print(result["verdict"])
+    print(choice_sentence(result))
+    print(f"total {result['seconds_total']:.0f} s" + (f"; every epoch's errors are in {save}" if save else ""))
+
+
 def _record(args):
     from . import record, recorded_docs
     from .runmode import quick_mode
@@ -433,6 +480,23 @@ def build_parser():
     sweep.add_argument("--T", type=temperature, nargs="+", default=[1.0, 2.0, 5.0, 10.0, 20.0], help="temperatures")
     sweep.add_argument("--alpha", type=weight, nargs="+", default=[0.5, 0.9, 1.0], help="weights of the soft term")
     sweep.set_defaults(run=_sweep)
+
+    consistency = commands.add_parser(
+        "consistency",
+        help="fixed soft targets against consistent teaching, on a validation split",
+        formatter_class=shown,
+        description="Trains --seeds students with fixed soft targets and as many with consistent teaching (the "
+        "teacher labels each jittered view), on the training images minus a validation split; the validation "
+        "errors choose, and the chosen recipe's test errors are printed.",
+    )
+    students(consistency)
+    consistency.add_argument("--T", type=temperature, help="temperature of the soft targets (default: the preset's)")
+    consistency.add_argument("--alpha", type=weight, help="weight of the soft term, in [0, 1] (default: the preset's)")
+    consistency.add_argument(
+        "--validation", type=count, default=10000, help="training images held out to choose between the two"
+    )
+    consistency.add_argument("--save", help="a new JSON file, rewritten after every epoch with the errors so far")
+    consistency.set_defaults(run=_consistency, preset="patient")
 
     record = commands.add_parser(
         "record",

@@ -646,14 +646,14 @@ def label_tensor(y, n, device, name):
     return class_labels(y, 10, [(n,)], device, name)
 
 
-def test_set(x_test, y_test, device):
-    """(x_test, y_test) checked together, or (None, None)."""
+def test_set(x_test, y_test, device, name="test"):
+    """(x_test, y_test) checked together, or (None, None); ``name`` "val" checks (x_val, y_val)."""
     if (x_test is None) != (y_test is None):
-        raise ValueError("give x_test and y_test together (or neither)")
+        raise ValueError(f"give x_{name} and y_{name} together (or neither)")
     if x_test is None:
         return None, None
-    input_tensor(x_test, "x_test", device)
-    return x_test, label_tensor(y_test, len(x_test), device, "y_test")
+    input_tensor(x_test, f"x_{name}", device)
+    return x_test, label_tensor(y_test, len(x_test), device, f"y_{name}")
 
 
 def students(T, alpha, seeds, default_seed):

@@ -66,15 +66,47 @@ def to_labels(labels, device=None):
     return torch.as_tensor(_checks.digit_labels(labels), dtype=torch.int64, device=choose_device(device))
 
 
+def random_shifts(n, max_shift, generator):
+    """(dy, dx) for n images, each a whole number in 0..2 max_shift: the offset is (dy - max_shift, dx - max_shift)."""
+    return torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator)
+
+
+def shift_images(x, dy, dx, max_shift):
+    """Image k of x (N, 784) seen through a 28x28 window at (dy[k], dx[k]) of its copy padded by max_shift pixels
+    of background: moved by (max_shift - dy[k], max_shift - dx[k]) pixels."""
+    n, side = x.shape[0], 28 + 2 * max_shift
+    padded = torch.nn.functional.pad(x.view(n, 28, 28), (max_shift,) * 4, value=-PIXEL_MEAN / PIXEL_STD)
+    grid = torch.arange(28, device=x.device)
+    window = (grid[:, None] * side + grid[None, :]).view(1, -1)  # the top-left 28x28 of the padded image
+    return padded.view(n, -1).gather(1, window + (dy * side + dx).view(n, 1))
+
+
 def jitter(x, max_shift, generator):
     """Shift each 28x28 image by a random whole number of pixels in [-max_shift, max_shift] per axis."""
-    n = x.shape[0]
-    background = -PIXEL_MEAN / PIXEL_STD
-    padded = torch.nn.functional.pad(x.view(n, 28, 28), (max_shift,) * 4, value=background)
-    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n, 1), generator=generator).to(x.device)
-    grid = torch.arange(28, device=x.device)
-    rows, cols = (grid + dy)[:, :, None], (grid + dx)[:, None, :]
-    return padded[torch.arange(n, device=x.device)[:, None, None], rows, cols].reshape(n, -1)
+    dy, dx = random_shifts(x.shape[0], max_shift, generator).to(x.device)
+    return shift_images(x, dy, dx, max_shift)
+
+
+VIEW_TABLE_MAX_BYTES = 512 * 2**20  # consistent teaching looks the teacher's logits up when all views fit in this
+
+
+@torch.no_grad()
+def teacher_view_logits(teacher, x, max_shift, chunk=4096):
+    """The teacher's logits (eval mode) of every shifted view of every image of x: (N, (2k+1)^2, 10), view
+    dy * (2k + 1) + dx being shift_images(x, dy, dx, k). With k = 2 that is 25 views, computed once."""
+    side = 2 * max_shift + 1
+    table = torch.empty(len(x), side * side, N_CLASSES, device=x.device)
+    was_training = teacher.training
+    teacher.eval()
+    for start in range(0, len(x), chunk):
+        part = x[start : start + chunk]
+        n = len(part)
+        for dy in range(side):
+            for dx in range(side):
+                shifts = torch.full((n,), dy, device=x.device), torch.full((n,), dx, device=x.device)
+                table[start : start + n, dy * side + dx] = teacher(shift_images(part, *shifts, max_shift))
+    teacher.train(was_training)
+    return table
 
 
 def transfer_indices(labels, drop_class=None, fraction=1.0, seed=0):
@@ -148,6 +180,7 @@ class History:
     loss: list = field(default_factory=list)
     train_errors: list = field(default_factory=list)
     test_errors: list = field(default_factory=list)
+    val_errors: list = field(default_factory=list)
 
 
 def epoch_bar(epochs, description, enabled=True):
@@ -403,6 +436,8 @@ def train_students(
     description=None,
     teacher=None,
     transfer_jitter=0,
+    x_val=None,
+    y_val=None,
 ):
     """Train one student per (T, alpha, seed), all stacked in one model, on the transfer set x.
 
@@ -415,7 +450,11 @@ def train_students(
     Consistent teaching (Beyer et al. 2022): ``transfer_jitter=k`` shifts each transfer batch by up to k
     pixels, and ``teacher`` (in eval mode, no gradient) labels exactly that shifted batch, so the soft
     targets follow the view the student sees; ``teacher_logits`` are then not used. Each seed draws its own
-    shifts, so a student in a stack still equals the same student trained alone.
+    shifts, so a student in a stack still equals the same student trained alone. When all (2k+1)^2 views of
+    the transfer set fit in VIEW_TABLE_MAX_BYTES, the teacher labels each view once before training
+    (teacher_view_logits) and every step looks its targets up: the same numbers, without a teacher pass a step.
+
+    ``x_val, y_val`` (a validation split) and ``x_test, y_test`` are counted after every epoch (History).
     Returns (StackedStudents, History).
     """
     _checks.instance_of(config, StudentConfig, "config", "StudentConfig(hidden=100)")
@@ -432,6 +471,10 @@ def train_students(
     teacher_was_training = teacher is not None and teacher.training
     if teacher is not None:
         teacher.eval()
+    x_val, y_val = _checks.test_set(x_val, y_val, x.device, "val")
+    view_logits = None
+    if transfer_jitter and (2 * transfer_jitter + 1) ** 2 * len(x) * N_CLASSES * 4 <= VIEW_TABLE_MAX_BYTES:
+        view_logits = teacher_view_logits(teacher, x, transfer_jitter)
     chance = _chance_losses(None if (alpha == 0).all() else teacher_logits, T, alpha)
     distinct = list(dict.fromkeys(seeds.tolist()))  # each seed's batch order, in order of first appearance
     seed_of_student = torch.as_tensor([distinct.index(s) for s in seeds], device=x.device)
@@ -459,7 +502,7 @@ def train_students(
             idx = orders[:, start : start + config.batch_size]  # (seeds, batch)
             rows = idx[pick]
             if transfer_jitter:
-                views, targets = _consistent_batches(x, idx, teacher, transfer_jitter, shift_generators)
+                views, targets = _consistent_batches(x, idx, teacher, transfer_jitter, shift_generators, view_logits)
                 views, targets = views[pick], targets[pick]
             else:  # one gather straight from the transfer set
                 views, targets = x[rows], teacher_logits[rows]
@@ -476,6 +519,8 @@ def train_students(
         _check_finite(mean_losses, names, epoch, "lower the learning rate or set max_grad_norm in StudentConfig")
         train = (x, y) if track_train_errors and y is not None else (None, None)
         _record(history, epoch, mean_losses, model, x_test, y_test, *train)
+        if x_val is not None:
+            history.val_errors.append(count_errors(logits_of(model, x_val), y_val))
         if history.test_errors:
             bar.set_postfix(test_errors=int(history.test_errors[-1].min()))
         if callback is not None:
@@ -491,8 +536,17 @@ JITTER_SEED_OFFSET = 1_000_003  # a seed's shifts come from their own generator,
 
 
 @torch.no_grad()
-def _consistent_batches(x, idx, teacher, max_shift, generators):
-    """Each seed's batch shifted by its own random offsets, and the teacher's logits on exactly those views."""
-    views = torch.stack([jitter(x[rows], max_shift, g) for rows, g in zip(idx, generators, strict=True)])
-    targets = teacher(views.flatten(0, 1)).view(*views.shape[:2], N_CLASSES)
-    return views, targets
+def _consistent_batches(x, idx, teacher, max_shift, generators, view_logits=None):
+    """Each seed's batch shifted by its own random offsets, and the teacher's logits on exactly those views:
+    looked up in ``view_logits`` (teacher_view_logits) when given, else computed now."""
+    side = 2 * max_shift + 1
+    views, looked_up = [], []
+    for rows, generator in zip(idx, generators, strict=True):
+        dy, dx = random_shifts(len(rows), max_shift, generator).to(x.device)
+        views.append(shift_images(x[rows], dy, dx, max_shift))
+        if view_logits is not None:
+            looked_up.append(view_logits[rows, dy * side + dx])
+    views = torch.stack(views)
+    if view_logits is not None:
+        return views, torch.stack(looked_up)
+    return views, teacher(views.flatten(0, 1)).view(*views.shape[:2], N_CLASSES)

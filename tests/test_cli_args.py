@@ -178,3 +178,22 @@ def test_site_refuses_a_folder_that_holds_files_before_any_notebook_runs(tmp_pat
     assert main(["site", "--out", str(tmp_path)]) == 2
     assert "is not an empty folder" in capsys.readouterr().err
     assert (tmp_path / "index.html").read_text() == "the user's page"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--save", "EXISTING"], "exists (nothing is overwritten)"),
+        (["--save", "/no/such/folder/run.json"], "is in no folder"),
+        (["--validation", "10000", "--preset", "quick"], "leaves no training images"),
+        (["--transfer-jitter", "0"], "--transfer-jitter 0 is fixed soft targets"),
+    ],
+)
+def test_consistency_refuses_bad_settings_before_loading_data(extra, message, tmp_path, capsys):
+    existing = tmp_path / "run.json"
+    existing.write_text("{}")
+    argv = ["consistency", *[str(existing) if a == "EXISTING" else a for a in extra]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert existing.read_text() == "{}"

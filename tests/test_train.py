@@ -260,9 +260,12 @@ class RecordingTeacher(torch.nn.Module):
         return self.linear(x)
 
 
-def test_consistent_teaching_labels_exactly_the_shifted_view_the_student_sees(toy, monkeypatch):
+@pytest.mark.parametrize("table", [True, False], ids=["view table", "teacher every step"])
+def test_consistent_teaching_labels_exactly_the_shifted_view_the_student_sees(toy, monkeypatch, table):
     from kdviz import train
 
+    if not table:
+        monkeypatch.setattr(train, "VIEW_TABLE_MAX_BYTES", 0)
     x, y, _ = toy
     teacher = RecordingTeacher().train()
     pairs = []  # (student input, teacher targets) of every step
@@ -286,6 +289,61 @@ def test_consistent_teaching_labels_exactly_the_shifted_view_the_student_sees(to
         for views, targets in pairs:
             torch.testing.assert_close(targets, teacher.linear(views))  # the teacher's logits of these very views
     assert not torch.equal(pairs[0][0], x[: len(pairs[0][0])])  # shifted, not the stored images
+
+
+def test_view_table_holds_the_teachers_logits_of_every_shift(toy):
+    from kdviz.train import shift_images, teacher_view_logits
+
+    x, _, _ = toy
+    teacher = RecordingTeacher().train()
+    table = teacher_view_logits(teacher, x[:30], 2, chunk=7)
+    assert table.shape == (30, 25, 10) and teacher.training  # its mode is restored
+    with torch.no_grad():
+        for dy in range(5):
+            for dx in range(5):
+                shifts = torch.full((30,), dy), torch.full((30,), dx)
+                expected = teacher.linear(shift_images(x[:30], *shifts, 2))
+                torch.testing.assert_close(table[:, dy * 5 + dx], expected)
+    # the middle view is the image itself
+    torch.testing.assert_close(table[:, 12], teacher.linear(x[:30]).detach())
+
+
+def test_view_table_and_teacher_every_step_give_the_same_views_and_targets(toy):
+    from kdviz.train import _consistent_batches, teacher_view_logits
+
+    x, _, _ = toy
+    teacher = RecordingTeacher().eval()
+    idx = torch.randperm(300, generator=torch.Generator().manual_seed(3))[:60].view(2, 30)
+
+    def batches(table):
+        generators = [torch.Generator().manual_seed(s) for s in (5, 6)]
+        return _consistent_batches(x, idx, teacher, 2, generators, table)
+
+    views, targets = batches(teacher_view_logits(teacher, x, 2))
+    views_now, targets_now = batches(None)
+    torch.testing.assert_close(views, views_now, rtol=0, atol=0)
+    torch.testing.assert_close(targets, targets_now)
+
+
+def test_validation_errors_are_counted_every_epoch(toy):
+    x, y, teacher_logits = toy
+    config = StudentConfig(hidden=8, epochs=3, batch_size=100)
+    model, history = train_students(
+        x[:200],
+        y[:200],
+        teacher_logits[:200],
+        4.0,
+        0.5,
+        config,
+        seeds=[0, 1],
+        x_val=x[200:],
+        y_val=y[200:],
+        progress=False,
+    )
+    assert len(history.val_errors) == 3 and history.val_errors[-1].shape == (2,)
+    np.testing.assert_array_equal(history.val_errors[-1], count_errors(logits_of(model, x[200:]), y[200:]))
+    with pytest.raises(ValueError, match="x_val and y_val together"):
+        train_students(x, y, teacher_logits, 4.0, 0.5, config, x_val=x, progress=False)
 
 
 def test_consistent_teaching_shifts_every_image_by_at_most_the_given_pixels(toy):

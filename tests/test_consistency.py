@@ -1,0 +1,98 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from kdviz import consistency
+from kdviz.consistency import CONSISTENT, FIXED, choice_sentence, choose_recipe, compare_teaching
+from kdviz.experiments import Preset, Workspace, split_validation
+from kdviz.train import StudentConfig, TeacherConfig, train_students
+
+pytestmark = pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")  # random toy data
+
+
+def toy_workspace(n_train=240, n_test=60):
+    generator = torch.Generator().manual_seed(0)
+    teacher = torch.nn.Linear(784, 10)
+    x_train = torch.randn(n_train, 784, generator=generator)
+    with torch.no_grad():
+        logits = teacher(x_train)
+    return Workspace(
+        x_train=x_train,
+        y_train=logits.argmax(1),
+        x_test=torch.randn(n_test, 784, generator=generator),
+        y_test=torch.randint(0, 10, (n_test,), generator=generator),
+        teacher=teacher,
+        teacher_logits=logits,
+        teacher_info={},
+        device=torch.device("cpu"),
+    )
+
+
+PRESET = Preset(TeacherConfig(), StudentConfig(hidden=8, epochs=2, batch_size=64), T=4.0, alpha=0.7, transfer_jitter=1)
+
+
+def test_both_arms_train_on_the_split_and_count_every_epoch():
+    workspace, calls = toy_workspace(), []
+    result = compare_teaching(workspace, PRESET, n_seeds=2, n_validation=40, progress=False, on_epoch=calls.append)
+    assert (result["n_train"], result["n_validation"], result["seeds"]) == (200, 40, [0, 1])
+    for arm in (FIXED, CONSISTENT):
+        assert np.shape(result["arms"][arm]["val_errors"]) == (2, 2)  # epochs x seeds
+        assert np.shape(result["arms"][arm]["test_errors"]) == (2, 2)
+    assert len(calls) == 4  # after each epoch of each arm
+    # each arm is exactly train_students on the training part of the split, with or without consistent teaching
+    train_idx, val_idx = split_validation(workspace, 40)
+    x, y, logits = workspace.x_train[train_idx], workspace.y_train[train_idx], workspace.teacher_logits[train_idx]
+    args = (x, y, None, 4.0, 0.7, PRESET.student)
+    for arm, kwargs in ((FIXED, {}), (CONSISTENT, {"teacher": workspace.teacher, "transfer_jitter": 1})):
+        if arm == FIXED:
+            args = (x, y, logits, 4.0, 0.7, PRESET.student)
+        _, history = train_students(
+            *args,
+            seeds=[0, 1],
+            x_val=workspace.x_train[val_idx],
+            y_val=workspace.y_train[val_idx],
+            x_test=workspace.x_test,
+            y_test=workspace.y_test,
+            progress=False,
+            **kwargs,
+        )
+        assert result["arms"][arm]["val_errors"] == np.array(history.val_errors).tolist()
+        assert result["arms"][arm]["test_errors"] == np.array(history.test_errors).tolist()
+    assert result["chosen_test_errors"] == result["arms"][result["chosen"]]["test_errors"][-1]
+    json.dumps(result)  # the CLI saves it as it is
+
+
+def test_the_choice_needs_a_gap_beyond_the_seed_spread():
+    assert choose_recipe([100, 104, 102], [90, 92, 91]) == CONSISTENT
+    assert choose_recipe([90, 92, 91], [100, 104, 102]) == FIXED
+    assert choose_recipe([100, 110, 105], [98, 102, 100]) == FIXED  # gap 5 within the range 10: the cheaper one
+    assert choose_recipe([100], [80]) == FIXED  # one seed measures no spread
+
+
+def test_the_choice_sentence_says_why():
+    result = {
+        "arms": {FIXED: {"val_errors": [[100, 104, 102]]}, CONSISTENT: {"val_errors": [[90, 92, 91]]}},
+        "chosen": CONSISTENT,
+        "chosen_test_errors": [80, 82, 84],
+        "epochs": 7,
+    }
+    assert "consistent teaching (fewer validation errors, beyond the seed spread)" in choice_sentence(result)
+    assert "after 7 epochs: 82.0 (range 80-84, 3 seeds)" in choice_sentence(result)
+    result["arms"][CONSISTENT]["val_errors"] = [[99, 103, 101]]
+    result["chosen"] = FIXED
+    assert "within noise" in choice_sentence(result)
+
+
+def test_bad_input_is_refused_before_training(monkeypatch):
+    monkeypatch.setattr(consistency, "train_students", lambda *a, **k: pytest.fail("training started"))
+    workspace = toy_workspace()
+    with pytest.raises(ValueError, match="consistent teaching needs a shift of 1 to 13 pixels"):
+        compare_teaching(workspace, PRESET, transfer_jitter=0)
+    with pytest.raises(ValueError, match="n_validation"):
+        compare_teaching(workspace, PRESET, n_validation=240)
+    with pytest.raises(TypeError, match="workspace"):
+        compare_teaching(None, PRESET)
+    with pytest.raises(ValueError, match="seeds"):
+        compare_teaching(workspace, PRESET, n_seeds=0)
