@@ -302,3 +302,24 @@ def plot_lab_results(rows):
     if markers:
         ax.legend(fontsize=8)
     return fig
+
+
+def plot_teaching_curves(result):
+    """Validation errors (left, where the recipe is chosen) and test errors (right) against epochs for each arm of
+    ``kdviz.consistency.compare_teaching``: the mean over seeds, the seed range shaded."""
+    fig, axes = new_figure(9, 3.4, ncols=2)
+    for k, (arm, curves) in enumerate(result["arms"].items()):
+        for ax, key in zip(axes, ("val_errors", "test_errors"), strict=True):
+            errors = np.asarray(curves[key], dtype=float).reshape(len(curves[key]), -1)
+            epochs = np.arange(1, len(errors) + 1)
+            ax.plot(epochs, errors.mean(1), color=f"C{k}", label=arm)
+            if errors.shape[1] > 1:
+                ax.fill_between(epochs, errors.min(1), errors.max(1), color=f"C{k}", alpha=0.2, lw=0)
+    n_val, seeds = result["n_validation"], len(result["seeds"])
+    for ax, what in zip(axes, (f"validation errors (of {n_val:,})", "test errors (of 10,000)"), strict=True):
+        _whole_epochs(ax)
+        ax.set(xlabel="epoch", ylabel=what, yscale="log")
+        ax.legend(fontsize=8, title=f"mean of {seeds} seeds, range shaded", title_fontsize=8)
+    axes[0].set_title("chooses the recipe", fontsize=10)
+    axes[1].set_title("read for the chosen recipe", fontsize=10)
+    return fig
