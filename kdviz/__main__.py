@@ -298,6 +298,8 @@ def _sweep(args):
 
 
 def _consistency(args):
+    import torch
+
     from .consistency import CONSISTENT, FIXED, choice_sentence, compare_teaching
     from .data import load_mnist
     from .experiments import get_preset, prepare
@@ -325,7 +327,8 @@ def _consistency(args):
     result = compare_teaching(
         workspace, preset, args.seeds, args.validation, args.transfer_jitter, not args.json, write
     )
-    result["preset"], result["complete"] = args.preset, True
+    result.update(preset=args.preset, complete=True, command=args.command_line)
+    result.update(date=time.strftime("%Y-%m-%d"), torch=torch.__version__, torch_threads=torch.get_num_threads())
     write(result)
     if args.json:
         print(json.dumps(result))
@@ -449,7 +452,7 @@ def build_parser():
             "--preset",
             choices=["quick", "paper", "patient"],
             default="quick",
-            help="data size and network sizes (patient: consistent teaching, 200 epochs, hours on a CPU)",
+            help="data size and network sizes (patient: consistent teaching, 150 epochs, an hour or more on a CPU)",
         )
         p.add_argument(
             "--transfer-jitter",

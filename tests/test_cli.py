@@ -44,6 +44,23 @@ def test_distill_reports_one_result_per_seed_and_a_verdict(data_dir, seeds, caps
     assert ("single seed" in result["verdict"]) == (seeds == 1)
 
 
+@tiny_students
+def test_consistency_saves_both_arms_and_prints_the_choice(data_dir, tmp_path, capsys):
+    save = tmp_path / "run.json"
+    args = ["consistency", "--preset", "quick", "--hidden", "20", "--epochs", "2", "--seeds", "2"]
+    assert main([*args, "--validation", "8000", "--data-dir", data_dir, "--save", str(save)]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(save.read_text())
+    assert result["complete"] and result["n_train"] == 2000 and result["n_validation"] == 8000
+    for arm in ("fixed targets", "consistent teaching"):
+        assert np.shape(result["arms"][arm]["val_errors"]) == (2, 2) and np.shape(
+            result["arms"][arm]["test_errors"]
+        ) == (2, 2)
+    assert result["command"].startswith("python -m kdviz consistency --preset quick")
+    assert f"Chosen: {result['chosen']}" in out and result["verdict"] in out
+    assert not list(tmp_path.glob("*.partial"))
+
+
 TINY_TEACHER = TeacherConfig(hidden=100, epochs=4, n_train=500, batch_size=25)  # a few seconds on a CPU
 
 
