@@ -306,20 +306,28 @@ def plot_lab_results(rows):
 
 def plot_teaching_curves(result):
     """Validation errors (left, where the recipe is chosen) and test errors (right) against epochs for each arm of
-    ``kdviz.consistency.compare_teaching``: the mean over seeds, the seed range shaded."""
+    ``kdviz.consistency.compare_teaching``: the mean over seeds, the seed range shaded, on a log axis."""
     fig, axes = new_figure(9, 3.4, ncols=2)
-    for k, (arm, curves) in enumerate(result["arms"].items()):
-        for ax, key in zip(axes, ("val_errors", "test_errors"), strict=True):
+    for ax, key in zip(axes, ("val_errors", "test_errors"), strict=True):
+        low, high = np.inf, 0.0
+        for k, (arm, curves) in enumerate(result["arms"].items()):
             errors = np.asarray(curves[key], dtype=float).reshape(len(curves[key]), -1)
             epochs = np.arange(1, len(errors) + 1)
             ax.plot(epochs, errors.mean(1), color=f"C{k}", label=arm)
             if errors.shape[1] > 1:
                 ax.fill_between(epochs, errors.min(1), errors.max(1), color=f"C{k}", alpha=0.2, lw=0)
-    n_val, seeds = result["n_validation"], len(result["seeds"])
-    for ax, what in zip(axes, (f"validation errors (of {n_val:,})", "test errors (of 10,000)"), strict=True):
+            low, high = min(low, errors.min()), max(high, errors.max())
+        ax.set_yscale("log")
+        if 0 < low < high:
+            ax.yaxis.set_major_locator(FixedLocator(log_ticks(low, high)))
+            ax.yaxis.set_major_formatter("{x:g}")
+            ax.yaxis.set_minor_locator(NullLocator())
         _whole_epochs(ax)
-        ax.set(xlabel="epoch", ylabel=what, yscale="log")
+    n_val, seeds = result["n_validation"], len(result["seeds"])
+    titles = ("validation: chooses the recipe", "test: read to report, never to choose")
+    labels = (f"validation errors (of {n_val:,})", "test errors (of 10,000)")
+    for ax, title, label in zip(axes, titles, labels, strict=True):
+        ax.set(xlabel="epoch", ylabel=label)
+        ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8, title=f"mean of {seeds} seeds, range shaded", title_fontsize=8)
-    axes[0].set_title("chooses the recipe", fontsize=10)
-    axes[1].set_title("read for the chosen recipe", fontsize=10)
     return fig
