@@ -300,7 +300,7 @@ def _sweep(args):
 def _consistency(args):
     import torch
 
-    from .consistency import CONSISTENT, FIXED, choice_sentence, compare_teaching
+    from .consistency import CONSISTENT, FIXED, choice_sentence, compare_teaching, errors_table
     from .data import load_mnist
     from .experiments import get_preset, prepare
     from .noise import spread
@@ -344,6 +344,7 @@ def _consistency(args):
         print(f"{arm:<22}{s.text():>20}{result['arms'][arm]['seconds']:>10.0f}")
     print(result["verdict"])
     print(choice_sentence(result))
+    print("\nerrors against epochs (mean over seeds, seed range):\n" + errors_table(result))
     print(f"total {result['seconds_total']:.0f} s" + (f"; every epoch's errors are in {save}" if save else ""))
 
 

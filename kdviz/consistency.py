@@ -109,3 +109,23 @@ def choice_sentence(result):
         f"Chosen: {chosen} ({why}). Its test errors after {result['epochs']} epochs: {test.text()} "
         f"out of 10,000 test images."
     )
+
+
+def epoch_marks(epochs, n=6):
+    """About n epochs spread over 1..epochs, the last included: where a table samples the curves."""
+    return sorted({max(1, int(round(e))) for e in np.linspace(epochs / n, epochs, n)} | {epochs})
+
+
+def errors_table(result, marks=None):
+    """A Markdown table of both arms' validation and test errors (mean, seed range) at the epochs ``marks``."""
+    marks = epoch_marks(len(result["arms"][FIXED]["val_errors"])) if marks is None else marks
+    header = ["epoch"] + [f"{arm}: {split}" for arm in (FIXED, CONSISTENT) for split in ("validation", "test")]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for epoch in marks:
+        cells = [
+            spread(result["arms"][arm][key][epoch - 1]).text(seeds=False)
+            for arm in (FIXED, CONSISTENT)
+            for key in ("val_errors", "test_errors")
+        ]
+        lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

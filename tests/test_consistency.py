@@ -96,3 +96,26 @@ def test_bad_input_is_refused_before_training(monkeypatch):
         compare_teaching(None, PRESET)
     with pytest.raises(ValueError, match="seeds"):
         compare_teaching(workspace, PRESET, n_seeds=0)
+
+
+def test_epoch_marks_spread_over_the_run_and_end_at_its_last_epoch():
+    assert consistency.epoch_marks(150) == [25, 50, 75, 100, 125, 150]
+    assert consistency.epoch_marks(3) == [1, 2, 3]
+    assert consistency.epoch_marks(1) == [1]
+
+
+def test_errors_table_reads_each_arm_and_split_at_the_marked_epochs():
+    curve = [[[10 * e + s for s in range(3)] for e in range(1, 5)] for _ in range(4)]
+    result = {
+        "arms": {
+            FIXED: {"val_errors": curve[0], "test_errors": (np.array(curve[1]) + 1).tolist()},
+            CONSISTENT: {
+                "val_errors": (np.array(curve[2]) + 2).tolist(),
+                "test_errors": (np.array(curve[3]) + 3).tolist(),
+            },
+        }
+    }
+    lines = consistency.errors_table(result, marks=[2, 4]).splitlines()
+    assert len(lines) == 4 and lines[0].startswith("| epoch | fixed targets: validation")
+    assert lines[2] == "| 2 | 21.0 (range 20-22) | 22.0 (range 21-23) | 23.0 (range 22-24) | 24.0 (range 23-25) |"
+    assert lines[3].startswith("| 4 | 41.0 (range 40-42) |")
