@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +120,17 @@ def test_errors_table_reads_each_arm_and_split_at_the_marked_epochs():
     assert len(lines) == 4 and lines[0].startswith("| epoch | fixed targets: validation")
     assert lines[2] == "| 2 | 21.0 (range 20-22) | 22.0 (range 21-23) | 23.0 (range 22-24) | 24.0 (range 23-25) |"
     assert lines[3].startswith("| 4 | 41.0 (range 40-42) |")
+
+
+def test_the_readme_quotes_the_saved_long_run():
+    """README's long-run sentences and table are what docs/patient_run.json gives, so they cannot drift from it."""
+    root = Path(__file__).resolve().parent.parent
+    run = json.loads((root / "docs" / "patient_run.json").read_text())
+    readme = (root / "README.md").read_text()
+    assert run["complete"] and run["epochs"] == len(run["arms"][CONSISTENT]["test_errors"])
+    assert f"> {run['verdict']}\n" in readme and f"> {choice_sentence(run)}\n" in readme
+    assert consistency.errors_table(run) in readme
+    assert run["command"].replace("/work/longrun/patient_150.json", "run.json") in readme
+    assert f"took {round(run['seconds_total'] / 60)} min" in readme
+    seconds = [round(run["arms"][arm]["seconds"] / 60) for arm in (FIXED, CONSISTENT)]
+    assert f"{seconds[0]} min for the fixed-target students, {seconds[1]} min for the consistent ones" in readme
