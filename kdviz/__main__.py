@@ -304,6 +304,7 @@ def _consistency(args):
     from .data import load_mnist
     from .experiments import get_preset, prepare
     from .noise import spread
+    from .record import write_record
 
     preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs, args.transfer_jitter)
     save = Path(args.save) if args.save else None
@@ -320,9 +321,7 @@ def _consistency(args):
     def write(result):
         result["seconds_total"] = round(time.perf_counter() - start, 1)
         if save is not None:
-            partial = save.with_name(save.name + ".partial")
-            partial.write_text(json.dumps(result, indent=1))
-            partial.replace(save)
+            write_record(result, save)  # indented JSON through a temporary file: never half-written
 
     result = compare_teaching(
         workspace, preset, args.seeds, args.validation, args.transfer_jitter, not args.json, write

@@ -9,10 +9,9 @@ them. The validation errors choose the recipe; the test errors of the chosen one
 import time
 
 import numpy as np
-import torch
 
 from ._checks import count, instance_of
-from .experiments import Preset, Workspace, seed_list, split_validation
+from .experiments import Preset, Workspace, seed_list, split_validation, torch_index
 from .noise import compare, exceeds_noise, spread
 from .train import train_students
 
@@ -36,7 +35,7 @@ def compare_teaching(
     count(jitter, "transfer_jitter (consistent teaching needs a shift of 1 to 13 pixels)", 1, 13)
     seeds = seed_list(preset.student, n_seeds)
     train_idx, val_idx = split_validation(workspace, n_validation)
-    train_rows, val_rows = (torch.as_tensor(i, device=workspace.device) for i in (train_idx, val_idx))
+    train_rows, val_rows = torch_index(train_idx, workspace), torch_index(val_idx, workspace)
     x, y = workspace.x_train[train_rows], workspace.y_train[train_rows]
     x_val, y_val = workspace.x_train[val_rows], workspace.y_train[val_rows]
     result = {

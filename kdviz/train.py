@@ -90,22 +90,16 @@ def jitter(x, max_shift, generator):
 VIEW_TABLE_MAX_BYTES = 512 * 2**20  # consistent teaching looks the teacher's logits up when all views fit in this
 
 
-@torch.no_grad()
 def teacher_view_logits(teacher, x, max_shift, chunk=4096):
     """The teacher's logits (eval mode) of every shifted view of every image of x: (N, (2k+1)^2, 10), view
     dy * (2k + 1) + dx being shift_images(x, dy, dx, k). With k = 2 that is 25 views, computed once."""
     side = 2 * max_shift + 1
     table = torch.empty(len(x), side * side, N_CLASSES, device=x.device)
-    was_training = teacher.training
-    teacher.eval()
     for start in range(0, len(x), chunk):
         part = x[start : start + chunk]
-        n = len(part)
-        for dy in range(side):
-            for dx in range(side):
-                shifts = torch.full((n,), dy, device=x.device), torch.full((n,), dx, device=x.device)
-                table[start : start + n, dy * side + dx] = teacher(shift_images(part, *shifts, max_shift))
-    teacher.train(was_training)
+        for view in range(side * side):
+            dy, dx = (torch.full((len(part),), d, device=x.device) for d in divmod(view, side))
+            table[start : start + len(part), view] = logits_of(teacher, shift_images(part, dy, dx, max_shift))
     return table
 
 

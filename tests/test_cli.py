@@ -58,7 +58,7 @@ def test_consistency_saves_both_arms_and_prints_the_choice(data_dir, tmp_path, c
         ) == (2, 2)
     assert result["command"].startswith("python -m kdviz consistency --preset quick")
     assert f"Chosen: {result['chosen']}" in out and result["verdict"] in out
-    assert not list(tmp_path.glob("*.partial"))
+    assert [path.name for path in tmp_path.iterdir()] == ["run.json"]  # no temporary file left behind
 
 
 TINY_TEACHER = TeacherConfig(hidden=100, epochs=4, n_train=500, batch_size=25)  # a few seconds on a CPU
