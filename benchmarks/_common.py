@@ -6,14 +6,14 @@ import time
 import numpy as np
 import torch
 
-from kdviz.train import to_inputs, to_labels
+from kdviz.mnist.train import to_inputs, to_labels
 
 
 def transfer_set(n, device):
     """n training images and labels as device tensors, plus stand-in 'teacher' logits: a margin of 4 for the
     label plus noise, learnable like a real teacher's (so the students' sanity warnings stay quiet)."""
     try:
-        from kdviz.data import load_mnist
+        from kdviz.mnist.data import load_mnist
 
         mnist = load_mnist(download=False)
         images, labels, source = mnist.train_images[:n], mnist.train_labels[:n], "MNIST"

@@ -3,7 +3,7 @@
     python benchmarks/bench_batched_students.py [--n 20000] [--hidden 30] [--epochs 1]
 
 The grid is 6 temperatures x 5 alphas = 30 students. Both ways run the same code
-(``kdviz.train.train_students``): once with all 30 (T, alpha) pairs, once per pair. Target on a
+(``kdviz.mnist.train.train_students``): once with all 30 (T, alpha) pairs, once per pair. Target on a
 2-core CPU: >= 2.5x.
 """
 
@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 from _common import header, timed, transfer_set
 
-from kdviz.train import StudentConfig, choose_device, train_students
+from kdviz.mnist.train import StudentConfig, choose_device, train_students
 
 TEMPERATURES = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
 ALPHAS = [0.0, 0.25, 0.5, 0.75, 1.0]

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_consistent_teaching.py [--n 60000] [--hidden 800] [--seeds 1] [--repeats 3]
 
-Each arm trains the same stacked students with kdviz.train.train_students; its cost per epoch is the time of a
+Each arm trains the same stacked students with kdviz.mnist.train.train_students; its cost per epoch is the time of a
 two-epoch run less that of a one-epoch run, so what a run does once (set-up, checks) cancels. Fixed targets use
 teacher logits computed once. Consistent teaching (transfer_jitter=2) shifts every batch and takes the paper
 teacher's (784-1200-1200-10; the shipped one where it loads, else an untrained one of the same size) logits of
@@ -17,11 +17,18 @@ import warnings
 import numpy as np
 from _common import header, timed, transfer_set, warm_up
 
-from kdviz import train
 from kdviz.experiments import TEACHER_PRESETS
-from kdviz.models import teacher_mlp
-from kdviz.teacher_store import load_shipped
-from kdviz.train import StudentConfig, TrainingWarning, choose_device, logits_of, teacher_view_logits, train_students
+from kdviz.mnist import train
+from kdviz.mnist.models import teacher_mlp
+from kdviz.mnist.teacher_store import load_shipped
+from kdviz.mnist.train import (
+    StudentConfig,
+    TrainingWarning,
+    choose_device,
+    logits_of,
+    teacher_view_logits,
+    train_students,
+)
 
 
 def main():

@@ -16,12 +16,12 @@ from _common import header, median_times, transfer_set, warm_up
 
 from kdviz.experiments import Workspace
 from kdviz.lab import PRESS_EPOCHS, PRESS_IMAGES, distillation_lab
-from kdviz.train import choose_device, to_inputs, to_labels
+from kdviz.mnist.train import choose_device, to_inputs, to_labels
 
 
 def test_set(device):
     try:
-        from kdviz.data import load_mnist
+        from kdviz.mnist.data import load_mnist
 
         mnist = load_mnist(download=False)
         return to_inputs(mnist.test_images, device), to_labels(mnist.test_labels, device)

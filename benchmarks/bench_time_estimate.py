@@ -1,9 +1,9 @@
-"""How close the printed time estimate comes to the run it estimates (kdviz.timing's probe).
+"""How close the printed time estimate comes to the run it estimates (kdviz.mnist.timing's probe).
 
     python benchmarks/bench_time_estimate.py [--n 15000] [--hidden 300] [--epochs 3] [--seeds 3] [--threads 0]
 
 Estimates a stacked run of students with kdviz.experiments.estimate_seconds (a few seconds' probe of the same
-stack), then trains that run with kdviz.train.train_students and prints estimate / measured. --threads 1 pins
+stack), then trains that run with kdviz.mnist.train.train_students and prints estimate / measured. --threads 1 pins
 torch to one thread, which keeps the ratio steady on a busy machine; 0 leaves torch's default.
 """
 
@@ -14,7 +14,7 @@ import torch
 from _common import header, transfer_set
 
 from kdviz.experiments import Workspace, estimate_seconds
-from kdviz.train import StudentConfig, choose_device, train_students
+from kdviz.mnist.train import StudentConfig, choose_device, train_students
 
 
 def main():

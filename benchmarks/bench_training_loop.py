@@ -15,9 +15,9 @@ import torch
 from _common import header, median_times, transfer_set, warm_up
 from torch.utils.data import DataLoader, TensorDataset
 
-from kdviz.losses import kd_loss
-from kdviz.models import student_mlp
-from kdviz.train import StudentConfig, choose_device, train_students
+from kdviz.mnist.losses import kd_loss
+from kdviz.mnist.models import student_mlp
+from kdviz.mnist.train import StudentConfig, choose_device, train_students
 
 
 def dataloader_epochs(x, y, teacher_logits, hidden, epochs, T=4.0, alpha=0.5):

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _checks
 from ._checks import MAX_HIDDEN, MAX_SEED
-from .recorded_docs import DOC_FILES
+from .course.documents import DOC_FILES
 
 DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line.
 
@@ -127,7 +127,7 @@ def existing_folder(text):
 
 
 def device_name(text):
-    from .train import choose_device
+    from .mnist.train import choose_device
 
     try:
         return str(choose_device(text))
@@ -136,7 +136,7 @@ def device_name(text):
 
 
 def _fetch(args):
-    from .data import MNIST_FILES, MnistDownloadFailed, default_dir, ensure_file
+    from .mnist.data import MNIST_FILES, MnistDownloadFailed, default_dir, ensure_file
 
     folder = default_dir(args.dir)
     made = [p for p in (folder, *folder.parents) if not p.exists()]  # the folders this command makes
@@ -165,11 +165,11 @@ def _teacher(args):
 
     import torch
 
-    from .data import load_mnist
     from .experiments import TEACHER_PRESETS
+    from .mnist.data import load_mnist
+    from .mnist.teacher_store import SHIPPED_DIR, save_cached
+    from .mnist.train import choose_device, export_teacher, to_inputs, to_labels, train_teacher
     from .reporting import format_seconds
-    from .teacher_store import SHIPPED_DIR, save_cached
-    from .train import choose_device, export_teacher, to_inputs, to_labels, train_teacher
 
     config = TEACHER_PRESETS[args.preset]
     folder = Path(args.out) if args.out else SHIPPED_DIR
@@ -220,8 +220,8 @@ def _teacher(args):
 
 
 def _distill(args):
-    from .data import load_mnist
     from .experiments import PAPER_ERRORS, get_preset, run_distillation
+    from .mnist.data import load_mnist
     from .noise import spread
 
     preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs, args.transfer_jitter)
@@ -254,8 +254,8 @@ def _distill(args):
 
 
 def _sweep(args):
-    from .data import load_mnist
     from .experiments import get_preset, prepare, run_sweep
+    from .mnist.data import load_mnist
 
     overrides = {"hidden": args.hidden, "seed": args.seed, "student_epochs": args.epochs}
     preset = get_preset(args.preset, transfer_jitter=args.transfer_jitter, **overrides)
@@ -301,10 +301,10 @@ def _consistency(args):
     import torch
 
     from .consistency import CONSISTENT, FIXED, choice_sentence, compare_teaching, errors_table
-    from .data import load_mnist
+    from .course.record import write_record
     from .experiments import get_preset, prepare
+    from .mnist.data import load_mnist
     from .noise import spread
-    from .record import write_record
 
     preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs, args.transfer_jitter)
     save = Path(args.save) if args.save else None
@@ -348,14 +348,14 @@ def _consistency(args):
 
 
 def _record(args):
-    from . import record, recorded_docs
+    from .course import documents, record
     from .runmode import quick_mode
 
     root = Path.cwd()
-    if not all((root / doc).is_file() for doc in recorded_docs.DOC_FILES):
+    if not all((root / doc).is_file() for doc in documents.DOC_FILES):
         raise ValueError(
             f"run `python -m kdviz record` at the top of a kdviz checkout ({root} lacks one of "
-            f"{', '.join(recorded_docs.DOC_FILES)})"
+            f"{', '.join(documents.DOC_FILES)})"
         )
     quick = quick_mode()
     if args.out is None and quick and not (args.docs_only or args.check):
@@ -366,7 +366,7 @@ def _record(args):
     if args.docs_only or args.check:
         recorded = record.read_record(out)
         if args.check:
-            stale = recorded_docs.stale_blocks(recorded, root)
+            stale = documents.stale_blocks(recorded, root)
             print(f"differ from {out}: {', '.join(stale)}" if stale else f"every recorded block matches {out}")
             return 1 if stale else 0
     else:
@@ -380,7 +380,7 @@ def _record(args):
             import nbclient  # noqa: F401
         except ImportError:
             raise ValueError("the record runs notebooks with nbclient: pip install -e '.[lab]'") from None
-        from .data import MNIST_FILES, default_dir, ensure_file
+        from .mnist.data import MNIST_FILES, default_dir, ensure_file
 
         for name in MNIST_FILES:  # fail now, not after an hour, when MNIST cannot be had
             ensure_file(name, default_dir())
@@ -388,13 +388,13 @@ def _record(args):
         recorded = record.record_run(root / "notebooks", commands, quick, timeout=args.timeout, keep=args.keep_executed)
         record.write_record(recorded, out)
         print(f"wrote {out} ({recorded['seconds']:.0f} s in all)")
-    changed = recorded_docs.write_docs(recorded, root)
+    changed = documents.write_docs(recorded, root)
     print(f"rewrote the recorded blocks in {', '.join(changed)}" if changed else "the recorded blocks were up to date")
     return 0
 
 
 def _site(args):
-    from .site import build_site
+    from .course.site import build_site
 
     start = time.perf_counter()
     index = build_site(args.out, executed=args.executed, quick=args.quick)

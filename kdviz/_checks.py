@@ -621,7 +621,7 @@ def input_tensor(x, name, device=None):
 
     if not torch.is_tensor(x) or x.dim() != 2 or x.shape[1] != 784 or not x.is_floating_point():
         shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
-        raise ValueError(f"{name} must be a float tensor (N, 784) from kdviz.train.to_inputs, got {shape}")
+        raise ValueError(f"{name} must be a float tensor (N, 784) from kdviz.mnist.train.to_inputs, got {shape}")
     if x.dtype != torch.float32:
         raise ValueError(f"{name} must be float32 like the students' weights, got {x.dtype}: use {name}.float()")
     if len(x) == 0:
@@ -629,7 +629,7 @@ def input_tensor(x, name, device=None):
     if device is not None and x.device != device:
         raise ValueError(f"{name} is on {x.device}, the transfer set on {device}: move it with .to({str(device)!r})")
     if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains nan or inf: make the images with kdviz.train.to_inputs")
+        raise ValueError(f"{name} contains nan or inf: make the images with kdviz.mnist.train.to_inputs")
     return x
 
 
@@ -639,7 +639,7 @@ def label_tensor(y, n, device, name):
 
     if not torch.is_tensor(y):
         raise TypeError(
-            f"{name} must be a label tensor of shape ({n},) from kdviz.train.to_labels, got {type(y).__name__}"
+            f"{name} must be a label tensor of shape ({n},) from kdviz.mnist.train.to_labels, got {type(y).__name__}"
         )
     if y.device != device:
         raise ValueError(f"{name} is on {y.device}, the transfer set on {device}: move it with .to({str(device)!r})")

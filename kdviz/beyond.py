@@ -11,10 +11,10 @@ from scipy.special import log_softmax
 
 from ._checks import count, is_number
 from .calibration import expected_calibration_error, fit_temperature
-from .losses import kd_loss
+from .mnist.losses import kd_loss
+from .mnist.train import StudentConfig, logits_of, train_students
 from .noise import compare, exceeds_noise, spread
 from .temperature import softmax
-from .train import StudentConfig, logits_of, train_students
 
 
 def subset(workspace, n_train):
@@ -183,7 +183,7 @@ def mean_kl(teacher_logits, student_logits, T=1.0):
 
 def off_diagonal_spread(similarity):
     """How unequal a teacher's wrong classes are. ``similarity`` is a class-similarity matrix (row c: the mean
-    soft target of the images of class c, ``kdviz.mnist_plots.class_similarity``); each row's off-diagonal
+    soft target of the images of class c, ``kdviz.figures.mnist.class_similarity``); each row's off-diagonal
     entries are renormalised to sum to 1, and the spread is the coefficient of variation (sd / mean) of all of
     them: 0 when every wrong class gets the same share, larger the more the teacher tells them apart."""
     matrix = np.asarray(similarity, dtype=float)

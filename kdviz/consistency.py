@@ -12,8 +12,8 @@ import numpy as np
 
 from ._checks import count, instance_of
 from .experiments import Preset, Workspace, seed_list, split_validation, torch_index
+from .mnist.train import train_students
 from .noise import compare, exceeds_noise, spread
-from .train import train_students
 
 FIXED, CONSISTENT = "fixed targets", "consistent teaching"
 

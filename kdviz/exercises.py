@@ -26,8 +26,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 from ._checks import real_array
+from .exercises_loss_bugs_tmp import BUG_OF, BUG_OPTIONS, BUGGY_LOSSES, judge_kd_loss, worked_kd_loss
 from .gradients import logit_matching_grad, soft_ce_grad
-from .kd_bugs import BUG_OF, BUG_OPTIONS, BUGGY_LOSSES, judge_kd_loss, worked_kd_loss
 from .temperature import dq_dT, softmax, turning_temperature
 
 LETTERS = "abcdefgh"

@@ -21,12 +21,10 @@ from ._checks import (
     real_array,
     seeds_in_range,
 )
-from .losses import distillation_loss
-from .models import StackedStudents, student_mlp
-from .noise import compare, spread
-from .temperature import softmax
-from .timing import probe_training, run_seconds
-from .train import (
+from .mnist.losses import distillation_loss
+from .mnist.models import StackedStudents, student_mlp
+from .mnist.timing import probe_training, run_seconds
+from .mnist.train import (
     StudentConfig,
     TeacherConfig,
     choose_device,
@@ -38,6 +36,8 @@ from .train import (
     train_students,
     transfer_indices,
 )
+from .noise import compare, spread
+from .temperature import softmax
 
 PAPER_ERRORS = {"teacher": 67, "student": 146, "distilled": 74}  # Hinton et al. 2015, section 3
 
@@ -116,7 +116,7 @@ def prepare(data, preset, device=None, progress=True, callback=None):
     The transfer set is the first ``preset.n_transfer`` training images (all the teacher saw, for ``paper``).
     """
     if not all(hasattr(data, part) for part in ("train_images", "train_labels", "test_images", "test_labels")):
-        raise TypeError(f"data must be the MNIST of kdviz.data.load_mnist(), got {type(data).__name__}")
+        raise TypeError(f"data must be the MNIST of kdviz.mnist.data.load_mnist(), got {type(data).__name__}")
     instance_of(preset, Preset, "preset", "get_preset('quick')")
     device = choose_device(device)
     n = preset.n_transfer
@@ -358,7 +358,7 @@ def estimate_seconds(
 ):
     """Wall time of a run of n_students settings x n_seeds seeds, stacked, for ``epochs`` epochs over n_examples
     transfer images (default: all of them), computing logits for ``n_evaluated`` images after every epoch (a test
-    set that is tracked): a few seconds' probe of that stack on this machine now, scaled up (``kdviz.timing``)."""
+    set that is tracked): a few seconds' probe of that stack on this machine now, scaled up (``kdviz.mnist.timing``)."""
     n_examples = len(workspace.x_train) if n_examples is None else n_examples
     for value, name in ((hidden, "hidden"), (epochs, "epochs"), (n_examples, "n_examples"), (batch_size, "batch_size")):
         count(value, name)

@@ -1,6 +1,6 @@
 """The distillation lab: sliders for T and alpha, a student size, and a Train button.
 
-Each press trains students from a prepared workspace's cached teacher logits (``kdviz.train``)
+Each press trains students from a prepared workspace's cached teacher logits (``kdviz.mnist.train``)
 and adds them to a results table and plot. The lab never trains a teacher itself.
 """
 
@@ -9,8 +9,8 @@ import time
 
 import ipywidgets as widgets
 
-from . import mnist_plots
 from ._checks import MAX_HIDDEN, count, is_integer, slider_start
+from .figures.mnist import plot_lab_results, plot_training_curves
 from .noise import spread
 from .widgets import StaticPNG, figure_png, temperature_slider
 
@@ -22,7 +22,7 @@ class DistillationLab(StaticPNG, widgets.VBox):
     """Sliders for T and alpha, a student size, a number of seeds, and a Train button.
 
     Each press trains the chosen number of students, seeds 0, 1, ..., stacked in one pass, from the
-    workspace's cached teacher logits (``kdviz.train``) on the first ``n_transfer`` transfer images (all of them
+    workspace's cached teacher logits (``kdviz.mnist.train``) on the first ``n_transfer`` transfer images (all of them
     if there are fewer), with a progress bar and a live curve. It then adds a row (mean, spread and range of the
     test errors over the seeds) to the results table and a point with its seed range to the results plot.
     Every press uses the same seeds, so settings are compared on equal terms. ``error`` holds the
@@ -89,7 +89,7 @@ class DistillationLab(StaticPNG, widgets.VBox):
         )
 
     def train(self, _button=None):
-        from .train import StudentConfig, train_students
+        from .mnist.train import StudentConfig, train_students
 
         ws, values = self.workspace, {name: c.value for name, c in self.controls.items()}
         n, seeds = self.n_transfer, list(range(values["seeds"]))
@@ -124,7 +124,7 @@ class DistillationLab(StaticPNG, widgets.VBox):
 
     def _show_live(self, epoch, history):
         labels = [f"seed {k}" for k in range(len(history.loss[-1]))]
-        figure = mnist_plots.plot_training_curves(history, labels, title=f"epoch {epoch + 1}")
+        figure = plot_training_curves(history, labels, title=f"epoch {epoch + 1}")
         self.live.value = figure_png(figure)
 
     HEADINGS = ("run", "T", "alpha", "hidden", "seeds", "test errors: mean +- sd", "range", "seconds")
@@ -162,7 +162,7 @@ class DistillationLab(StaticPNG, widgets.VBox):
             "(one seed: no range, so no gap counts).</p>"
         )
         self.table.value = f"<table><tr>{header}</tr>{body}</table>{note}"
-        self.results_plot.value = figure_png(mnist_plots.plot_lab_results(self.rows))
+        self.results_plot.value = figure_png(plot_lab_results(self.rows))
 
 
 def distillation_lab(

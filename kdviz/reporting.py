@@ -4,9 +4,10 @@ sentence is built from the numbers it is given (never typed in)."""
 
 import numpy as np
 
-from . import teacher_store
 from ._checks import count, distinct_names, duration, instance_of, number_list
 from .experiments import PAPER_ERRORS, PRESETS, Preset
+from .mnist import teacher_store
+from .mnist.timing import machine_load
 from .noise import (
     best_and_ties,
     compare,
@@ -18,7 +19,6 @@ from .noise import (
     verdict,
 )
 from .temperature import softmax
-from .timing import machine_load
 
 PAPER_SMALL_STUDENT_T = (2.5, 4.0)  # section 3: for 30 units per layer, T in this range "worked significantly better"
 PAPER_LARGE_STUDENT_T = 8.0  # section 3: for 300 or more units, "all temperatures above 8 gave fairly similar results"

@@ -1,4 +1,4 @@
-"""One function per interactive panel: ipywidgets controls around a ``kdviz.plots`` function.
+"""One function per interactive panel: ipywidgets controls around a ``kdviz.figures.softmax`` function.
 
 A ``Panel`` redraws its figure into an image widget whenever a control changes. A ValueError
 from bad input (a typo in the logits box) is shown in red under the controls; anything else
@@ -18,8 +18,10 @@ import io
 import ipywidgets as widgets
 import numpy as np
 
-from . import beyond_plots, mnist_plots, plots
 from ._checks import class_index, logit_list, slider_start
+from .figures.beyond import plot_kl_split
+from .figures.mnist import plot_class_similarity
+from .figures.softmax import plot_probabilities, plot_soft_share, plot_temperature_curves, plot_turning_point
 from .temperature import random_logits
 
 
@@ -119,7 +121,7 @@ def temperature_panel(logits=(1.0, 3.0, 2.0), T=1.0):
             value=", ".join(f"{v:g}" for v in logits), description="logits", continuous_update=False
         ),
     }
-    return Panel(lambda T, logits: plots.plot_probabilities(parse_logits(logits), T), controls)
+    return Panel(lambda T, logits: plot_probabilities(parse_logits(logits), T), controls)
 
 
 def curves_panel(n=7, seed=0, T_max=5.0, log_T=False):
@@ -142,7 +144,7 @@ def curves_panel(n=7, seed=0, T_max=5.0, log_T=False):
     }
 
     def draw(n, seed, T_max, log_T):
-        return plots.plot_temperature_curves(random_logits(n, seed), T_max=T_max, log_T=log_T)
+        return plot_temperature_curves(random_logits(n, seed), T_max=T_max, log_T=log_T)
 
     return Panel(draw, controls)
 
@@ -153,7 +155,7 @@ def turning_panel(logits, i=None):
     options = [(f"class {k} (z = {z:.2f})", k) for k, z in enumerate(logits)]
     i = int(np.argsort(logits)[-2]) if i is None else class_index(i, len(logits), "class")
     controls = {"i": widgets.Dropdown(options=options, value=i, description="class")}
-    return Panel(lambda i: plots.plot_turning_point(logits, i), controls)
+    return Panel(lambda i: plot_turning_point(logits, i), controls)
 
 
 def soft_share_panel(student_logits, teacher_logits, label, T=5.0, alpha=0.5):
@@ -172,7 +174,7 @@ def soft_share_panel(student_logits, teacher_logits, label, T=5.0, alpha=0.5):
     }
 
     def draw(T, alpha):
-        return plots.plot_soft_share(student_logits, teacher_logits, label, T, alpha)
+        return plot_soft_share(student_logits, teacher_logits, label, T, alpha)
 
     return Panel(draw, controls)
 
@@ -186,7 +188,7 @@ def similarity_panel(teacher_logits, labels, T=20.0, show_diagonal=False):
     }
 
     def draw(T, show_diagonal):
-        return mnist_plots.plot_class_similarity(teacher_logits, labels, T, hide_diagonal=not show_diagonal)
+        return plot_class_similarity(teacher_logits, labels, T, hide_diagonal=not show_diagonal)
 
     return Panel(draw, controls)
 
@@ -195,4 +197,4 @@ def kl_split_panel(teacher_logits, student_logits, targets, T=1.0):
     """The distillation KL split at the target class (kdviz.temperature.kl_decomposition) against T, averaged
     over a batch, with a temperature slider (0.5 to 50)."""
     controls = {"T": temperature_slider(T, low=0.5, high=50.0)}
-    return Panel(lambda T: beyond_plots.plot_kl_split(teacher_logits, student_logits, targets, T), controls)
+    return Panel(lambda T: plot_kl_split(teacher_logits, student_logits, targets, T), controls)

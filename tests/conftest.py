@@ -18,7 +18,7 @@ from hypothesis import settings
 from nbmake.nb_run import NotebookRun
 from nbmake.pytest_items import NotebookFailedException
 
-from kdviz import data
+from kdviz.mnist import data
 
 ROOT = Path(__file__).resolve().parent.parent
 MIRROR_TIMEOUT_S = 5
@@ -44,7 +44,7 @@ def in_ci():
 
 
 def mirror_answers(timeout=MIRROR_TIMEOUT_S):
-    """True when one of kdviz.data.MIRRORS answers a HEAD request within ``timeout`` seconds."""
+    """True when one of kdviz.mnist.data.MIRRORS answers a HEAD request within ``timeout`` seconds."""
     answers = queue.Queue()
 
     def ask(url):

@@ -9,10 +9,11 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from kdviz import beyond, beyond_plots
+from kdviz import beyond
 from kdviz.experiments import Workspace
+from kdviz.figures import beyond as beyond_plots
+from kdviz.mnist.train import StudentConfig
 from kdviz.temperature import softmax
-from kdviz.train import StudentConfig
 from kdviz.widgets import kl_split_panel
 
 RNG = np.random.default_rng(0)
@@ -114,7 +115,7 @@ def test_subset_cuts_the_transfer_set_and_keeps_the_test_set():
         beyond.subset(workspace, 97)
 
 
-@pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")  # random labels: nothing to learn
+@pytest.mark.filterwarnings("ignore::kdviz.mnist.train.TrainingWarning")  # random labels: nothing to learn
 def test_the_smoothing_pair_starts_alike_and_with_vanishing_eps_trains_alike():
     workspace = tiny_workspace()
     config = StudentConfig(hidden=16, epochs=2, batch_size=32)
@@ -128,7 +129,7 @@ def test_the_smoothing_pair_starts_alike_and_with_vanishing_eps_trains_alike():
     assert not torch.allclose(smoothed.weights[-1][0], smoothed.weights[-1][1], atol=1e-4)
 
 
-@pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")
+@pytest.mark.filterwarnings("ignore::kdviz.mnist.train.TrainingWarning")
 def test_student_test_logits_gives_one_block_of_test_logits_per_student():
     workspace = tiny_workspace()
     logits = beyond.student_test_logits(

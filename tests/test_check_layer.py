@@ -12,7 +12,6 @@ from kdviz import (
     entropy,
     expected_logit,
     logit_matching_grad,
-    plots,
     random_logits,
     soft_ce_grad,
     softmax,
@@ -20,11 +19,12 @@ from kdviz import (
     widgets,
 )
 from kdviz.experiments import Preset, seed_list
-from kdviz.losses import kd_loss
+from kdviz.figures import softmax as plots
+from kdviz.mnist.losses import kd_loss
+from kdviz.mnist.train import History, StudentConfig, TeacherConfig, to_inputs, train_students, transfer_indices
 from kdviz.noise import describe_best, spread
 from kdviz.reporting import final_accuracies, format_seconds
 from kdviz.runmode import env_flag, quick_mode
-from kdviz.train import History, StudentConfig, TeacherConfig, to_inputs, train_students, transfer_indices
 from kdviz.verify import class_motions
 
 Z = np.array([1.0, 3.0, 2.0])

@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
-from kdviz import data
 from kdviz.__main__ import main
+from kdviz.mnist import data
 
 BAD = [
     (["distill", "--epochs", "0"], "--epochs"),
@@ -81,7 +81,8 @@ def test_teacher_refuses_an_out_that_is_a_file_before_training(tmp_path, capsys)
 
 
 def test_the_cli_seed_limit_is_the_training_seed_limit():
-    from kdviz import __main__, train
+    from kdviz import __main__
+    from kdviz.mnist import train
 
     assert __main__.MAX_SEED == train.MAX_SEED
 

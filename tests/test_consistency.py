@@ -8,9 +8,9 @@ import torch
 from kdviz import consistency
 from kdviz.consistency import CONSISTENT, FIXED, choice_sentence, choose_recipe, compare_teaching
 from kdviz.experiments import Preset, Workspace, split_validation
-from kdviz.train import StudentConfig, TeacherConfig, train_students
+from kdviz.mnist.train import StudentConfig, TeacherConfig, train_students
 
-pytestmark = pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")  # random toy data
+pytestmark = pytest.mark.filterwarnings("ignore::kdviz.mnist.train.TrainingWarning")  # random toy data
 
 
 def toy_workspace(n_train=240, n_test=60):

@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kdviz import data
-from kdviz.data import MnistCorrupted, MnistUnavailable, load_mnist, read_idx
+from kdviz.mnist import data
+from kdviz.mnist.data import MnistCorrupted, MnistUnavailable, load_mnist, read_idx
 
 
 def idx_bytes(array, magic=None):

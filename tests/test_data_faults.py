@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kdviz import _files, data
-from kdviz.data import MnistCorrupted, MnistUnavailable, MnistUnreadable, ensure_file, load_mnist, read_idx
+from kdviz import _files
+from kdviz.mnist import data
+from kdviz.mnist.data import MnistCorrupted, MnistUnavailable, MnistUnreadable, ensure_file, load_mnist, read_idx
 
 NAME = "t10k-labels-idx1-ubyte"
 

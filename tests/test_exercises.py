@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kdviz import kd_bugs
+from kdviz import exercises_loss_bugs_tmp as kd_bugs
 from kdviz.exercises import (
     EXERCISES,
     Choice,
@@ -27,9 +27,9 @@ from kdviz.exercises import (
     show_solution,
     solution,
 )
-from kdviz.kd_bugs import BUG_OF, BUGGY_LOSSES, LOSS_BUGS, kd_cases, name_the_bug, soft_target_change
-from kdviz.losses import kd_loss
-from kdviz.models import teacher_mlp
+from kdviz.exercises_loss_bugs_tmp import BUG_OF, BUGGY_LOSSES, LOSS_BUGS, kd_cases, name_the_bug, soft_target_change
+from kdviz.mnist.losses import kd_loss
+from kdviz.mnist.models import teacher_mlp
 from kdviz.widgets import WIDGET_VIEW
 
 ROOT = Path(__file__).resolve().parent.parent

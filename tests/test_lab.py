@@ -14,15 +14,15 @@ from kdviz.experiments import (
     errors_against_temperature,
     most_confusable,
 )
+from kdviz.figures.mnist import class_similarity
 from kdviz.lab import PRESS_EPOCHS, PRESS_IMAGES, distillation_lab
-from kdviz.mnist_plots import class_similarity
-from kdviz.models import teacher_mlp
+from kdviz.mnist.models import teacher_mlp
+from kdviz.mnist.train import StudentConfig, count_errors, logits_of, train_students
 from kdviz.reporting import comparison_report, top_classes_line
-from kdviz.train import StudentConfig, count_errors, logits_of, train_students
 from kdviz.widgets import similarity_panel
 
 # random toy data: students that cannot learn it are expected, and TrainingWarning says so
-pytestmark = pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::kdviz.mnist.train.TrainingWarning")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from scipy.special import log_softmax
 
 from kdviz import soft_ce_grad, softmax
-from kdviz.losses import distillation_loss, kd_loss
+from kdviz.mnist.losses import distillation_loss, kd_loss
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from kdviz import mnist_plots, softmax
+from kdviz import softmax
+from kdviz.figures import mnist as mnist_plots
 
 
 def confident_teacher(n=500, seed=0):

@@ -11,8 +11,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from kdviz import expected_logit, mnist_plots, plots, random_logits, softmax, turning_temperature
+from kdviz import expected_logit, random_logits, softmax, turning_temperature
 from kdviz import widgets as kw
+from kdviz.figures import mnist as mnist_plots
+from kdviz.figures import softmax as plots
 
 Z = random_logits(7, seed=0)
 V = random_logits(7, seed=1)
@@ -449,6 +451,6 @@ def test_one_temperature_may_be_given_as_a_number():
 
 
 def _history(k):
-    from kdviz.train import History
+    from kdviz.mnist.train import History
 
     return History(epochs=[1, 2], loss=[[1.0] * k, [0.5] * k], train_errors=[[3] * k] * 2, test_errors=[[4] * k] * 2)

@@ -15,7 +15,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from kdviz import __main__ as cli
-from kdviz import record, recorded_docs
+from kdviz.course import documents as recorded_docs
+from kdviz.course import record
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORD = json.loads((ROOT / record.RECORD_FILE).read_text(encoding="utf-8"))

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from kdviz import teacher_store
-from kdviz.data import load_mnist
 from kdviz.experiments import get_preset
+from kdviz.mnist import teacher_store
+from kdviz.mnist.data import load_mnist
+from kdviz.mnist.teacher_store import SHIPPED_DIR, file_sha256, find_shipped, load_shipped, rebuild_command
+from kdviz.mnist.train import count_errors, load_or_train_teacher, logits_of, to_inputs, to_labels
 from kdviz.reporting import teacher_status
-from kdviz.teacher_store import SHIPPED_DIR, file_sha256, find_shipped, load_shipped, rebuild_command
-from kdviz.train import count_errors, load_or_train_teacher, logits_of, to_inputs, to_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = get_preset("paper").teacher
@@ -80,7 +80,7 @@ def test_the_paper_teacher_loads_from_the_package_without_training(mnist_dir, tm
     def no_training(*args, **kwargs):
         raise AssertionError("the shipped teacher should have been used")
 
-    monkeypatch.setattr("kdviz.train.train_teacher", no_training)
+    monkeypatch.setattr("kdviz.mnist.train.train_teacher", no_training)
     assert "ships with kdviz" in teacher_status(get_preset("paper"))
     model, info = load_or_train_teacher(load_mnist(mnist_dir), PAPER, device="cpu", progress=False)
     assert info["source"] == "shipped" and info["path"].endswith("paper_teacher.pt")

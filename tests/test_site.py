@@ -27,7 +27,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, executed_notebook):
     pytest.importorskip("jupyter_book", reason='the site needs its extra: pip install -e ".[site]"')
-    from kdviz.site import build_site
+    from kdviz.course.site import build_site
 
     executed = tmp_path_factory.mktemp("executed")
     for name in (f"{page}.ipynb" for page in PAGES):

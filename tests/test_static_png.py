@@ -43,7 +43,7 @@ def test_an_executed_notebook_keeps_the_finished_progress_bar_not_its_first_zero
     """tqdm's notebook widget saves the text it had when first shown (0%); kdviz shows it again when it closes."""
     source = (
         "import torch\n"
-        "from kdviz.train import StudentConfig, train_students\n"
+        "from kdviz.mnist.train import StudentConfig, train_students\n"
         "x, y = torch.randn(64, 784), torch.randint(0, 10, (64,))\n"
         "_ = train_students(x, y, None, 1.0, 0.0, StudentConfig(hidden=4, epochs=2, batch_size=32))"
     )

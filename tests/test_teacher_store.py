@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from kdviz import teacher_store
-from kdviz.data import Mnist, data_fingerprint
-from kdviz.teacher_store import (
+from kdviz.mnist import teacher_store
+from kdviz.mnist.data import Mnist, data_fingerprint
+from kdviz.mnist.teacher_store import (
     TeacherFileError,
     find_shipped,
     load_cached,
@@ -25,7 +25,7 @@ from kdviz.teacher_store import (
     shipped_state,
     write_shipped,
 )
-from kdviz.train import TeacherConfig, load_or_train_teacher, logits_of, teacher_mlp
+from kdviz.mnist.train import TeacherConfig, load_or_train_teacher, logits_of, teacher_mlp
 
 CONFIG = TeacherConfig(hidden=16, epochs=1, n_train=200)
 
@@ -208,7 +208,7 @@ def test_torch_save_writes_nothing_to_disk_itself(cache, monkeypatch):
 @pytest.fixture
 def teacher_command(cache, monkeypatch, tmp_path):
     """`python -m kdviz teacher --preset small --out OUT` on fake data, with a training run that takes no time."""
-    from kdviz import data, train
+    from kdviz.mnist import data, train
 
     monkeypatch.setenv("KDVIZ_NO_SHIPPED_TEACHER", "1")
     monkeypatch.setattr(data, "load_mnist", lambda *a, **k: fake_mnist())

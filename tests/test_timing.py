@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from kdviz.experiments import Workspace
-from kdviz.models import teacher_mlp
+from kdviz.mnist.models import teacher_mlp
+from kdviz.mnist.timing import Probe, probe_training, run_seconds
 from kdviz.reporting import describe_estimate
-from kdviz.timing import Probe, probe_training, run_seconds
 
-pytestmark = pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")  # random toy data
+pytestmark = pytest.mark.filterwarnings("ignore::kdviz.mnist.train.TrainingWarning")  # random toy data
 
 
 @pytest.fixture

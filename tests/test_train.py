@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from kdviz.data import Mnist
-from kdviz.models import StackedStudents, student_mlp
-from kdviz.train import (
+from kdviz.mnist.data import Mnist
+from kdviz.mnist.models import StackedStudents, student_mlp
+from kdviz.mnist.train import (
     StudentConfig,
     TeacherConfig,
     TrainingWarning,
@@ -28,7 +28,7 @@ on_every_device = pytest.mark.parametrize("device", DEVICES)
 
 
 # random toy data: students that cannot learn it are expected, and TrainingWarning says so
-pytestmark = pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::kdviz.mnist.train.TrainingWarning")
 
 
 @pytest.fixture
@@ -262,7 +262,7 @@ class RecordingTeacher(torch.nn.Module):
 
 @pytest.mark.parametrize("table", [True, False], ids=["view table", "teacher every step"])
 def test_consistent_teaching_labels_exactly_the_shifted_view_the_student_sees(toy, monkeypatch, table):
-    from kdviz import train
+    from kdviz.mnist import train
 
     if not table:
         monkeypatch.setattr(train, "VIEW_TABLE_MAX_BYTES", 0)
@@ -292,7 +292,7 @@ def test_consistent_teaching_labels_exactly_the_shifted_view_the_student_sees(to
 
 
 def test_view_table_holds_the_teachers_logits_of_every_shift(toy):
-    from kdviz.train import shift_images, teacher_view_logits
+    from kdviz.mnist.train import shift_images, teacher_view_logits
 
     x, _, _ = toy
     teacher = RecordingTeacher().train()
@@ -309,7 +309,7 @@ def test_view_table_holds_the_teachers_logits_of_every_shift(toy):
 
 
 def test_view_table_and_teacher_every_step_give_the_same_views_and_targets(toy):
-    from kdviz.train import _consistent_batches, teacher_view_logits
+    from kdviz.mnist.train import _consistent_batches, teacher_view_logits
 
     x, _, _ = toy
     teacher = RecordingTeacher().eval()
@@ -347,7 +347,7 @@ def test_validation_errors_are_counted_every_epoch(toy):
 
 
 def test_consistent_teaching_shifts_every_image_by_at_most_the_given_pixels(toy):
-    from kdviz.train import _consistent_batches
+    from kdviz.mnist.train import _consistent_batches
 
     x, _, _ = toy
     idx = torch.arange(40).view(2, 20)

@@ -20,11 +20,10 @@ from kdviz.experiments import (
     run_sweep,
     split_validation,
 )
-from kdviz.losses import kd_loss
-from kdviz.mnist_plots import class_similarity, similar_pairs
-from kdviz.models import teacher_mlp
-from kdviz.reporting import final_accuracies, small_data_report, teacher_status
-from kdviz.train import (
+from kdviz.figures.mnist import class_similarity, similar_pairs
+from kdviz.mnist.losses import kd_loss
+from kdviz.mnist.models import teacher_mlp
+from kdviz.mnist.train import (
     History,
     StudentConfig,
     TeacherConfig,
@@ -35,6 +34,7 @@ from kdviz.train import (
     train_teacher,
     transfer_indices,
 )
+from kdviz.reporting import final_accuracies, small_data_report, teacher_status
 
 
 @pytest.fixture
@@ -204,12 +204,12 @@ def test_bad_training_input_is_refused_before_training(learnable, monkeypatch, n
     def no_training(*args, **kwargs):
         raise AssertionError("training started before the input was checked")
 
-    monkeypatch.setattr("kdviz.train.initial_students", no_training)
+    monkeypatch.setattr("kdviz.mnist.train.initial_students", no_training)
     with pytest.raises((ValueError, TypeError), match=message):
         train_students(**args, config=StudentConfig(hidden=8, epochs=1), progress=False)
 
 
-@pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")  # one short epoch: only equality matters
+@pytest.mark.filterwarnings("ignore::kdviz.mnist.train.TrainingWarning")  # one short epoch: only equality matters
 def test_int32_labels_train_like_int64_labels(learnable):
     x, y, teacher_logits = learnable
     config = StudentConfig(hidden=8, epochs=1)
@@ -379,7 +379,7 @@ def test_experiment_settings_that_are_not_numbers_are_refused_before_training(wo
         errors_against_temperature(workspace, [4.0], [0.5, 0.9], student)
 
 
-@pytest.mark.filterwarnings("ignore::kdviz.train.TrainingWarning")  # one epoch of 8 units: only the shapes count
+@pytest.mark.filterwarnings("ignore::kdviz.mnist.train.TrainingWarning")  # one epoch of 8 units: only the shapes count
 def test_one_temperature_may_be_given_as_a_number(workspace):
     errors, baseline = errors_against_temperature(workspace, 20, 0.9, StudentConfig(hidden=8, epochs=1), progress=False)
     assert errors.shape == (1, 1) and baseline.shape == (1,)

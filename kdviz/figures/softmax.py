@@ -5,7 +5,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ._checks import (
+from .._checks import (
     as_logits,
     class_index,
     count,
@@ -16,8 +16,8 @@ from ._checks import (
     tick_labels,
     weight,
 )
-from .gradients import logit_matching_grad, soft_ce_grad
-from .temperature import entropy, expected_logit, softmax, turning_temperature
+from ..gradients import logit_matching_grad, soft_ce_grad
+from ..temperature import entropy, expected_logit, softmax, turning_temperature
 
 CLASS_COLORS = [f"C{i % 10}" for i in range(20)]
 MAX_CURVES = len(CLASS_COLORS)  # plot_temperature_curves draws at most this many classes

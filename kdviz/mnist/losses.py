@@ -12,7 +12,7 @@ the unchecked computation that the training loop calls once per step after check
 import torch
 import torch.nn.functional as F
 
-from . import _checks
+from .. import _checks
 
 
 def kd_loss(student_logits, teacher_logits, labels, T, alpha):

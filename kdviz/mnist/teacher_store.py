@@ -23,13 +23,13 @@ from pathlib import Path
 
 import torch
 
-from . import _files
-from ._checks import mlp_weights
+from .. import _files
+from .._checks import mlp_weights
+from ..runmode import env_flag, env_folder
 from .data import data_fingerprint
 from .models import teacher_mlp
-from .runmode import env_flag, env_folder
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "teachers"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "teachers"  # package data of kdviz
 CACHE_FORMAT = 2  # a cache file holds {"weights": state dict, "sha256": weights_sha256 of it}
 STALE_SECONDS = 3600  # a temporary file this old was left by a save that was killed
 MAX_RECORD_BYTES = 1 << 16

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import _checks, teacher_store
-from ._checks import MAX_SEED
+from .. import _checks
+from .._checks import MAX_SEED
+from . import teacher_store
 from .data import data_fingerprint
 from .losses import distillation_loss
 from .models import N_CLASSES, N_PIXELS, StackedStudents, student_mlp, teacher_mlp

@@ -2,7 +2,7 @@
 
 Each classic bug of a distillation loss is written here as code (``LOSS_BUGS``) and recognised by its numbers:
 ``name_the_bug(loss)`` runs a loss on random batches (``kd_cases``) and returns the bug whose values it reproduces.
-``judge_kd_loss`` compares a student's loss with ``kdviz.losses.kd_loss``, value and gradient, and names the bug.
+``judge_kd_loss`` compares a student's loss with ``kdviz.mnist.losses.kd_loss``, value and gradient, and names the bug.
 ``BUGGY_LOSSES`` are five short losses A to E with one bug each, for students to spot. A bug no loss can show, the
 teacher left in train mode, is measured by ``soft_target_change``.
 """
@@ -202,7 +202,7 @@ def _values(loss, cases):
 @functools.cache
 def _known_numbers():
     """kd_cases(), kd_loss's values and gradients on them, and each bug's values: computed once."""
-    from .losses import kd_loss
+    from .mnist.losses import kd_loss
 
     cases = kd_cases()
     return cases, _fingerprint(kd_loss, cases), [_values(bug.loss, cases) for bug in LOSS_BUGS]
@@ -227,7 +227,7 @@ def _differing_digits(a, b):
 
 
 def judge_kd_loss(my_kd_loss):
-    """Compare a student's loss function with kdviz.losses.kd_loss on ``kd_cases()``, value and gradient:
+    """Compare a student's loss function with kdviz.mnist.losses.kd_loss on ``kd_cases()``, value and gradient:
     (right?, message). A bug from LOSS_BUGS is named."""
     if not callable(my_kd_loss):
         return False, "Pass the function itself: check(name, my_kd_loss), no brackets after its name."

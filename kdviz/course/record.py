@@ -3,7 +3,7 @@
 ``python -m kdviz record`` executes every notebook in ``notebooks/`` from a temporary copy (nbclient, an
 empty teacher cache) and then the command line's one-seed paper comparison, and writes one JSON record:
 when and on what it ran, how long each notebook, section and code cell took, and the printed text (stdout)
-of every code cell tagged ``record`` in its metadata. ``kdviz.recorded_docs`` renders the documentation's
+of every code cell tagged ``record`` in its metadata. ``kdviz.course.documents`` renders the documentation's
 marked blocks from that record.
 """
 
@@ -144,8 +144,8 @@ def machine():
     """Where the run happens: torch version, device, CPU model, cores, threads, load average."""
     import torch
 
-    from . import __version__
-    from .train import choose_device
+    from .. import __version__
+    from ..mnist.train import choose_device
 
     try:
         load = round(os.getloadavg()[0], 2)
@@ -190,7 +190,9 @@ def git_state(folder):
 
 def shipped_teacher_record():
     """The shipped paper teacher's own record (the command, seconds and test errors that made it)."""
-    return json.loads((Path(__file__).parent / "teachers" / "paper_teacher.json").read_text())
+    from ..mnist.teacher_store import SHIPPED_DIR
+
+    return json.loads((SHIPPED_DIR / "paper_teacher.json").read_text())
 
 
 def record_run(notebooks_dir, commands, quick, timeout=3600, keep=None, progress=print):

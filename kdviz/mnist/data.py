@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _files
-from .runmode import env_folder
+from .. import _files
+from ..runmode import env_folder
 
 # sha256 of the decompressed IDX bytes of the official release
 MNIST_FILES = {

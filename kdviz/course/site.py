@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: kdviz/course/site.py
 BINDER_REPOSITORY = "kdviz/kdviz"  # owner/name on GitHub: the README's Binder badge names the same one
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full"  # a config file jupyter-server-mathjax ships
 START_PAGE = "00_start_here"

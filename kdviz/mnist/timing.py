@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._checks import count
+from .._checks import count
 from .train import StudentConfig, TrainingWarning, logits_of, train_students
 
 PROBE_STEPS_PER_EPOCH = 2  # training steps in one probe epoch; a probe epoch's end is one time mark

@@ -5,10 +5,10 @@ numbers and returns a matplotlib Figure."""
 import numpy as np
 from matplotlib.colors import LogNorm
 
-from ._checks import count, plot_temperature, temperature_range
-from .calibration import expected_calibration_error, mean_nll, reliability
-from .plots import new_figure
-from .temperature import kl_decomposition, softmax
+from .._checks import count, plot_temperature, temperature_range
+from ..calibration import expected_calibration_error, mean_nll, reliability
+from ..temperature import kl_decomposition, softmax
+from .softmax import new_figure
 
 
 def plot_reliability(probabilities_by_name, labels, n_bins=15):

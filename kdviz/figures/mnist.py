@@ -8,9 +8,9 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
-from ._checks import class_index, count, temperature_list
-from .plots import new_figure
-from .temperature import softmax
+from .._checks import class_index, count, temperature_list
+from ..temperature import softmax
+from .softmax import new_figure
 
 
 def plot_digits(images, labels, n=16, predictions=None):
@@ -154,7 +154,7 @@ def _columns(values, n_groups):
 
 
 def plot_training_curves(history, labels=None, title="training"):
-    """Loss and error curves from a ``kdviz.train.History``, one line per student."""
+    """Loss and error curves from a ``kdviz.mnist.train.History``, one line per student."""
     margins = {"left": 0.08, "right": 0.98, "bottom": 0.16, "top": 0.9, "wspace": 0.25}
     fig, (ax_loss, ax_err) = new_figure(9, 3.2, ncols=2, margins=margins)
     epochs = history.epochs
