@@ -17,7 +17,6 @@ import warnings
 import numpy as np
 from _common import header, timed, transfer_set, warm_up
 
-from kdviz.experiments import TEACHER_PRESETS
 from kdviz.mnist import train
 from kdviz.mnist.models import teacher_mlp
 from kdviz.mnist.teacher_store import load_shipped
@@ -29,6 +28,7 @@ from kdviz.mnist.train import (
     teacher_view_logits,
     train_students,
 )
+from kdviz.mnist.workspace import TEACHER_PRESETS
 
 
 def main():

@@ -1,5 +1,5 @@
-"""One press of the distillation lab at its full-size default (kdviz.lab.PRESS_EPOCHS epochs on the first
-kdviz.lab.PRESS_IMAGES transfer images): 3 seeds of a 100-unit student, test errors counted and the live curve
+"""One press of the distillation lab at its full-size default (kdviz.widgets.lab.PRESS_EPOCHS epochs on the first
+kdviz.widgets.lab.PRESS_IMAGES transfer images): 3 seeds of a 100-unit student, test errors counted and the live curve
 drawn after every epoch.
 
     python benchmarks/bench_lab_press.py [--seeds 3] [--hidden 100] [--repeats 3]
@@ -14,9 +14,9 @@ import argparse
 import numpy as np
 from _common import header, median_times, transfer_set, warm_up
 
-from kdviz.experiments import Workspace
-from kdviz.lab import PRESS_EPOCHS, PRESS_IMAGES, distillation_lab
 from kdviz.mnist.train import choose_device, to_inputs, to_labels
+from kdviz.mnist.workspace import Workspace
+from kdviz.widgets.lab import PRESS_EPOCHS, PRESS_IMAGES, distillation_lab
 
 
 def test_set(device):

@@ -13,8 +13,9 @@ import time
 import torch
 from _common import header, transfer_set
 
-from kdviz.experiments import Workspace, estimate_seconds
+from kdviz.mnist.timing import estimate_seconds
 from kdviz.mnist.train import StudentConfig, choose_device, train_students
+from kdviz.mnist.workspace import Workspace
 
 
 def main():

@@ -100,7 +100,7 @@ def temperature(text):
 
 
 def pixels(text):
-    return _checked(_checks.count, text, int, "a shift in whole pixels", 0, 13)
+    return _checked(_checks.shift, text, int, "the value")
 
 
 def weight(text):
@@ -165,11 +165,11 @@ def _teacher(args):
 
     import torch
 
-    from .experiments import TEACHER_PRESETS
     from .mnist.data import load_mnist
     from .mnist.teacher_store import SHIPPED_DIR, save_cached
+    from .mnist.timing import format_seconds
     from .mnist.train import choose_device, export_teacher, to_inputs, to_labels, train_teacher
-    from .reporting import format_seconds
+    from .mnist.workspace import TEACHER_PRESETS
 
     config = TEACHER_PRESETS[args.preset]
     folder = Path(args.out) if args.out else SHIPPED_DIR
@@ -220,8 +220,9 @@ def _teacher(args):
 
 
 def _distill(args):
-    from .experiments import PAPER_ERRORS, get_preset, run_distillation
     from .mnist.data import load_mnist
+    from .mnist.workspace import get_preset
+    from .mnist_distillation import PAPER_ERRORS, run_distillation
     from .noise import spread
 
     preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs, args.transfer_jitter)
@@ -254,8 +255,9 @@ def _distill(args):
 
 
 def _sweep(args):
-    from .experiments import get_preset, prepare, run_sweep
     from .mnist.data import load_mnist
+    from .mnist.workspace import get_preset, prepare
+    from .mnist_distillation import run_sweep
 
     overrides = {"hidden": args.hidden, "seed": args.seed, "student_epochs": args.epochs}
     preset = get_preset(args.preset, transfer_jitter=args.transfer_jitter, **overrides)
@@ -300,10 +302,10 @@ def _sweep(args):
 def _consistency(args):
     import torch
 
-    from .consistency import CONSISTENT, FIXED, choice_sentence, compare_teaching, errors_table
     from .course.record import write_record
-    from .experiments import get_preset, prepare
+    from .dark_knowledge import CONSISTENT, FIXED, choice_sentence, compare_teaching, errors_table
     from .mnist.data import load_mnist
+    from .mnist.workspace import get_preset, prepare
     from .noise import spread
 
     preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs, args.transfer_jitter)
@@ -312,7 +314,9 @@ def _consistency(args):
         why = "exists (nothing is overwritten)" if save.exists() else f"is in no folder ({save.parent} is missing)"
         raise ValueError(f"--save {save} {why}")
     if args.transfer_jitter == 0:
-        raise ValueError("--transfer-jitter 0 is fixed soft targets, which this command always trains: give 1-13")
+        raise ValueError(
+            f"--transfer-jitter 0 is fixed soft targets, which this command always trains: give 1-{_checks.MAX_SHIFT}"
+        )
     if args.validation >= preset.n_transfer:
         raise ValueError(f"--validation {args.validation} leaves no training images of the {preset.n_transfer}")
     start = time.perf_counter()
@@ -572,12 +576,13 @@ def _check_sizes(args):
     """Refuse a stack of students too large to train, before any data is loaded."""
     if args.command not in ("distill", "sweep"):
         return
-    from .experiments import get_preset
+    from .mnist.models import mlp_weights
+    from .mnist.workspace import get_preset
 
     hidden = args.hidden or get_preset(args.preset).student.hidden
     settings = 2 if args.command == "distill" else len(args.T) * len(args.alpha)
     try:
-        _checks.stacked_size(settings * args.seeds, hidden)
+        _checks.stacked_size(settings * args.seeds, hidden, mlp_weights(hidden))
     except ValueError as err:
         raise ValueError(f"arguments --seeds/--hidden: {err}") from None
 

@@ -16,6 +16,7 @@ MAX_STACKED_WEIGHTS = 2**28  # weights of all students trained in one stacked pa
 # Above these temperatures kd_loss's T^2 KL is lost in rounding: the KL is O(1/T^2) while log-softmax
 # carries an absolute error of about eps * log(n); T^2 times that error must stay well below the loss.
 MAX_TEMPERATURE = {"float32": 1e3, "float64": 1e7}
+MAX_SHIFT = 13  # jitter in whole pixels: half the 28-pixel side, so a shifted digit keeps part of its image
 PROBABILITY_SUM_TOLERANCE = 1e-6  # float32 probabilities over thousands of classes still pass
 
 
@@ -89,14 +90,9 @@ def seeds_in_range(first, n_seeds, name="seed"):
     return list(range(first, first + n_seeds))
 
 
-def mlp_weights(hidden):
-    """Weights and biases of one 784-hidden-hidden-10 network (a student, or the teacher)."""
-    return 784 * hidden + hidden + hidden * hidden + hidden + hidden * 10 + 10
-
-
-def stacked_size(n_students, hidden):
+def stacked_size(n_students, hidden, weights_per_student):
     """Refuse a stack of students too large to train at once (more than MAX_STACKED_WEIGHTS in all)."""
-    total = n_students * mlp_weights(hidden)
+    total = n_students * weights_per_student
     if total > MAX_STACKED_WEIGHTS:
         raise ValueError(
             f"{n_students} stacked students of {hidden} hidden units hold {total / 1e6:.0f} M weights, more than "
@@ -104,6 +100,11 @@ def stacked_size(n_students, hidden):
             "use fewer seeds or settings, or fewer hidden units"
         )
     return n_students
+
+
+def shift(value, name, low=0):
+    """A shift in whole pixels, low..MAX_SHIFT (jitter of the teacher's images, consistent teaching)."""
+    return count(value, f"{name} (a shift in whole pixels)", low, MAX_SHIFT)
 
 
 def duration(seconds):
@@ -254,6 +255,17 @@ def broadcast_temperature(z, T, axis=-1, allow_zero=True):
     return np.broadcast_to(z, shape), np.broadcast_to(T, shape), axis
 
 
+def broadcast_logits(v, z, names=("teacher_logits", "student_logits")):
+    """Two arrays of logits broadcast together, with the same number of classes (the last axis)."""
+    if v.shape[-1] != z.shape[-1]:
+        raise ValueError(f"{names[0]} and {names[1]} must have as many classes, got shapes {v.shape} and {z.shape}")
+    try:
+        shape = np.broadcast_shapes(v.shape, z.shape)
+    except ValueError:
+        raise ValueError(f"{names[0]} of shape {v.shape} and {names[1]} of shape {z.shape} do not broadcast") from None
+    return np.broadcast_to(v, shape), np.broadcast_to(z, shape)
+
+
 def representable(result, what, why):
     """``result`` unchanged if it is all finite; otherwise a ValueError saying it overflows float64."""
     if not np.isfinite(result).all():
@@ -340,18 +352,18 @@ def min_temperature(dtype):
     return float(torch.finfo(dtype).tiny) ** 0.5
 
 
-def logit_tensor(value, name):
-    """Floating-point logits (batch, classes) or (students, batch, classes) as a torch tensor."""
+def logit_tensor(value, name, stacked=True):
+    """Floating-point logits (batch, classes), or (students, batch, classes) where ``stacked``, as a torch tensor."""
     import torch
 
     if not torch.is_tensor(value):
         raise TypeError(f"{name} must be a torch tensor, got {type(value).__name__} (use torch.as_tensor)")
     if not value.is_floating_point():
         raise TypeError(f"{name} must hold floating-point logits, got {value.dtype}")
-    if value.dim() not in (2, 3):
+    if value.dim() not in ((2, 3) if stacked else (2,)):
+        shapes = "(batch, classes) or (students, batch, classes)" if stacked else "(batch, classes)"
         raise ValueError(
-            f"{name} must be (batch, classes) or (students, batch, classes), got shape {tuple(value.shape)}; "
-            "for a single example use logits[None, :]"
+            f"{name} must be {shapes}, got shape {tuple(value.shape)}; for a single example use logits[None, :]"
         )
     if value.shape[-2] == 0:
         raise ValueError(f"{name} is an empty batch (shape {tuple(value.shape)})")
@@ -554,7 +566,7 @@ def teacher_config(config):
     for name in ("dropout_input", "dropout_hidden"):
         number(getattr(config, name), f"TeacherConfig.{name}", 0, 1, high_open=True)
     number(config.weight_decay, "TeacherConfig.weight_decay", 0)
-    count(config.jitter, "TeacherConfig.jitter (a shift in whole pixels)", 0, 13)
+    shift(config.jitter, "TeacherConfig.jitter")
     count(config.n_train, "TeacherConfig.n_train", 1, 60000)
 
 
@@ -569,6 +581,41 @@ def student_config(config):
             low_open=True,
             must="a finite number > 0, or None for no clipping",
         )
+
+
+def preset(preset, teacher_kind, student_kind):
+    """The fields of a Preset, checked when it is made: (n_transfer, T, alpha) as it stores them (n_transfer
+    None becomes the teacher's n_train)."""
+    instance_of(preset.teacher, teacher_kind, "a Preset's teacher")
+    instance_of(preset.student, student_kind, "a Preset's student")
+    n_transfer = preset.teacher.n_train if preset.n_transfer is None else preset.n_transfer
+    count(n_transfer, "Preset.n_transfer", 1, 60000)
+    shift(preset.transfer_jitter, "Preset.transfer_jitter")
+    T, alpha = T_and_alpha(preset.T, preset.alpha)
+    return int(n_transfer), float(T), float(alpha)
+
+
+def mnist_data(data):
+    """MNIST as kdviz.mnist.load_mnist() returns it: an object with train and test images and labels."""
+    if not all(hasattr(data, part) for part in ("train_images", "train_labels", "test_images", "test_labels")):
+        raise TypeError(f"data must be the MNIST of kdviz.mnist.load_mnist(), got {type(data).__name__}")
+    return data
+
+
+def row_indices(indices, n_rows, name="indices"):
+    """Distinct row numbers 0..n_rows-1, at least one, as an int64 numpy array in the order given."""
+    if hasattr(indices, "detach"):
+        indices = indices.detach().cpu().numpy()
+    array = np.asarray(indices)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integer row numbers, got {array.dtype} values")
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D list of row numbers, got shape {array.shape}")
+    if array.min() < 0 or array.max() >= n_rows:
+        raise ValueError(
+            f"{name} must lie in 0..{n_rows - 1} (rows of the transfer set), got {array.min()}..{array.max()}"
+        )
+    return array.astype(np.int64)
 
 
 def fraction(value, name="fraction"):
@@ -633,6 +680,27 @@ def input_tensor(x, name, device=None):
     return x
 
 
+def torch_module(model, name):
+    """A torch module (a teacher, a student)."""
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{name} must be a torch module, got {type(model).__name__}")
+    return model
+
+
+def image_batch(images, name):
+    """A non-empty floating-point tensor with one image per row (what a model takes)."""
+    import torch
+
+    if not torch.is_tensor(images) or not images.is_floating_point():
+        kind = images.dtype if torch.is_tensor(images) else type(images).__name__
+        raise TypeError(f"{name} must be a floating-point tensor with one image per row, got {kind}")
+    if images.dim() < 2 or len(images) == 0:
+        raise ValueError(f"{name} must hold at least one image, one per row, got shape {tuple(images.shape)}")
+    return images
+
+
 def label_tensor(y, n, device, name):
     """Labels of n examples as int64 on ``device``, checked as kd_loss checks them (``class_labels``)."""
     import torch
@@ -679,10 +747,11 @@ def students(T, alpha, seeds, default_seed):
     return T, alpha, seeds.astype(int)
 
 
-def transfer_set(x, y, teacher_logits, T, alpha, x_test, y_test):
+def transfer_set(x, y, teacher_logits, T, alpha, options):
     """Everything about train_students' data that would otherwise fail deep inside torch, or silently, mid-run.
 
-    Returns y and y_test as int64 labels (None stays None)."""
+    Returns y as int64 labels (None stays None) and the (images, labels) pairs of ``options.test`` and
+    ``options.validation``, checked ((None, None) where not given)."""
     import torch
 
     input_tensor(x, "x")
@@ -690,6 +759,8 @@ def transfer_set(x, y, teacher_logits, T, alpha, x_test, y_test):
         raise ValueError(
             f"without labels (y=None) only the soft term can be trained, so every alpha must be 1; got {alpha.tolist()}"
         )
+    if y is None and options.track_train_errors:
+        raise ValueError("track_train_errors needs the labels y: without them there are no training errors to count")
     if y is not None:
         y = label_tensor(y, len(x), x.device, "y")
     if teacher_logits is None:
@@ -701,16 +772,24 @@ def transfer_set(x, y, teacher_logits, T, alpha, x_test, y_test):
             raise ValueError(f"teacher logits must be a tensor ({len(x)}, 10) for {len(x)} examples, got {shape}")
         finite_rows(teacher_logits, "teacher")
         scaled_logits(teacher_logits, T, torch.float32)  # the students' loss is computed in float32
-    _, y_test = test_set(x_test, y_test, x.device)
-    return y, y_test
+    return y, evaluation_set(options.test, x.device, "test"), evaluation_set(options.validation, x.device, "validation")
+
+
+def evaluation_set(pair, device, name):
+    """An (images, labels) pair whose errors are counted after every epoch, checked; (None, None) for None."""
+    if pair is None:
+        return None, None
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise TypeError(f"TrainingOptions.{name} must be a pair (images, labels), e.g. workspace.test_set")
+    return test_set(*pair, device, name)
 
 
 def consistent_teaching(teacher, transfer_jitter, x):
-    """``transfer_jitter`` (whole pixels, 0..13) checked with the teacher it needs: a module on x's device that
+    """``transfer_jitter`` (whole pixels, 0..MAX_SHIFT) checked with the teacher it needs: a module on x's device that
     maps (N, 784) images to (N, 10) logits, given exactly when transfer_jitter > 0."""
     import torch
 
-    transfer_jitter = count(transfer_jitter, "transfer_jitter (a shift in whole pixels)", 0, 13)
+    transfer_jitter = shift(transfer_jitter, "transfer_jitter")
     if not transfer_jitter:
         if teacher is not None:
             raise ValueError("a teacher is used only with transfer_jitter > 0; otherwise give its teacher_logits")

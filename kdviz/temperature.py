@@ -12,6 +12,7 @@ from scipy.special import entr
 from ._checks import (
     as_logits,
     as_temperature,
+    broadcast_logits,
     broadcast_temperature,
     class_index,
     count,
@@ -175,6 +176,28 @@ def _xlogratio(log_a, log_b):
     """a (log a - log b) with 0 log 0 = 0: a term of a KL divergence, from the logs of a and b."""
     finite = np.isfinite(log_a)
     return np.where(finite, np.exp(log_a) * (np.where(finite, log_a, 0.0) - np.where(finite, log_b, 0.0)), 0.0)
+
+
+def kl_divergence(teacher_logits, student_logits, T=1.0):
+    """KL(p || q) = sum_i p_i (log p_i - log q_i) of p = softmax(v / T) and q = softmax(z / T), over the last axis.
+
+    Teacher and student logits broadcast together ((N, C) against (K, N, C) compares K students with one
+    teacher); the result has their batch shape. Computed from log-probabilities, so logits of 1e4 lose nothing;
+    0 log 0 = 0, and a -inf teacher logit is a class of probability 0.
+    """
+    v, z = as_logits(teacher_logits, "teacher_logits"), as_logits(student_logits, "student_logits")
+    v, z = broadcast_logits(v, z)
+    if (np.isneginf(z) & np.isfinite(v)).any():
+        raise ValueError(
+            "a student logit is -inf where the teacher's is finite: the student rules out a class the teacher "
+            "gives probability, so the KL is infinite"
+        )
+    as_temperature(T, allow_zero=False)
+    log_p = _log_softmax(_scaled_logits(v, T, -1)[1])
+    log_q = _log_softmax(_scaled_logits(z, T, -1)[1])
+    kl = _xlogratio(log_p, log_q).sum(-1)
+    representable(kl, "the KL", "the student's logits are too far from the teacher's at this temperature")
+    return np.maximum(kl, 0.0)  # a KL is >= 0; rounding can leave -1e-16 where p and q agree
 
 
 def kl_decomposition(teacher_logits, student_logits, target, T=1.0):

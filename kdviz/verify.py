@@ -242,3 +242,8 @@ def logit_matching_loss_grad_error(student_logits, teacher_logits):
     loss.backward()
     T = 10.0
     return float(np.abs(z.grad.numpy() - T**2 * logit_matching_grad(student_logits, teacher_logits, T)).max())
+
+
+def loglog_slope(x, y):
+    """Slope of the least-squares line through (log x, log y)."""
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])

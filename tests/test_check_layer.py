@@ -18,12 +18,14 @@ from kdviz import (
     turning_temperature,
     widgets,
 )
-from kdviz.experiments import Preset, seed_list
+from kdviz.dark_knowledge import final_accuracies
 from kdviz.figures import softmax as plots
 from kdviz.mnist.losses import kd_loss
+from kdviz.mnist.models import mlp_weights
+from kdviz.mnist.timing import format_seconds
 from kdviz.mnist.train import History, StudentConfig, TeacherConfig, to_inputs, train_students, transfer_indices
+from kdviz.mnist.workspace import Preset, seed_list
 from kdviz.noise import describe_best, spread
-from kdviz.reporting import final_accuracies, format_seconds
 from kdviz.runmode import env_flag, quick_mode
 from kdviz.verify import class_motions
 
@@ -200,4 +202,4 @@ def test_quick_mode_off_outside_pytest(monkeypatch):
 def test_a_stack_too_large_to_train_is_refused_before_training():
     with pytest.raises(ValueError, match="stacked students of 4096 hidden units"):
         train_students(*tiny_transfer_set(), [2.0] * 20, 0.5, StudentConfig(hidden=4096), progress=False)
-    assert _checks.stacked_size(45, 800) == 45  # the paper's sweep of 15 settings x 3 seeds fits
+    assert _checks.stacked_size(45, 800, mlp_weights(800)) == 45  # the paper's sweep of 15 settings x 3 seeds fits

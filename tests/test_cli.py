@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from kdviz.__main__ import main
-from kdviz.experiments import TEACHER_PRESETS
 from kdviz.mnist.data import load_mnist
 from kdviz.mnist.teacher_store import cache_path, file_sha256, load_weights_file
 from kdviz.mnist.train import TeacherConfig, count_errors, logits_of, to_inputs, to_labels
+from kdviz.mnist.workspace import TEACHER_PRESETS
 
 # One-epoch students are for speed, not trust: the warning that clipping steered them is expected here.
 UNTRUSTWORTHY = "ignore:the student with T=.* is not trustworthy:kdviz.mnist.train.TrainingWarning"

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from kdviz import consistency
-from kdviz.consistency import CONSISTENT, FIXED, choice_sentence, choose_recipe, compare_teaching
-from kdviz.experiments import Preset, Workspace, split_validation
-from kdviz.mnist.train import StudentConfig, TeacherConfig, train_students
+from kdviz import dark_knowledge as consistency
+from kdviz.dark_knowledge import CONSISTENT, FIXED, choice_sentence, choose_recipe, compare_teaching
+from kdviz.mnist.train import StudentConfig, TeacherConfig, TrainingOptions, train_students
+from kdviz.mnist.workspace import Preset, Workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore::kdviz.mnist.train.TrainingWarning")  # random toy data
 
@@ -43,22 +43,13 @@ def test_both_arms_train_on_the_split_and_count_every_epoch():
         assert np.shape(result["arms"][arm]["test_errors"]) == (2, 2)
     assert len(calls) == 4  # after each epoch of each arm
     # each arm is exactly train_students on the training part of the split, with or without consistent teaching
-    train_idx, val_idx = split_validation(workspace, 40)
+    train_idx, val_idx = workspace.split_validation(40)
     x, y, logits = workspace.x_train[train_idx], workspace.y_train[train_idx], workspace.teacher_logits[train_idx]
-    args = (x, y, None, 4.0, 0.7, PRESET.student)
     for arm, kwargs in ((FIXED, {}), (CONSISTENT, {"teacher": workspace.teacher, "transfer_jitter": 1})):
-        if arm == FIXED:
-            args = (x, y, logits, 4.0, 0.7, PRESET.student)
-        _, history = train_students(
-            *args,
-            seeds=[0, 1],
-            x_val=workspace.x_train[val_idx],
-            y_val=workspace.y_train[val_idx],
-            x_test=workspace.x_test,
-            y_test=workspace.y_test,
-            progress=False,
-            **kwargs,
+        options = TrainingOptions(
+            validation=(workspace.x_train[val_idx], workspace.y_train[val_idx]), test=workspace.test_set, **kwargs
         )
+        _, history = train_students(x, y, logits, 4.0, 0.7, PRESET.student, [0, 1], options, progress=False)
         assert result["arms"][arm]["val_errors"] == np.array(history.val_errors).tolist()
         assert result["arms"][arm]["test_errors"] == np.array(history.test_errors).tolist()
     assert result["chosen_test_errors"] == result["arms"][result["chosen"]]["test_errors"][-1]
@@ -87,9 +78,9 @@ def test_the_choice_sentence_says_why():
 
 
 def test_bad_input_is_refused_before_training(monkeypatch):
-    monkeypatch.setattr(consistency, "train_students", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr("kdviz.mnist.workspace.train_students", lambda *a, **k: pytest.fail("training started"))
     workspace = toy_workspace()
-    with pytest.raises(ValueError, match="consistent teaching needs a shift of 1 to 13 pixels"):
+    with pytest.raises(ValueError, match=r"consistent teaching needs 1 or more.*in 1\.\.13"):
         compare_teaching(workspace, PRESET, transfer_jitter=0)
     with pytest.raises(ValueError, match="n_validation"):
         compare_teaching(workspace, PRESET, n_validation=240)

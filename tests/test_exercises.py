@@ -11,25 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kdviz import exercises_loss_bugs_tmp as kd_bugs
-from kdviz.exercises import (
-    EXERCISES,
-    Choice,
-    Code,
-    IndexSet,
-    Number,
-    _round,
-    check,
-    feedback,
-    quiz,
-    read_index_set,
-    read_number,
-    show_solution,
-    solution,
-)
-from kdviz.exercises_loss_bugs_tmp import BUG_OF, BUGGY_LOSSES, LOSS_BUGS, kd_cases, name_the_bug, soft_target_change
+from kdviz.exercises import EXERCISES, check, feedback, quiz, show_solution, solution
+from kdviz.exercises import loss_bugs as kd_bugs
+from kdviz.exercises.answers import Choice, Code, IndexSet, Number, _round, read_index_set, read_number
+from kdviz.exercises.loss_bugs import BUG_OF, BUGGY_LOSSES, LOSS_BUGS, kd_cases, name_the_bug
 from kdviz.mnist.losses import kd_loss
 from kdviz.mnist.models import teacher_mlp
+from kdviz.mnist_distillation import soft_target_change
 from kdviz.widgets import WIDGET_VIEW
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -505,11 +493,20 @@ def test_soft_target_change_refuses_what_it_cannot_measure():
     teacher = teacher_mlp(hidden=8)
     with pytest.raises(TypeError, match="teacher must be a torch module"):
         soft_target_change(lambda x: x, torch.rand(2, 784))
-    for images in (torch.rand(0, 784), torch.ones(2, 784, dtype=torch.int64), [[0.0] * 784], torch.rand(784)):
-        with pytest.raises(ValueError, match="images must be"):
+    for images in (torch.ones(2, 784, dtype=torch.int64), [[0.0] * 784]):  # the wrong kind
+        with pytest.raises(TypeError, match="images must be"):
             soft_target_change(teacher, images)
-    for T in (0, -1.0, float("nan"), "20", True):
-        with pytest.raises(ValueError, match="temperature T"):
+    for images in (torch.rand(0, 784), torch.rand(784)):  # the right kind, no batch of images
+        with pytest.raises(ValueError, match="images must"):
+            soft_target_change(teacher, images)
+    for T, error in (
+        (0, ValueError),
+        (-1.0, ValueError),
+        (float("nan"), ValueError),
+        ("20", TypeError),
+        (True, TypeError),
+    ):
+        with pytest.raises(error, match="temperature T"):
             soft_target_change(teacher, torch.rand(2, 784), T=T)
 
 

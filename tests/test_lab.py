@@ -7,19 +7,19 @@ import pytest
 import torch
 
 from kdviz import softmax
-from kdviz.experiments import (
-    Workspace,
-    best_class_bias,
-    dark_knowledge_examples,
-    errors_against_temperature,
-    most_confusable,
-)
-from kdviz.figures.mnist import class_similarity
-from kdviz.lab import PRESS_EPOCHS, PRESS_IMAGES, distillation_lab
+from kdviz.dark_knowledge import best_class_bias, errors_against_temperature
 from kdviz.mnist.models import teacher_mlp
 from kdviz.mnist.train import StudentConfig, count_errors, logits_of, train_students
-from kdviz.reporting import comparison_report, top_classes_line
+from kdviz.mnist.workspace import Workspace
+from kdviz.mnist_distillation import (
+    class_similarity,
+    comparison_report,
+    dark_knowledge_examples,
+    most_confusable,
+    top_classes_line,
+)
 from kdviz.widgets import similarity_panel
+from kdviz.widgets.lab import PRESS_EPOCHS, PRESS_IMAGES, distillation_lab
 
 # random toy data: students that cannot learn it are expected, and TrainingWarning says so
 pytestmark = pytest.mark.filterwarnings("ignore::kdviz.mnist.train.TrainingWarning")
@@ -251,7 +251,7 @@ def test_the_lab_table_as_text_has_a_line_per_press_with_the_seed_range(workspac
     ],
 )
 def test_lab_start_values_outside_its_controls_are_refused_not_clamped(workspace, kwargs, error, words):
-    from kdviz.lab import DistillationLab
+    from kdviz.widgets.lab import DistillationLab
 
     with pytest.raises(error, match=words):
         DistillationLab(workspace, **kwargs)

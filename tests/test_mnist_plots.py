@@ -7,6 +7,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from kdviz import softmax
 from kdviz.figures import mnist as mnist_plots
+from kdviz.mnist_distillation import class_similarity
 
 
 def confident_teacher(n=500, seed=0):
@@ -43,7 +44,7 @@ def test_log_ticks_lie_in_their_range(low, high):
 def test_the_similarity_map_shows_the_diagonal_when_asked():
     logits, labels = confident_teacher()
     shown = mnist_plots.plot_class_similarity(logits, labels, 1.0, hide_diagonal=False)
-    matrix = mnist_plots.class_similarity(logits, labels, 1.0)
+    matrix = class_similarity(logits, labels, 1.0)
     assert shown.axes[0].images[0].norm.vmax == pytest.approx(matrix.diagonal().max())
 
 

@@ -15,6 +15,7 @@ from kdviz import expected_logit, random_logits, softmax, turning_temperature
 from kdviz import widgets as kw
 from kdviz.figures import mnist as mnist_plots
 from kdviz.figures import softmax as plots
+from kdviz.mnist_distillation import similar_pairs
 
 Z = random_logits(7, seed=0)
 V = random_logits(7, seed=1)
@@ -214,7 +215,7 @@ BAD_PLOTS = {
     "gradient scaling to inf": (lambda: plots.plot_gradient_scaling(Z, V, T_max=np.inf), ValueError, "T_max"),
     "curves up to T = 0": (lambda: plots.plot_temperature_curves(Z, T_max=0), ValueError, "T_max"),
     "soft share up to T = 1": (lambda: plots.plot_soft_share(Z, V, 0, 2.0, 0.5, T_max=1.0), ValueError, "T_max"),
-    "no digits": (lambda: mnist_plots.plot_digits(np.zeros((5, 28, 28)), [0] * 5, n=0), ValueError, "n is how many"),
+    "no digits": (lambda: mnist_plots.plot_digits(np.zeros((5, 28, 28)), [0] * 5, n=0), ValueError, "n .how many"),
     "no images": (lambda: mnist_plots.plot_digits(np.zeros((0, 28, 28)), []), ValueError, "no images"),
     "too few labels": (lambda: mnist_plots.plot_digits(np.zeros((5, 28, 28)), [0] * 3), ValueError, "labels must"),
     "label 12": (lambda: mnist_plots.plot_digit_soft_targets(DIGIT, np.arange(10.0), 12), ValueError, "label 12"),
@@ -435,7 +436,7 @@ def test_random_logits_refuses_sizes_seeds_and_scales_that_mean_nothing(kwargs, 
         (lambda: plots.plot_dark_knowledge([0.9, 0.05, 0.05], temperatures=[1, -2]), ValueError, "temperature > 0"),
         (lambda: plots.plot_temperature_curves(Z, n_points=0), ValueError, "n_points"),
         (lambda: plots.plot_probabilities([1.0, 2.0], "2"), TypeError, "T must be a number"),
-        (lambda: mnist_plots.similar_pairs(np.eye(3), k=100), ValueError, r"k must be an integer in 1\.\.6"),
+        (lambda: similar_pairs(np.eye(3), k=100), ValueError, r"k must be an integer in 1\.\.6"),
         (lambda: mnist_plots.plot_error_rates(_history(4), 10, 10, ["a", "b", "c"]), ValueError, "one label"),
         (lambda: mnist_plots.plot_training_curves(_history(2), labels=["a"]), ValueError, "one label per student"),
     ],

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from kdviz.experiments import get_preset
 from kdviz.mnist import teacher_store
 from kdviz.mnist.data import load_mnist
 from kdviz.mnist.teacher_store import SHIPPED_DIR, file_sha256, find_shipped, load_shipped, rebuild_command
 from kdviz.mnist.train import count_errors, load_or_train_teacher, logits_of, to_inputs, to_labels
-from kdviz.reporting import teacher_status
+from kdviz.mnist.workspace import get_preset, teacher_status
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = get_preset("paper").teacher

@@ -219,7 +219,7 @@ def teacher_command(cache, monkeypatch, tmp_path):
 
 def test_a_failed_export_keeps_the_trained_teacher_in_the_cache_and_says_where(teacher_command, monkeypatch, capsys):
     from kdviz.__main__ import main
-    from kdviz.experiments import TEACHER_PRESETS
+    from kdviz.mnist.workspace import TEACHER_PRESETS
 
     out, argv = teacher_command
     real_write = teacher_store._write_bytes

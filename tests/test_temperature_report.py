@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kdviz.reporting import temperature_report
+from kdviz.dark_knowledge import temperature_report
 
 TEMPERATURES = [1, 2, 3, 4, 8, 20]
 

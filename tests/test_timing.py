@@ -4,10 +4,9 @@ the run it estimates is a timing, measured by benchmarks/bench_time_estimate.py,
 import pytest
 import torch
 
-from kdviz.experiments import Workspace
 from kdviz.mnist.models import teacher_mlp
-from kdviz.mnist.timing import Probe, probe_training, run_seconds
-from kdviz.reporting import describe_estimate
+from kdviz.mnist.timing import Probe, describe_estimate, probe_training, run_seconds
+from kdviz.mnist.workspace import Workspace
 
 pytestmark = pytest.mark.filterwarnings("ignore::kdviz.mnist.train.TrainingWarning")  # random toy data
 

@@ -9,6 +9,7 @@ from kdviz.mnist.models import StackedStudents, student_mlp
 from kdviz.mnist.train import (
     StudentConfig,
     TeacherConfig,
+    TrainingOptions,
     TrainingWarning,
     choose_device,
     clip_per_student,
@@ -131,11 +132,10 @@ def test_history_and_callback_report_every_epoch(toy):
         [1.0, 5.0],
         0.5,
         StudentConfig(hidden=8, epochs=3),
-        x_test=x[:50],
-        y_test=y[:50],
-        track_train_errors=True,
+        options=TrainingOptions(
+            test=(x[:50], y[:50]), track_train_errors=True, callback=lambda epoch, h: seen.append(epoch)
+        ),
         progress=False,
-        callback=lambda epoch, h: seen.append(epoch),
     )
     assert seen == [0, 1, 2] and history.epochs == [1, 2, 3]
     assert history.test_errors[-1].shape == (2,) and history.train_errors[-1].shape == (2,)
@@ -277,13 +277,16 @@ def test_consistent_teaching_labels_exactly_the_shifted_view_the_student_sees(to
         return real_model_call(self, views)
 
     def loss(student_logits, targets, labels, T, alpha):
-        pairs[-1].append(targets.clone())
+        if pairs and len(pairs[-1]) == 1:  # a training step's loss (the chance loss comes before any step)
+            pairs[-1].append(targets.clone())
         return real_loss(student_logits, targets, labels, T, alpha)
 
     monkeypatch.setattr(StackedStudents, "forward", student_forward)
     monkeypatch.setattr(train, "distillation_loss", loss)
     config = StudentConfig(hidden=8, epochs=1, batch_size=100)
-    train_students(x, y, None, 4.0, 1.0, config, teacher=teacher, transfer_jitter=2, progress=False)
+    train_students(
+        x, y, None, 4.0, 1.0, config, options=TrainingOptions(teacher=teacher, transfer_jitter=2), progress=False
+    )
     assert len(pairs) == 3 and teacher.training and not any(teacher.modes[1:])  # eval while it labels; restored
     with torch.no_grad():
         for views, targets in pairs:
@@ -336,14 +339,13 @@ def test_validation_errors_are_counted_every_epoch(toy):
         0.5,
         config,
         seeds=[0, 1],
-        x_val=x[200:],
-        y_val=y[200:],
+        options=TrainingOptions(validation=(x[200:], y[200:])),
         progress=False,
     )
     assert len(history.val_errors) == 3 and history.val_errors[-1].shape == (2,)
     np.testing.assert_array_equal(history.val_errors[-1], count_errors(logits_of(model, x[200:]), y[200:]))
-    with pytest.raises(ValueError, match="x_val and y_val together"):
-        train_students(x, y, teacher_logits, 4.0, 0.5, config, x_val=x, progress=False)
+    with pytest.raises(ValueError, match="x_validation and y_validation together"):
+        train_students(x, y, teacher_logits, 4.0, 0.5, config, options=TrainingOptions(validation=(x, None)))
 
 
 def test_consistent_teaching_shifts_every_image_by_at_most_the_given_pixels(toy):
@@ -364,10 +366,25 @@ def test_consistent_teaching_keeps_a_stacked_student_equal_to_the_same_student_a
     teacher = RecordingTeacher().eval()
     config = StudentConfig(hidden=8, epochs=2, batch_size=64)
     stacked, _ = train_students(
-        x, y, None, 4.0, 0.5, config, seeds=[0, 1, 0], teacher=teacher, transfer_jitter=2, progress=False
+        x,
+        y,
+        None,
+        4.0,
+        0.5,
+        config,
+        seeds=[0, 1, 0],
+        options=TrainingOptions(teacher=teacher, transfer_jitter=2),
+        progress=False,
     )
     alone, _ = train_students(
-        x, y, None, 4.0, 0.5, replace_seed(config, 1), teacher=teacher, transfer_jitter=2, progress=False
+        x,
+        y,
+        None,
+        4.0,
+        0.5,
+        replace_seed(config, 1),
+        options=TrainingOptions(teacher=teacher, transfer_jitter=2),
+        progress=False,
     )
     for W_stacked, W_alone in zip(stacked.parameters(), alone.parameters(), strict=True):
         torch.testing.assert_close(W_stacked[1], W_alone[0], rtol=1e-4, atol=1e-5)
@@ -384,8 +401,21 @@ def test_consistent_teaching_input_is_checked_before_training(toy):
     x, y, teacher_logits = toy
     config = StudentConfig(hidden=8, epochs=1)
     with pytest.raises(TypeError, match="needs the teacher model"):
-        train_students(x, y, teacher_logits, 4.0, 0.5, config, transfer_jitter=2, progress=False)
+        train_students(
+            x, y, teacher_logits, 4.0, 0.5, config, options=TrainingOptions(transfer_jitter=2), progress=False
+        )
     with pytest.raises(ValueError, match="only with transfer_jitter > 0"):
-        train_students(x, y, teacher_logits, 4.0, 0.5, config, teacher=RecordingTeacher(), progress=False)
+        train_students(
+            x, y, teacher_logits, 4.0, 0.5, config, options=TrainingOptions(teacher=RecordingTeacher()), progress=False
+        )
     with pytest.raises(ValueError, match="transfer_jitter"):
-        train_students(x, y, None, 4.0, 0.5, config, teacher=RecordingTeacher(), transfer_jitter=14, progress=False)
+        train_students(
+            x,
+            y,
+            None,
+            4.0,
+            0.5,
+            config,
+            options=TrainingOptions(teacher=RecordingTeacher(), transfer_jitter=14),
+            progress=False,
+        )

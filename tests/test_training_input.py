@@ -8,25 +8,21 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kdviz.experiments import (
-    Workspace,
+from kdviz.dark_knowledge import (
     best_class_bias,
     errors_against_temperature,
-    get_preset,
+    final_accuracies,
     logit_gradient_sizes,
-    most_confusable,
     omitted_class_experiment,
-    run_distillation,
-    run_sweep,
-    split_validation,
+    small_data_report,
 )
-from kdviz.figures.mnist import class_similarity, similar_pairs
 from kdviz.mnist.losses import kd_loss
 from kdviz.mnist.models import teacher_mlp
 from kdviz.mnist.train import (
     History,
     StudentConfig,
     TeacherConfig,
+    TrainingOptions,
     TrainingWarning,
     count_errors,
     to_inputs,
@@ -34,7 +30,8 @@ from kdviz.mnist.train import (
     train_teacher,
     transfer_indices,
 )
-from kdviz.reporting import final_accuracies, small_data_report, teacher_status
+from kdviz.mnist.workspace import Workspace, get_preset, teacher_status
+from kdviz.mnist_distillation import class_similarity, most_confusable, run_distillation, run_sweep, similar_pairs
 
 
 @pytest.fixture
@@ -179,7 +176,9 @@ def test_a_configuration_that_is_not_a_student_config_or_training_errors_without
     with pytest.raises(TypeError, match="config must be a StudentConfig"):
         train_students(x, y, v, 4.0, 0.5, {"hidden": 8}, progress=False)
     with pytest.raises(ValueError, match="track_train_errors needs the labels"):
-        train_students(x, None, v, 4.0, 1.0, StudentConfig(hidden=8, epochs=1), track_train_errors=True)
+        train_students(
+            x, None, v, 4.0, 1.0, StudentConfig(hidden=8, epochs=1), options=TrainingOptions(track_train_errors=True)
+        )
 
 
 def test_the_teacher_checks_its_input_before_training(learnable):
@@ -200,13 +199,15 @@ def test_bad_training_input_is_refused_before_training(learnable, monkeypatch, n
     args = {"x": x, "y": y, "teacher_logits": teacher_logits, "T": 4.0, "alpha": 0.5, "seeds": None, "x_test": None}
     args.update(y_test=None)
     args.update(change(x, y, teacher_logits))
+    test = (args.pop("x_test"), args.pop("y_test"))
+    options = TrainingOptions(test=None if test == (None, None) else test)
 
     def no_training(*args, **kwargs):
         raise AssertionError("training started before the input was checked")
 
     monkeypatch.setattr("kdviz.mnist.train.initial_students", no_training)
     with pytest.raises((ValueError, TypeError), match=message):
-        train_students(**args, config=StudentConfig(hidden=8, epochs=1), progress=False)
+        train_students(**args, config=StudentConfig(hidden=8, epochs=1), options=options, progress=False)
 
 
 @pytest.mark.filterwarnings("ignore::kdviz.mnist.train.TrainingWarning")  # one short epoch: only equality matters
@@ -325,7 +326,7 @@ def test_teacher_status_never_says_about_zero_minutes(monkeypatch, tmp_path):
     ],
 )
 def test_omitted_class_experiment_refuses_bad_arguments_before_training(workspace, monkeypatch, change, message):
-    monkeypatch.setattr("kdviz.experiments.train_students", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr("kdviz.mnist.workspace.train_students", lambda *a, **k: pytest.fail("training started"))
     args = {"T": 20.0, "alpha": 1.0, "n_validation": 500, **change}
     with pytest.raises((ValueError, TypeError), match=message):
         omitted_class_experiment(workspace, StudentConfig(hidden=8, epochs=1), progress=False, **args)
@@ -354,7 +355,7 @@ def test_get_preset_accepts_exactly_the_temperatures_that_kd_loss_accepts(T):
 
 @pytest.mark.parametrize("T", [float("inf"), 5000.0, "2", 1e-30, [1, 2]])
 def test_run_distillation_never_loads_a_teacher_for_a_bad_temperature(monkeypatch, T):
-    monkeypatch.setattr("kdviz.experiments.load_or_train_teacher", lambda *a, **k: pytest.fail("teacher loaded"))
+    monkeypatch.setattr("kdviz.mnist.workspace.load_or_train_teacher", lambda *a, **k: pytest.fail("teacher loaded"))
     with pytest.raises((ValueError, TypeError), match="T"):
         run_distillation(None, get_preset("quick", T=T), "cpu", progress=False)
     with pytest.raises(TypeError, match="Preset"):
@@ -404,7 +405,7 @@ def test_best_class_bias_needs_a_class_index_in_range(cls, error):
 )
 def test_a_validation_split_must_leave_both_parts_non_empty(workspace, n_validation, error):
     with pytest.raises(error, match="n_validation"):
-        split_validation(workspace, n_validation)
+        workspace.split_validation(n_validation)
 
 
 @pytest.mark.parametrize(("kwargs", "words"), [({"T": 0}, "T"), ({"T": -2}, "T"), ({"n_examples": 0}, "n_examples")])
@@ -439,8 +440,8 @@ def test_transfer_indices_refuse_a_negative_seed_and_an_empty_result():
 
 
 def test_helpers_refuse_what_is_not_a_preset_data_or_duration(workspace):
-    from kdviz.experiments import estimate_seconds, prepare
-    from kdviz.reporting import format_seconds
+    from kdviz.mnist.timing import estimate_seconds, format_seconds
+    from kdviz.mnist.workspace import prepare
 
     with pytest.raises(TypeError, match="preset must be a Preset"):
         teacher_status("quick")
@@ -453,7 +454,7 @@ def test_helpers_refuse_what_is_not_a_preset_data_or_duration(workspace):
 
 
 def test_the_patient_preset_teaches_consistently_and_the_others_keep_fixed_targets():
-    from kdviz.experiments import get_preset
+    from kdviz.mnist.workspace import get_preset
 
     assert get_preset("patient").transfer_jitter == 2 and get_preset("patient").teacher == get_preset("paper").teacher
     assert get_preset("paper").transfer_jitter == 0 and get_preset("quick").transfer_jitter == 0

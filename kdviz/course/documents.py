@@ -153,7 +153,7 @@ def render_outputs(record):
 
 def render_results(record):
     """The README's results table: the notebooks' times, the command line's paper run, the shipped teacher."""
-    from ..experiments import PAPER_ERRORS
+    from ..mnist_distillation import PAPER_ERRORS
 
     times = ", ".join(
         f"{stem.split('_', 1)[0]} {minutes(notebook['seconds'])}" for stem, notebook in record["notebooks"].items()

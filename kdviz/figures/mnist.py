@@ -9,14 +9,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
 from .._checks import class_index, count, temperature_list
+from ..mnist_distillation import class_similarity
 from ..temperature import softmax
 from .softmax import new_figure
 
 
 def plot_digits(images, labels, n=16, predictions=None):
     """A grid of the first n digits with their labels (and predictions, where given)."""
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n is how many digits to show, an integer >= 1, got {n!r}")
+    n = count(n, "n (how many digits to show)")
     if len(images) == 0:
         raise ValueError("there are no images to show")
     n = min(n, len(images))
@@ -66,38 +66,6 @@ def plot_digit_soft_targets(image, teacher_logits, label, temperatures=(1.0, 20.
         ax.set_xlabel("class, most likely first", fontsize=8)
     axes[0].set_ylabel("teacher probability")
     return fig
-
-
-def class_similarity(teacher_logits, labels, T):
-    """10 x 10 matrix: row c is the mean soft target softmax(v / T) over examples of true class c."""
-    q = softmax(np.asarray(teacher_logits, dtype=float), T)
-    labels = np.asarray(labels)
-    if labels.shape != q.shape[:1]:
-        raise ValueError(f"one label per row of teacher logits: {len(labels)} labels for {len(q)} rows")
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integer classes, got {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= q.shape[1]):
-        raise ValueError(
-            f"labels must lie in 0..{q.shape[1] - 1} (one per column of teacher logits), "
-            f"got {labels.min()}..{labels.max()}"
-        )
-    missing = [c for c in range(q.shape[1]) if not (labels == c).any()]
-    if missing:
-        raise ValueError(
-            f"no examples of class(es) {missing} among the labels: their row of mean soft targets is empty"
-        )
-    return np.stack([q[labels == c].mean(axis=0) for c in range(q.shape[1])])
-
-
-def similar_pairs(matrix, k=3):
-    """The k largest off-diagonal cells of a class-similarity matrix, as (true class, suggested class, value)."""
-    matrix = np.asarray(matrix, dtype=float)
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"matrix must be square (classes x classes), got shape {matrix.shape}")
-    k = count(k, "k", 1, len(matrix) * (len(matrix) - 1))
-    off = np.where(np.eye(len(matrix), dtype=bool), -np.inf, matrix)
-    flat = np.argsort(off, axis=None)[::-1][:k]
-    return [(int(r), int(c), float(matrix[r, c])) for r, c in zip(*np.unravel_index(flat, off.shape), strict=True)]
 
 
 def log_ticks(low, high, n=5):
@@ -306,7 +274,7 @@ def plot_lab_results(rows):
 
 def plot_teaching_curves(result):
     """Validation errors (left, where the recipe is chosen) and test errors (right) against epochs for each arm of
-    ``kdviz.consistency.compare_teaching``: the mean over seeds, the seed range shaded, on a log axis."""
+    ``kdviz.dark_knowledge.compare_teaching``: the mean over seeds, the seed range shaded, on a log axis."""
     fig, axes = new_figure(9, 3.4, ncols=2)
     for ax, key in zip(axes, ("val_errors", "test_errors"), strict=True):
         low, high = np.inf, 0.0

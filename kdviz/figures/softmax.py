@@ -18,6 +18,7 @@ from .._checks import (
 )
 from ..gradients import logit_matching_grad, soft_ce_grad
 from ..temperature import entropy, expected_logit, softmax, turning_temperature
+from ..verify import loglog_slope
 
 CLASS_COLORS = [f"C{i % 10}" for i in range(20)]
 MAX_CURVES = len(CLASS_COLORS)  # plot_temperature_curves draws at most this many classes
@@ -31,11 +32,6 @@ def new_figure(width=7.0, height=3.6, ncols=1, margins=None):
     if margins:
         fig.subplots_adjust(**margins)
     return fig, axes
-
-
-def loglog_slope(x, y):
-    """Slope of the least-squares line through (log x, log y)."""
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
 def rounded(value, decimals=2):

@@ -27,6 +27,11 @@ def mlp(hidden, depth=2, dropout_input=0.0, dropout_hidden=0.0):
     return nn.Sequential(*[layer for layer in layers if not (isinstance(layer, nn.Dropout) and layer.p == 0)])
 
 
+def mlp_weights(hidden, depth=2):
+    """Weights and biases of one 784-hidden(-hidden...)-10 network (a student, or the teacher)."""
+    return N_PIXELS * hidden + hidden + (depth - 1) * (hidden * hidden + hidden) + hidden * N_CLASSES + N_CLASSES
+
+
 def teacher_mlp(hidden=1200, dropout_input=0.2, dropout_hidden=0.5):
     return mlp(hidden, dropout_input=dropout_input, dropout_hidden=dropout_hidden)
 

@@ -24,10 +24,9 @@ from pathlib import Path
 import torch
 
 from .. import _files
-from .._checks import mlp_weights
 from ..runmode import env_flag, env_folder
 from .data import data_fingerprint
-from .models import teacher_mlp
+from .models import mlp_weights, teacher_mlp
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "teachers"  # package data of kdviz
 CACHE_FORMAT = 2  # a cache file holds {"weights": state dict, "sha256": weights_sha256 of it}

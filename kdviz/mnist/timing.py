@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .._checks import count
-from .train import StudentConfig, TrainingWarning, logits_of, train_students
+from .._checks import count, duration
+from .train import StudentConfig, TrainingOptions, TrainingWarning, logits_of
 
 PROBE_STEPS_PER_EPOCH = 2  # training steps in one probe epoch; a probe epoch's end is one time mark
 PROBE_SECONDS = 2.0  # how long the timed part of a probe aims to run (at least 4 epochs, at most 200)
@@ -44,21 +44,15 @@ def probe_training(workspace, hidden, n_students=1, n_seeds=1, batch_size=128, e
     n = min(PROBE_STEPS_PER_EPOCH * batch_size, len(workspace.x_train))
     steps = math.ceil(n / batch_size)
 
+    probe_set = workspace.subset(n)
+
     def run(epochs):
         marks = [time.perf_counter()]
+        options = TrainingOptions(callback=lambda epoch, history: marks.append(time.perf_counter()))
         with warnings.catch_warnings():  # a probe's students are not results anyone reads
             warnings.simplefilter("ignore", TrainingWarning)
-            model, _ = train_students(
-                workspace.x_train[:n],
-                workspace.y_train[:n],
-                workspace.teacher_logits[:n],
-                4.0,
-                0.5,
-                replace(config, epochs=epochs),
-                seeds=seeds,
-                progress=False,
-                callback=lambda epoch, history: marks.append(time.perf_counter()),
-            )
+            run_config = replace(config, epochs=epochs)
+            model, _ = probe_set.train_students(4.0, 0.5, run_config, seeds, options=options, progress=False)
         return np.diff(marks), model
 
     budget = PROBE_SECONDS if budget is None else budget
@@ -91,3 +85,38 @@ def machine_load():
     if not hasattr(os, "getloadavg"):  # Windows
         return None
     return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+def estimate_seconds(
+    workspace, hidden, epochs, n_students=1, n_examples=None, batch_size=128, n_seeds=1, n_evaluated=0
+):
+    """Wall time of a run of n_students settings x n_seeds seeds, stacked, for ``epochs`` epochs over n_examples
+    transfer images (default: all of them), computing logits for ``n_evaluated`` images after every epoch (a test
+    set that is tracked): a few seconds' probe of that stack on this machine now, scaled up (``kdviz.mnist.timing``)."""
+    n_examples = len(workspace.x_train) if n_examples is None else n_examples
+    for value, name in ((hidden, "hidden"), (epochs, "epochs"), (n_examples, "n_examples"), (batch_size, "batch_size")):
+        count(value, name)
+    count(n_evaluated, "n_evaluated", 0)
+    measured = probe_training(workspace, hidden, n_students, n_seeds, batch_size, evaluate=n_evaluated > 0)
+    return run_seconds(measured, epochs, n_examples, batch_size, n_evaluated)
+
+
+def format_seconds(seconds):
+    """'0.4 s', '12 s', '3.2 min': a duration as a person would say it."""
+    seconds = duration(seconds)
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def describe_estimate(seconds):
+    """'estimated time: about 4.6 min, ...': an estimate from ``estimate_seconds`` as a line to
+    print, with how busy the machine is now (work that starts later slows the run: the estimate cannot see it)."""
+    load = machine_load()
+    return (
+        f"estimated time: about {format_seconds(seconds)}, from a few seconds' probe of these students just now"
+        + (f" ({load})" if load else "")
+        + "; more if other work on this machine starts"
+    )

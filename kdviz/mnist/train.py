@@ -20,7 +20,7 @@ from .._checks import MAX_SEED
 from . import teacher_store
 from .data import data_fingerprint
 from .losses import distillation_loss
-from .models import N_CLASSES, N_PIXELS, StackedStudents, student_mlp, teacher_mlp
+from .models import N_CLASSES, N_PIXELS, StackedStudents, mlp_weights, student_mlp, teacher_mlp
 
 PIXEL_MEAN, PIXEL_STD = 0.1307, 0.3081  # MNIST training-set statistics of pixel / 255
 
@@ -295,6 +295,11 @@ def count_errors(logits, labels, class_bias=None):
     return wrong.cpu().numpy()
 
 
+def single_errors(logits, labels, class_bias=None):
+    """Errors of one model as an int (logits (N, C), or (1, N, C) from a one-student stack)."""
+    return int(np.sum(count_errors(logits, labels, class_bias)))
+
+
 def train_teacher(x, y, config=TeacherConfig(), x_test=None, y_test=None, progress=True, callback=None):
     """Train the dropout teacher with SGD + one-cycle schedule and optional pixel jitter."""
     _checks.instance_of(config, TeacherConfig, "config", "TeacherConfig(epochs=12)")
@@ -392,17 +397,16 @@ def export_teacher(model, config, data, folder, name, record):
     return teacher_store.write_shipped(state, folder, name, record)
 
 
-def _chance_losses(teacher_logits, T, alpha):
-    """Loss of a student that always predicts uniform probabilities: alpha T^2 mean KL(p_T || u) + (1 - alpha) log C."""
-    log_c = float(np.log(N_CLASSES))
+def _chance_losses(teacher_logits, labels, T, alpha):
+    """The loss of a student that always predicts uniform probabilities, one per student: ``distillation_loss``
+    of all-zero logits, alpha T^2 KL(p_T || u) + (1 - alpha) log C, in float64."""
     if teacher_logits is None:
-        return np.full(len(T), log_c)
-    kl = []
-    for t in T:
-        log_p = torch.log_softmax(teacher_logits.double() / t, -1)
-        p = log_p.exp()
-        kl.append(float(torch.where(p > 0, p * (log_p + log_c), 0.0).sum(-1).mean()))
-    return alpha * T**2 * np.array(kl) + (1 - alpha) * log_c
+        return np.full(len(T), float(np.log(N_CLASSES)))
+    v = teacher_logits.double()
+    y = None if labels is None else labels.to(v.device)
+    uniform = torch.zeros_like(v)
+    losses = [distillation_loss(uniform, v, y, torch.tensor(t), torch.tensor(a)) for t, a in zip(T, alpha, strict=True)]
+    return np.array([float(loss) for loss in losses])
 
 
 def initial_students(hidden, seeds):
@@ -415,25 +419,28 @@ def initial_students(hidden, seeds):
     return StackedStudents([start[seed] for seed in seeds])
 
 
-def train_students(
-    x,
-    y,
-    teacher_logits,
-    T,
-    alpha,
-    config=StudentConfig(),
-    seeds=None,
-    x_test=None,
-    y_test=None,
-    track_train_errors=False,
-    progress=True,
-    callback=None,
-    description=None,
-    teacher=None,
-    transfer_jitter=0,
-    x_val=None,
-    y_val=None,
-):
+@dataclass(frozen=True)
+class TrainingOptions:
+    """What a training run does besides learning the transfer set's fixed soft targets: consistent teaching,
+    what it counts after every epoch, and what it tells the caller.
+
+    Consistent teaching (Beyer et al. 2022): ``transfer_jitter=k`` shifts each transfer batch by up to k pixels,
+    and ``teacher`` (in eval mode, no gradient) labels exactly that shifted batch. ``test`` and ``validation``
+    are (images, labels) pairs whose errors are counted after every epoch (History.test_errors, .val_errors);
+    ``track_train_errors`` counts the transfer set's too. ``callback(epoch, history)`` runs after each epoch;
+    ``description`` names the run on its progress bar.
+    """
+
+    teacher: object = None
+    transfer_jitter: int = 0
+    test: tuple | None = None
+    validation: tuple | None = None
+    track_train_errors: bool = False
+    callback: object = None
+    description: str | None = None
+
+
+def train_students(x, y, teacher_logits, T, alpha, config=StudentConfig(), seeds=None, options=None, progress=True):
     """Train one student per (T, alpha, seed), all stacked in one model, on the transfer set x.
 
     T, alpha and ``seeds`` (default: ``config.seed`` for all) broadcast against each other. A student's
@@ -442,35 +449,40 @@ def train_students(
     ``y=None`` trains on soft targets only (alpha must be 1); ``teacher_logits=None`` is allowed when
     every alpha is 0 (labels only). Every input is checked before training starts.
 
-    Consistent teaching (Beyer et al. 2022): ``transfer_jitter=k`` shifts each transfer batch by up to k
-    pixels, and ``teacher`` (in eval mode, no gradient) labels exactly that shifted batch, so the soft
-    targets follow the view the student sees; ``teacher_logits`` are then not used. Each seed draws its own
-    shifts, so a student in a stack still equals the same student trained alone. When all (2k+1)^2 views of
-    the transfer set fit in VIEW_TABLE_MAX_BYTES, the teacher labels each view once before training
-    (teacher_view_logits) and every step looks its targets up: the same numbers, without a teacher pass a step.
+    ``options`` (a TrainingOptions) adds consistent teaching, the sets whose errors are counted after every
+    epoch, a callback and the progress bar's description. With consistent teaching (``transfer_jitter=k``) the
+    teacher labels each shifted view and ``teacher_logits`` are not used; each seed draws its own shifts, so a
+    student in a stack still equals the same student trained alone. When all (2k+1)^2 views of the transfer set
+    fit in VIEW_TABLE_MAX_BYTES, the teacher labels each view once before training (teacher_view_logits) and
+    every step looks its targets up: the same numbers, without a teacher pass a step.
 
-    ``x_val, y_val`` (a validation split) and ``x_test, y_test`` are counted after every epoch (History).
     Returns (StackedStudents, History).
     """
     _checks.instance_of(config, StudentConfig, "config", "StudentConfig(hidden=100)")
-    if track_train_errors and y is None:
-        raise ValueError("track_train_errors needs the labels y: without them there are no training errors to count")
+    options = _checks.instance_of(
+        TrainingOptions() if options is None else options, TrainingOptions, "options", "TrainingOptions(test=...)"
+    )
+    teacher, transfer_jitter, callback, description = (
+        options.teacher,
+        options.transfer_jitter,
+        options.callback,
+        options.description,
+    )
     T, alpha, seeds = _checks.students(T, alpha, seeds, config.seed)
-    _checks.stacked_size(len(T), config.hidden)
+    _checks.stacked_size(len(T), config.hidden, mlp_weights(config.hidden))
     transfer_jitter = _checks.consistent_teaching(teacher, transfer_jitter, x)
     if transfer_jitter and teacher_logits is None:  # on the unshifted images: for the checks and the chance loss
         teacher_logits = logits_of(teacher, x)
-    y, y_test = _checks.transfer_set(x, y, teacher_logits, T, alpha, x_test, y_test)
+    y, (x_test, y_test), (x_val, y_val) = _checks.transfer_set(x, y, teacher_logits, T, alpha, options)
     if teacher_logits is None:
         teacher_logits = torch.zeros(len(x), N_CLASSES, device=x.device)
     teacher_was_training = teacher is not None and teacher.training
     if teacher is not None:
         teacher.eval()
-    x_val, y_val = _checks.test_set(x_val, y_val, x.device, "val")
     view_logits = None
     if transfer_jitter and (2 * transfer_jitter + 1) ** 2 * len(x) * N_CLASSES * 4 <= VIEW_TABLE_MAX_BYTES:
         view_logits = teacher_view_logits(teacher, x, transfer_jitter)
-    chance = _chance_losses(None if (alpha == 0).all() else teacher_logits, T, alpha)
+    chance = _chance_losses(None if (alpha == 0).all() else teacher_logits, y, T, alpha)
     distinct = list(dict.fromkeys(seeds.tolist()))  # each seed's batch order, in order of first appearance
     seed_of_student = torch.as_tensor([distinct.index(s) for s in seeds], device=x.device)
     # one seed: one batch for every student, so the first layer is one wide GEMM; else (students, batch)
@@ -512,7 +524,7 @@ def train_students(
             totals += losses.detach() * idx.shape[-1]
         mean_losses = (totals / len(x)).cpu().numpy()
         _check_finite(mean_losses, names, epoch, "lower the learning rate or set max_grad_norm in StudentConfig")
-        train = (x, y) if track_train_errors and y is not None else (None, None)
+        train = (x, y) if options.track_train_errors else (None, None)
         _record(history, epoch, mean_losses, model, x_test, y_test, *train)
         if x_val is not None:
             history.val_errors.append(count_errors(logits_of(model, x_val), y_val))

@@ -18,11 +18,11 @@ import io
 import ipywidgets as widgets
 import numpy as np
 
-from ._checks import class_index, logit_list, slider_start
-from .figures.beyond import plot_kl_split
-from .figures.mnist import plot_class_similarity
-from .figures.softmax import plot_probabilities, plot_soft_share, plot_temperature_curves, plot_turning_point
-from .temperature import random_logits
+from .._checks import class_index, logit_list, slider_start
+from ..figures.beyond import plot_kl_split
+from ..figures.mnist import plot_class_similarity
+from ..figures.softmax import plot_probabilities, plot_soft_share, plot_temperature_curves, plot_turning_point
+from ..temperature import random_logits
 
 
 def figure_png(fig):

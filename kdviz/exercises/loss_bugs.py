@@ -3,13 +3,12 @@
 Each classic bug of a distillation loss is written here as code (``LOSS_BUGS``) and recognised by its numbers:
 ``name_the_bug(loss)`` runs a loss on random batches (``kd_cases``) and returns the bug whose values it reproduces.
 ``judge_kd_loss`` compares a student's loss with ``kdviz.mnist.losses.kd_loss``, value and gradient, and names the bug.
-``BUGGY_LOSSES`` are five short losses A to E with one bug each, for students to spot. A bug no loss can show, the
-teacher left in train mode, is measured by ``soft_target_change``.
+``BUGGY_LOSSES`` are five short losses A to E with one bug each, for students to spot. (A bug no loss can show, the
+teacher left in train mode, is measured by ``kdviz.mnist_distillation.soft_target_change``.)
 """
 
 import functools
 import inspect
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -17,8 +16,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from ._checks import is_number
 
 
 def _soft_log_probs(z, v, T):
@@ -202,7 +199,7 @@ def _values(loss, cases):
 @functools.cache
 def _known_numbers():
     """kd_cases(), kd_loss's values and gradients on them, and each bug's values: computed once."""
-    from .mnist.losses import kd_loss
+    from ..mnist.losses import kd_loss
 
     cases = kd_cases()
     return cases, _fingerprint(kd_loss, cases), [_values(bug.loss, cases) for bug in LOSS_BUGS]
@@ -328,38 +325,3 @@ def show_buggy_losses():
 
     blocks = [f"```python\n{inspect.getsource(loss)}```" for loss in BUGGY_LOSSES.values()]
     display(Markdown("\n".join(blocks)))
-
-
-# ---- the teacher left in train mode: soft targets that change from call to call ----
-
-
-@torch.no_grad()
-def soft_target_change(teacher, images, T=20.0, seed=0):
-    """How much the teacher's soft targets softmax(teacher(images) / T) differ between two calls on the same images,
-    in eval mode and in train mode (dropout on): {mode: {"mean total variation": 1/2 sum |p1 - p2| averaged over
-    images, "largest change": max |p1 - p2|, "top class changed": images whose argmax differs}}. The teacher's
-    mode, and torch's random state, are as they were afterwards."""
-    if not isinstance(teacher, nn.Module):
-        raise TypeError(f"teacher must be a torch module, got {type(teacher).__name__}")
-    if not torch.is_tensor(images) or not images.is_floating_point() or images.dim() < 2 or len(images) == 0:
-        raise ValueError(
-            "images must be a non-empty floating-point tensor with one image per row, as the teacher takes"
-        )
-    if not is_number(T) or not math.isfinite(T) or T <= 0:
-        raise ValueError(f"temperature T must be a finite number > 0, got {T!r}")
-    was_training = teacher.training
-    result = {}
-    try:
-        with torch.random.fork_rng(devices=[images.device] if images.is_cuda else []):
-            torch.manual_seed(seed)
-            for mode in ("eval", "train"):
-                teacher.train(mode == "train")
-                first, second = (F.softmax(teacher(images).double() / T, dim=-1) for _ in range(2))
-                result[mode] = {
-                    "mean total variation": 0.5 * (first - second).abs().sum(-1).mean().item(),
-                    "largest change": (first - second).abs().max().item(),
-                    "top class changed": int((first.argmax(-1) != second.argmax(-1)).sum()),
-                }
-    finally:
-        teacher.train(was_training)
-    return result

@@ -9,10 +9,10 @@ import time
 
 import ipywidgets as widgets
 
-from ._checks import MAX_HIDDEN, count, is_integer, slider_start
-from .figures.mnist import plot_lab_results, plot_training_curves
-from .noise import spread
-from .widgets import StaticPNG, figure_png, temperature_slider
+from .._checks import MAX_HIDDEN, count, is_integer, slider_start
+from ..figures.mnist import plot_lab_results, plot_training_curves
+from ..noise import spread
+from .panels import StaticPNG, figure_png, temperature_slider
 
 PRESS_EPOCHS = 3  # one press at full size: 3 epochs on the first 15,000 transfer images, about 3 s
 PRESS_IMAGES = 15000  # on a 2-core CPU with 3 seeds of 100 units (benchmarks/bench_lab_press.py)
@@ -89,7 +89,7 @@ class DistillationLab(StaticPNG, widgets.VBox):
         )
 
     def train(self, _button=None):
-        from .mnist.train import StudentConfig, train_students
+        from ..mnist.train import StudentConfig, TrainingOptions
 
         ws, values = self.workspace, {name: c.value for name, c in self.controls.items()}
         n, seeds = self.n_transfer, list(range(values["seeds"]))
@@ -98,19 +98,13 @@ class DistillationLab(StaticPNG, widgets.VBox):
         try:
             with self.progress:
                 self.progress.clear_output(wait=True)
-                _, history = train_students(
-                    ws.x_train[:n],
-                    ws.y_train[:n],
-                    ws.teacher_logits[:n],
-                    values["T"],
-                    values["alpha"],
-                    StudentConfig(hidden=values["hidden"], epochs=self.epochs),
-                    seeds=seeds,
-                    x_test=ws.x_test,
-                    y_test=ws.y_test,
+                options = TrainingOptions(
+                    test=ws.test_set,
                     callback=self._show_live,
                     description=f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}",
                 )
+                student = StudentConfig(hidden=values["hidden"], epochs=self.epochs)
+                _, history = ws.subset(n).train_students(values["T"], values["alpha"], student, seeds, options=options)
             errors = [int(e) for e in history.test_errors[-1]]  # counted after the last epoch, in eval mode
             self.rows.append({**values, "errors": errors, "seconds": time.perf_counter() - start})
             self.message.value = ""
@@ -168,6 +162,6 @@ class DistillationLab(StaticPNG, widgets.VBox):
 def distillation_lab(
     workspace, epochs=PRESS_EPOCHS, sizes=(30, 100, 300, 800), hidden=100, seeds=3, n_transfer=PRESS_IMAGES
 ):
-    """The interactive distillation lab for a prepared ``kdviz.experiments.Workspace``: each press trains
+    """The interactive distillation lab for a prepared ``kdviz.mnist.Workspace``: each press trains
     ``epochs`` epochs on the first ``n_transfer`` transfer images (all of them if there are fewer)."""
     return DistillationLab(workspace, epochs=epochs, sizes=sizes, hidden=hidden, seeds=seeds, n_transfer=n_transfer)

@@ -1,31 +1,17 @@
-"""Beyond the 2015 paper (notebook 06): label-smoothed teachers, top-k soft targets, and how well a student
-calibrates and imitates its teacher. MNIST experiments on a ``kdviz.experiments.Workspace``, and the sentences
-that report them, printed from the numbers (never typed in).
+"""Lesson 06, beyond the 2015 paper: temperature scaling (calibration), label-smoothed teachers, top-k soft
+targets, and how well a student calibrates and imitates its teacher. MNIST experiments on a
+``kdviz.mnist.Workspace``, and the sentences that report them, printed from the numbers (never typed in).
 """
-
-from dataclasses import replace
 
 import numpy as np
 import torch
-from scipy.special import log_softmax
 
-from ._checks import count, is_number
+from . import _checks
 from .calibration import expected_calibration_error, fit_temperature
 from .mnist.losses import kd_loss
-from .mnist.train import StudentConfig, logits_of, train_students
+from .mnist.train import StudentConfig, TrainingOptions
 from .noise import compare, exceeds_noise, spread
-from .temperature import softmax
-
-
-def subset(workspace, n_train):
-    """The workspace with its transfer set cut to the first ``n_train`` images (the test set is kept whole)."""
-    n_train = count(n_train, "n_train", 1, len(workspace.x_train))
-    return replace(
-        workspace,
-        x_train=workspace.x_train[:n_train],
-        y_train=workspace.y_train[:n_train],
-        teacher_logits=workspace.teacher_logits[:n_train],
-    )
+from .temperature import kl_divergence, softmax
 
 
 def top_k_logits(teacher_logits, k):
@@ -35,9 +21,8 @@ def top_k_logits(teacher_logits, k):
     renormalised (softmax keeps the order of the logits at every T). k = 1 is the teacher's argmax as a one-hot
     label; k = the number of classes leaves the logits as they are.
     """
-    if not torch.is_tensor(teacher_logits) or teacher_logits.dim() != 2 or not teacher_logits.is_floating_point():
-        raise TypeError("teacher_logits must be a float tensor (examples, classes), e.g. workspace.teacher_logits")
-    k = count(k, "k", 1, teacher_logits.shape[1])
+    _checks.logit_tensor(teacher_logits, "teacher_logits", stacked=False)
+    k = _checks.count(k, "k", 1, teacher_logits.shape[1])
     keep = torch.zeros_like(teacher_logits, dtype=torch.bool)
     keep.scatter_(1, teacher_logits.topk(k, dim=1).indices, True)
     return teacher_logits.masked_fill(~keep, -torch.inf)
@@ -50,11 +35,10 @@ def smoothed_label_logits(labels, epsilon, n_classes=10, dtype=torch.float32):
     loss up to a constant. Label smoothing is distillation from a teacher that knows nothing about which
     wrong class is likelier: it gives every one of them eps / C.
     """
-    if not is_number(epsilon):
-        raise TypeError(f"epsilon must be a number, got {epsilon!r}")
-    if not 0 < epsilon < 1:
-        raise ValueError(f"epsilon, the probability spread over all classes, must lie in (0, 1), got {epsilon!r}")
-    n_classes = count(n_classes, "n_classes", 2)
+    epsilon = _checks.number(
+        epsilon, "epsilon, the probability spread over all classes,", 0, 1, low_open=True, high_open=True
+    )
+    n_classes = _checks.count(n_classes, "n_classes", 2)
     labels = torch.as_tensor(labels)
     targets = torch.full((len(labels), n_classes), epsilon / n_classes, dtype=dtype, device=labels.device)
     targets[torch.arange(len(labels), device=labels.device), labels] += 1 - epsilon
@@ -78,38 +62,12 @@ def train_smoothing_pair(workspace, config, epsilon=0.1, progress=True):
     """Two teachers trained side by side on the workspace's transfer set and labels, from the same initial
     weights and the same batches: one on the labels (cross-entropy), one with label smoothing ``epsilon``
     (distillation at T = 1 from ``smoothed_label_logits``). Returns the stacked pair: 0 plain, 1 smoothed."""
-    if not isinstance(config, StudentConfig):
-        raise TypeError(f"config must be a StudentConfig (the teachers' size and schedule), got {config!r}")
+    _checks.instance_of(config, StudentConfig, "config (the teachers' size and schedule)", "StudentConfig(hidden=800)")
     smoothed = smoothed_label_logits(workspace.y_train, epsilon)
-    model, _ = train_students(
-        workspace.x_train,
-        workspace.y_train,
-        smoothed,
-        1.0,
-        [0.0, 1.0],
-        config,
-        seeds=[config.seed] * 2,
-        progress=progress,
-        description="two teachers: labels, labels smoothed",
-    )
+    options = TrainingOptions(description="two teachers: labels, labels smoothed")
+    seeds = [config.seed] * 2
+    model, _ = workspace.train_students(1.0, [0.0, 1.0], config, seeds, smoothed, options, progress)
     return model
-
-
-def student_test_logits(workspace, teacher_logits, T, alpha, student, seeds, progress=True, description=None):
-    """Train one student per (T, alpha, seed) on the transfer set, stacked, distilled from ``teacher_logits``
-    (one row per transfer image); their logits on the test set as float64 numpy, (students, test images, classes)."""
-    model, _ = train_students(
-        workspace.x_train,
-        workspace.y_train,
-        teacher_logits,
-        T,
-        alpha,
-        student,
-        seeds=seeds,
-        progress=progress,
-        description=description,
-    )
-    return logits_of(model, workspace.x_test).double().cpu().numpy()
 
 
 def wrong_class_mass(logits, labels, T):
@@ -176,9 +134,7 @@ def disagreements(teacher_logits, student_logits):
 
 def mean_kl(teacher_logits, student_logits, T=1.0):
     """mean over images of KL(softmax(v / T) || softmax(z / T)) for each student: (N, C), (K, N, C) -> K floats."""
-    log_p = log_softmax(np.asarray(teacher_logits, dtype=float) / T, -1)
-    log_q = log_softmax(np.asarray(student_logits, dtype=float) / T, -1)
-    return [float(x) for x in (np.exp(log_p) * (log_p - log_q)).sum(-1).mean(-1)]
+    return [float(kl) for kl in kl_divergence(teacher_logits, student_logits, T).mean(-1)]
 
 
 def off_diagonal_spread(similarity):
