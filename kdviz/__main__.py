@@ -1,4 +1,5 @@
-"""Command line: python -m kdviz fetch | teacher | distill | sweep | site | record (also installed as `kdviz`)."""
+"""Command line: python -m kdviz fetch | teacher | distill | sweep | consistency | record | site (also installed as
+`kdviz`)."""
 
 import argparse
 import difflib
@@ -22,6 +23,7 @@ DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line
   teacher  train a preset's teacher and export it as float16 weights plus a JSON record
   distill  the paper's comparison: teacher, student alone, distilled student
   sweep    a T x alpha grid of students, trained together in one stacked pass
+  consistency  fixed soft targets against consistent teaching, chosen on a validation split
   site     the course as a static website (executed notebooks, Jupyter Book; needs the site extra)
   record   run the lessons at full size and rewrite the docs' recorded blocks from that run
 
@@ -353,7 +355,7 @@ def _consistency(args):
 
 def _record(args):
     from .course import documents, record
-    from .runmode import quick_mode
+    from .runmode import env_flag, quick_mode
 
     root = Path.cwd()
     if not all((root / doc).is_file() for doc in documents.DOC_FILES):
@@ -376,7 +378,7 @@ def _record(args):
     else:
         if not out.parent.is_dir():
             raise ValueError(f"--out {out}: no folder {out.parent}")
-        if os.environ.get("KDVIZ_NO_SHIPPED_TEACHER", "") not in ("", "0"):
+        if env_flag("KDVIZ_NO_SHIPPED_TEACHER"):
             raise ValueError("unset KDVIZ_NO_SHIPPED_TEACHER: the record measures the lessons as they ship")
         if args.keep_executed:
             Path(args.keep_executed).mkdir(parents=True, exist_ok=True)

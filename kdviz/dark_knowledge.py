@@ -40,9 +40,7 @@ def best_class_bias(logits, labels, cls, candidates=BIAS_CANDIDATES):
     """The bias added to class ``cls``'s logit that leaves the fewest errors on (logits, labels)."""
     logits = torch.as_tensor(logits)
     cls = _checks.class_index(cls, logits.shape[-1], "cls")
-    candidates = np.atleast_1d(_checks.real_array(candidates, "candidates", "a list of biases (numbers)"))
-    if candidates.size == 0 or not np.isfinite(candidates).all():
-        raise ValueError("candidates must be a non-empty list of finite biases")
+    candidates = _checks.finite_values(candidates, "candidates (the biases to try)")
     errors = []
     for b in candidates:
         bias = np.zeros(logits.shape[-1])

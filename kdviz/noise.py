@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import real_array
+from ._checks import finite_values, non_empty
 
 MOST_DECIMALS = 4
 LARGEST_FIXED = 1e15  # larger results print with 3 significant digits, as do results that need more than 4 decimals
@@ -101,11 +101,7 @@ class Spread:
 
 def spread(values):
     """A Spread of the per-seed results ``values`` (a number or a sequence of numbers)."""
-    array = np.ravel(real_array(values, "the per-seed results"))
-    if array.size == 0:
-        raise ValueError("spread needs at least one result")
-    if not np.isfinite(array).all():
-        raise ValueError(f"the per-seed results must be finite, got {array.tolist()}: did a run diverge?")
+    array = finite_values(values)
     values = tuple(int(v) if v.is_integer() and abs(v) < 2**53 else v for v in map(float, array))
     return Spread(values)
 
@@ -161,8 +157,7 @@ def best_and_ties(results, lower_is_better=True):
 
     The best setting has the best mean; another is "within noise" of it unless ``exceeds_noise`` says otherwise.
     """
-    if not results:
-        raise ValueError("best_and_ties needs at least one setting")
+    non_empty(results, "setting's results to compare")
     sign = 1 if lower_is_better else -1
     best = min(results, key=lambda name: sign * spread(results[name]).mean)
     others = [name for name in results if name != best]

@@ -16,9 +16,13 @@ from ._checks import (
     broadcast_temperature,
     class_index,
     count,
+    logit_vector,
     number,
     probabilities,
     representable,
+    same_shape,
+    student_covers_teacher,
+    target_classes,
 )
 
 
@@ -84,12 +88,8 @@ def dq_dT(z, T, axis=-1):
         slope = np.where(q > 0, q * (mean_x - x), 0.0)  # |slope| < ~750: q_i > 0 needs x_i > -750
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         slope = np.where(T > 0, slope / T, 0.0)
-    if not np.isfinite(slope).all():
-        raise ValueError(
-            f"dq/dT is larger than float64 can hold (above 1.8e308) at T = {T[~np.isfinite(slope)].min():g}: "
-            "that temperature is too small for logits this close together"
-        )
-    return slope
+    why = "that temperature is too small for logits this close together"
+    return representable(slope, "dq/dT", lambda bad: f"T = {T[bad].min():g}: {why}")
 
 
 def turning_temperature(z, i):
@@ -99,9 +99,7 @@ def turning_temperature(z, i):
     when mean(z) < z_i < max(z), and then only one. Solved with brentq on log T. (With -inf
     logits, the mean is over the finite ones: those classes never carry probability.)
     """
-    z = as_logits(z)
-    if z.ndim != 1:
-        raise ValueError(f"turning_temperature takes one vector of logits, got shape {z.shape}")
+    z = logit_vector(z)
     i = class_index(i, z.shape[0], "class index", negative=True)
     finite = z[np.isfinite(z)]
     zi = z[i]
@@ -187,11 +185,7 @@ def kl_divergence(teacher_logits, student_logits, T=1.0):
     """
     v, z = as_logits(teacher_logits, "teacher_logits"), as_logits(student_logits, "student_logits")
     v, z = broadcast_logits(v, z)
-    if (np.isneginf(z) & np.isfinite(v)).any():
-        raise ValueError(
-            "a student logit is -inf where the teacher's is finite: the student rules out a class the teacher "
-            "gives probability, so the KL is infinite"
-        )
+    student_covers_teacher(v, z)
     as_temperature(T, allow_zero=False)
     log_p = _log_softmax(_scaled_logits(v, T, -1)[1])
     log_q = _log_softmax(_scaled_logits(z, T, -1)[1])
@@ -213,13 +207,8 @@ def kl_decomposition(teacher_logits, student_logits, target, T=1.0):
     undefined and the weight and the non-target KL are 0.
     """
     v, z = as_logits(teacher_logits, "teacher_logits"), as_logits(student_logits, "student_logits")
-    if z.shape != v.shape:
-        raise ValueError(f"teacher and student logits must have the same shape, got {v.shape} and {z.shape}")
-    if (np.isneginf(z) & np.isfinite(v)).any():
-        raise ValueError(
-            "a student logit is -inf where the teacher's is finite: the student rules out a class the teacher "
-            "gives probability, so the KL is infinite"
-        )
+    same_shape(v, z, ("teacher_logits", "student_logits"))
+    student_covers_teacher(v, z)
     as_temperature(T, allow_zero=False)
     v, x_p, _, _ = _scaled_logits(v, T, -1)  # broadcast against T
     x_q = _scaled_logits(np.broadcast_to(z, v.shape), T, -1)[1]
@@ -242,16 +231,4 @@ def kl_decomposition(teacher_logits, student_logits, target, T=1.0):
 
 def _target_mask(target, shape):
     """A boolean mask of ``shape`` (batch..., classes) that is True at each row's target class."""
-    target = np.asarray(target.detach().cpu() if hasattr(target, "detach") else target)
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"target must be integer class indices, got {target.dtype} values")
-    try:
-        target = np.broadcast_to(target, shape[:-1])
-    except ValueError:
-        raise ValueError(
-            f"target of shape {target.shape} must give one class per row of logits of shape {shape}"
-        ) from None
-    n = shape[-1]
-    if target.size and (target.min() < 0 or target.max() >= n):
-        raise ValueError(f"target must lie in 0..{n - 1} (a class of each row), got {target.min()}..{target.max()}")
-    return np.arange(n) == target[..., None]
+    return np.arange(shape[-1]) == target_classes(target, shape)[..., None]
