@@ -312,9 +312,6 @@ def _consistency(args):
 
     preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs, args.transfer_jitter)
     save = Path(args.save) if args.save else None
-    if save is not None and (save.exists() or not save.parent.is_dir()):
-        why = "exists (nothing is overwritten)" if save.exists() else f"is in no folder ({save.parent} is missing)"
-        raise ValueError(f"--save {save} {why}")
     if args.transfer_jitter == 0:
         raise ValueError(
             f"--transfer-jitter 0 is fixed soft targets, which this command always trains: give 1-{_checks.MAX_SHIFT}"
@@ -550,7 +547,7 @@ def main(argv=None):
         report_error(f"argument --seed: --seed {args.seed} with --seeds {args.seeds} runs past {MAX_SEED}")
         return 2
     try:
-        _check_sizes(args)
+        _check_before_loading(args)
     except ValueError as err:
         report_error(err)
         return 2
@@ -574,19 +571,40 @@ def _one_line(err, limit=600):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _check_sizes(args):
-    """Refuse a stack of students too large to train, before any data is loaded."""
-    if args.command not in ("distill", "sweep"):
+def _check_before_loading(args):
+    """Refuse a stack of students too large to train, and a --save file that cannot be written, before any data
+    is loaded."""
+    if getattr(args, "save", None):
+        _check_new_file(Path(args.save), "--save")
+    if args.command not in ("distill", "sweep", "consistency"):
         return
     from .mnist.models import mlp_weights
     from .mnist.workspace import get_preset
 
     hidden = args.hidden or get_preset(args.preset).student.hidden
-    settings = 2 if args.command == "distill" else len(args.T) * len(args.alpha)
+    # distill trains the student alone and the distilled one together; consistency one arm at a time
+    settings = {"distill": 2, "consistency": 1}.get(args.command) or len(args.T) * len(args.alpha)
     try:
         _checks.stacked_size(settings * args.seeds, hidden, mlp_weights(hidden))
     except ValueError as err:
         raise ValueError(f"arguments --seeds/--hidden: {err}") from None
+
+
+def _check_new_file(path, flag):
+    """Refuse a file the command would write when it exists (nothing is overwritten) or its folder is missing or
+    not writable: said now, not after an hour of training."""
+    try:
+        exists, folder = path.exists(), path.parent.is_dir()
+    except OSError as err:  # a folder on the way that the user may not enter
+        raise ValueError(f"{flag} {path}: cannot reach {path.parent} ({err.strerror.lower()})") from None
+    if exists:
+        raise ValueError(f"{flag} {path} exists (nothing is overwritten): choose a new file")
+    if not folder:
+        raise ValueError(f"{flag} {path} is in no folder ({path.parent} is missing)")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"{flag} {path}: cannot write into {path.parent} (permission denied): choose a folder you can write"
+        )
 
 
 if __name__ == "__main__":

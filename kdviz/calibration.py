@@ -58,11 +58,17 @@ def fit_temperature(logits, labels):
     dNLL/dT = mean_i (z_{i, y_i} - E_{q_i(T)}[z_i]) / T^2, and E_q[z] falls strictly from max z to mean z as T
     grows, so the numerator rises from mean(z_y - max z) to mean(z_y - mean z) and has exactly one root when
     the first is < 0 and the second > 0 (solved by brentq on log T). Otherwise a ValueError says why no finite
-    T minimises the NLL: no example is misclassified (it keeps falling as T -> 0), or the labels' logits lie on
-    average at or below the mean logit (it keeps falling as T -> inf).
+    T minimises the NLL: every row's logits are equal (the NLL is log C at every T), no example is misclassified
+    (it keeps falling as T -> 0), or the labels' logits lie on average at or below the mean logit (it keeps
+    falling as T -> inf).
     """
     z, y = _logits_and_labels(logits, labels)
     label_logit = z[np.arange(len(z)), y]
+    if (z.max(axis=1) == z.min(axis=1)).all():
+        raise ValueError(
+            "every example's logits are all equal, so its probabilities are 1/C at every T and the NLL is log C "
+            "whatever T is: no temperature is better than another (fit T on the logits of a trained model)"
+        )
     if np.mean(label_logit - z.max(axis=1)) >= 0:
         raise ValueError(
             "every example's label already has the largest logit, so the NLL keeps falling as T -> 0: "
