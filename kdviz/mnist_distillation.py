@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from . import _checks
 from .mnist.train import TrainingOptions, logits_of, single_errors
 from .mnist.workspace import PRESETS, Preset, prepare, seed_list
-from .noise import compare, describe_best, exceeds_noise, spread
+from .noise import compare, describe_best, exceeds_noise, spread, with_quick_mode_note
 from .temperature import softmax
 
 PAPER_ERRORS = {"teacher": 67, "student": 146, "distilled": 74}  # Hinton et al. 2015, section 3
@@ -197,7 +197,7 @@ def comparison_report(result):
         f"after {result['student_epochs']} epochs on {result['n_train']:,} images; `python -m kdviz distill --preset "
         f"paper --seeds 3` trains the paper preset's {PRESETS['paper'].student.epochs}-epoch students."
     )
-    return lines
+    return with_quick_mode_note(lines)
 
 
 def sweep_report(temperatures, alphas, errors):
@@ -206,7 +206,7 @@ def sweep_report(temperatures, alphas, errors):
     cells = {
         f"T = {T:g}, alpha = {a:g}": errors[i, j] for i, T in enumerate(temperatures) for j, a in enumerate(alphas)
     }
-    return describe_best(cells, what="cell")
+    return "\n".join(with_quick_mode_note([describe_best(cells, what="cell")]))
 
 
 # ---- the teacher left in train mode: soft targets that change from call to call ----

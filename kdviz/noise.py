@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import finite_values, non_empty
+from .runmode import quick_mode
 
 MOST_DECIMALS = 4
 LARGEST_FIXED = 1e15  # larger results print with 3 significant digits, as do results that need more than 4 decimals
@@ -227,3 +228,14 @@ def describe_best(results, what="setting", lower_is_better=True, unit=""):
         lines.append(f"Not compared, with one seed only: {shown}.")
     note = unranked_note({name: values for name, values in results.items() if name not in unmeasured}, lower_is_better)
     return "\n".join(lines + ([note] if note else []))
+
+
+QUICK_MODE_NOTE = (
+    "Quick mode (a test run): far fewer images and epochs than the lesson's full size, so this verdict may change with "
+    "other seeds and need not match the full-size run's."
+)
+
+
+def with_quick_mode_note(lines):
+    """``lines`` (a list of sentences that state results), with QUICK_MODE_NOTE after them in quick mode."""
+    return list(lines) + ([QUICK_MODE_NOTE] if quick_mode() else [])
