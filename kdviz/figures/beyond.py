@@ -4,6 +4,7 @@ numbers and returns a matplotlib Figure."""
 
 import numpy as np
 from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
 
 from .._checks import (
     as_logits,
@@ -21,36 +22,33 @@ from .softmax import new_figure
 
 
 def plot_reliability(probabilities_by_name, labels, n_bins=15):
-    """One reliability diagram per entry of {title: probabilities (N, C)}: accuracy against mean confidence
-    in each bin (bars), the gap to the diagonal shaded, the ECE and the number of examples per bin written in."""
+    """One reliability diagram per entry of {title: probabilities (N, C)}: accuracy against mean confidence in each
+    bin (bars), the gap to the diagonal hatched, the ECE in the title; under it, how many examples each bin holds
+    (log scale, counts written above the bars), since the ECE weighs every bin by its count."""
     non_empty(probabilities_by_name, "set of probabilities to draw", mapping=True)
-    fig, axes = new_figure(4.2 * len(probabilities_by_name), 4.1, ncols=len(probabilities_by_name))
-    axes = np.atleast_1d(axes)
+    n_models = len(probabilities_by_name)
+    fig = Figure(figsize=(4.2 * n_models, 5.2), layout="constrained")
+    axes = fig.subplots(2, n_models, squeeze=False, height_ratios=[3, 1.3], sharex="col")
     edges = np.linspace(0, 1, count(n_bins, "n_bins") + 1)
-    for ax, (title, p) in zip(axes, probabilities_by_name.items(), strict=True):
+    for (ax, ax_count), (title, p) in zip(axes.T, probabilities_by_name.items(), strict=True):
         confidence, accuracy, sizes = reliability(p, labels, n_bins)
         used = sizes > 0
         left, width = edges[:-1][used], np.diff(edges)[used]
         ax.bar(left, accuracy[used], width, align="edge", color="C0", edgecolor="k", lw=0.5, label="accuracy")
-        ax.bar(
-            left,
-            confidence[used] - accuracy[used],
-            width,
-            bottom=accuracy[used],
-            align="edge",
-            fill=False,
-            hatch="////",
-            edgecolor="C3",
-            lw=0.5,
-            label="gap to the mean confidence",
-        )
+        gap = confidence[used] - accuracy[used]
+        ax.bar(left, gap, width, bottom=accuracy[used], align="edge", fill=False, hatch="////", edgecolor="C3",
+               lw=0.5, label="gap to the mean confidence")  # fmt: skip
         ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
-        for x, w, a, n in zip(left, width, accuracy[used], sizes[used], strict=True):
-            ax.text(x + w / 2, min(a, 0.9) + 0.02, f"{n}", ha="center", fontsize=6, rotation=90)
         ece = 100 * expected_calibration_error(p, labels, n_bins)
-        ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="confidence (largest probability)", ylabel="accuracy")
+        ax.set(xlim=(0, 1), ylim=(0, 1.05), ylabel="accuracy")
         ax.set_title(f"{title}\nECE = {ece:.2f}%", fontsize=10)
-    handles, names = axes[0].get_legend_handles_labels()
+        ax_count.bar(left, sizes[used], width, align="edge", color="0.6", edgecolor="k", lw=0.5)
+        for x, w, n in zip(left, width, sizes[used], strict=True):
+            ax_count.annotate(f"{n}", (x + w / 2, n), textcoords="offset points", xytext=(0, 2), ha="center",
+                              fontsize=7)  # fmt: skip
+        ax_count.set(yscale="log", ylim=(0.5, sizes.max() * 8), xlabel="confidence (largest probability)")
+        ax_count.set_ylabel("examples", fontsize=9)
+    handles, names = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside lower center", ncols=3, fontsize=8)  # outside: it hides no bar
     return fig
 
@@ -84,8 +82,8 @@ def plot_two_temperatures(logits, labels, calibration_T, distillation_T, T_min=0
         label = f"{name} T = {T:.3g}: {100 * wrong_mass(T):.2g}% on wrong classes"
         ax_mass.axvline(T, color="k", ls=style, label=label)
     ax_mass.set(xlabel="temperature T", ylabel="mean 1 - p(label)", ylim=(0, 1))
-    ax_mass.set_title("distillation: how much the soft targets say about the wrong classes", fontsize=10)
-    ax_mass.legend(fontsize=8, loc="upper left")
+    ax_mass.set_title("distillation: the soft targets' mass on the wrong classes", fontsize=10)
+    fig.legend(*ax_mass.get_legend_handles_labels(), loc="outside lower right", fontsize=8)  # clear of both lines
     return fig
 
 
@@ -137,11 +135,11 @@ def plot_fidelity(errors, disagreements, kls):
     with the teacher (left) and against mean KL(teacher || student) at T = 1 (right). Each argument maps a
     setting's name to its per-seed values."""
     same_settings({"errors": errors, "disagreements": disagreements, "kls": kls})
-    fig, (ax_agree, ax_kl) = new_figure(10, 3.8, ncols=2)
+    fig, (ax_agree, ax_kl) = new_figure(10.5, 4.2, ncols=2)
     for k, name in enumerate(errors):
         for ax, fidelity in ((ax_agree, disagreements[name]), (ax_kl, kls[name])):
             ax.plot(errors[name], fidelity, "o", color=f"C{k % 10}", label=name, alpha=0.8)
-    ax_agree.set(xlabel="test errors", ylabel="test images where top-1 differs from the teacher's")
+    ax_agree.set(xlabel="test errors", ylabel="disagreements with the teacher\n(test images, top-1 class)")
     ax_kl.set(xlabel="test errors", ylabel="mean KL(teacher || student), T = 1")
     ax_agree.set_title("does the more accurate student agree more?", fontsize=10)
     ax_kl.set_title("... and match the teacher's probabilities better?", fontsize=10)

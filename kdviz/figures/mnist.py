@@ -6,7 +6,7 @@ from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
+from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, NullLocator
 
 from .._checks import class_index, count, logit_vector, non_empty, temperature_list
 from ..mnist_distillation import class_similarity
@@ -54,12 +54,17 @@ def plot_digit_soft_targets(image, teacher_logits, label, temperatures=(1.0, 20.
         ax.scatter(x, q, c=["C3" if c == label else "C0" for c in order], zorder=2)
         wrong = q[1:].sum()  # summed directly: 1 - q[0] loses it when q[0] rounds to 1
         for k in range(min(3, len(q))):
-            text = f"1 - {wrong:.2g}" if k == 0 and q[0] >= 0.999 else f"{q[k]:.2g}"
+            text = f"1 - {wrong:.2g}" if k == 0 and q[0] >= 0.99 else f"{q[k]:.2g}"
             ax.annotate(text, (x[k], q[k]), textcoords="offset points", xytext=(7, 0), va="center", fontsize=7)
         shown = q[q > 0]
         ax.set(yscale="log", xticks=x, xticklabels=[str(c) for c in order])
         ax.set_title(f"T = {T:g}: wrong classes together {wrong:.2g}", fontsize=10)
-        ax.set_ylim(max(shown.min(), 1e-300) / 3, min(shown.max() * 3, 3))
+        low, high = max(shown.min(), 1e-300) / 3, min(shown.max() * 3, 3)
+        ax.set_ylim(low, high)
+        if high / low < 1e3:  # under three decades: about five plain ticks, no crowd of minor labels
+            ax.yaxis.set_major_locator(FixedLocator(log_ticks(low, high)))
+            ax.yaxis.set_major_formatter("{x:.2g}")
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("class, most likely first", fontsize=8)
     axes[0].set_ylabel("teacher probability")
     return fig
