@@ -83,7 +83,7 @@ def _comments(markdown, indent=""):
     return lines
 
 
-def answer_source(exercise):
+def solution_source(exercise):
     """The answer cell: the student's starting line, then the worked answer between the solution markers."""
     variable = answer_name(exercise)
     if not isinstance(exercise, Code):
@@ -99,7 +99,7 @@ def answer_source(exercise):
     return "\n".join([*lines, f"    {BEGIN_SOLUTION}", *solution, f"    {END_SOLUTION}", "    return loss"])
 
 
-def test_source(exercise):
+def grading_source(exercise):
     """The test cell: a visible reminder, and the hidden test that asks kdviz's checker."""
     variable, name = answer_name(exercise), exercise.name
     visible = f'assert {variable} is not None, "replace None with your answer"'
@@ -157,9 +157,12 @@ def lesson_notebook(lesson):
                 ids["question"],
                 _nbgrader(ids["question"], locked=True),
             ),
-            _cell("code", answer_source(exercise), ids["answer"], _nbgrader(ids["answer"], solution=True)),
+            _cell("code", solution_source(exercise), ids["answer"], _nbgrader(ids["answer"], solution=True)),
             _cell(
-                "code", test_source(exercise), ids["test"], _nbgrader(ids["test"], True, False, True, points(exercise))
+                "code",
+                grading_source(exercise),
+                ids["test"],
+                _nbgrader(ids["test"], True, False, True, points(exercise)),
             ),
         ]
     return {"cells": cells, "metadata": {"kernelspec": KERNELSPEC}, "nbformat": 4, "nbformat_minor": 5}
@@ -179,9 +182,9 @@ def _without_regions(source, begin, end, stub=None):
     return "\n".join(kept)
 
 
-def student_copy(notebook):
-    """The self-study copy of a source notebook: solution regions become WRITE_HERE, tests become check()."""
-    lesson = notebook["cells"][0]["id"].removeprefix("lesson").removesuffix("_intro")
+def student_copy(notebook, lesson):
+    """The self-study copy of lesson ``lesson``'s source notebook: solution regions become WRITE_HERE, tests
+    become check()."""
     intro = (
         f"# Lesson {lesson}: exercises\n\n"
         f"The exercises of lesson {lesson}, for self-study. Answer each question in the code cell below it and run "
@@ -247,6 +250,8 @@ def write_course(out):
 def write_student_copy(out):
     """Write the self-study copy into ``out`` (a new or empty folder): lessonNN.ipynb per lesson; return the paths."""
     _check_new_folder(out)
-    files = {f"lesson{lesson}.ipynb": _notebook_text(student_copy(lesson_notebook(lesson))) for lesson in lessons()}
+    files = {
+        f"lesson{lesson}.ipynb": _notebook_text(student_copy(lesson_notebook(lesson), lesson)) for lesson in lessons()
+    }
     out = _write_folder(out, files)
     return [out / name for name in files]
