@@ -186,6 +186,14 @@ def test_an_existing_out_is_refused_and_left_as_it_was(tmp_path, capsys, what):
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.parametrize("folder", assignments.COLLECTED)
+def test_an_out_where_pytest_collects_is_refused(folder, capsys):
+    out = assignments.CHECKOUT / folder / "kdviz_course_never_written"
+    assert main(["assignment", "--out", str(out)]) == 2
+    assert "where pytest collects" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_a_write_that_fails_half_way_leaves_no_folder_and_no_temporary_file(tmp_path, monkeypatch):
     written = []
     real_write = Path.write_text

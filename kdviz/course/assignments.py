@@ -204,10 +204,18 @@ def student_copy(notebook, lesson):
     return notebook | {"cells": cells}
 
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+COLLECTED = ("notebooks", "tests")  # pytest's testpaths in a checkout: a notebook there would run as a test
+
+
 def _check_new_folder(out):
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not an empty folder: choose a new --out (nothing is overwritten)")
+    if any(out.resolve().is_relative_to(CHECKOUT / folder) for folder in COLLECTED):
+        raise ValueError(
+            f"{out} lies in {' or '.join(COLLECTED)}/, where pytest collects notebooks: choose another --out"
+        )
     if not out.parent.is_dir():
         raise FileNotFoundError(f"{out}: its folder {out.parent} does not exist")
     return out
