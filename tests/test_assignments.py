@@ -254,7 +254,7 @@ def test_generate_assignment_releases_every_lesson_without_any_solution_text(cou
             assert worked_lines and not worked_lines & {line.strip() for line in text.split("\n")}, name
             if isinstance(EXERCISES[name], (Number, IndexSet)):  # a choice's word is among its options
                 value = assignments.answer_literal(EXERCISES[name])
-                assert value not in re.findall(r"\{[\d, ]*\}|-?\d+(?:\.\d+)?", code), name
+                assert value not in re.findall(r"\{[\d, ]*\}|(?<![\w.])-?\d+(?:\.\d+)?(?!\w)", code), name
 
 
 @pytest.fixture(scope="session")
