@@ -1,5 +1,5 @@
-"""Command line: python -m kdviz fetch | teacher | distill | sweep | consistency | record | site (also installed as
-`kdviz`)."""
+"""Command line: python -m kdviz fetch | teacher | distill | sweep | consistency | record | site | assignment
+(also installed as `kdviz`)."""
 
 import argparse
 import difflib
@@ -26,6 +26,7 @@ DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line
   consistency  fixed soft targets against consistent teaching, chosen on a validation split
   site     the course as a static website (executed notebooks, Jupyter Book; needs the site extra)
   record   run the lessons at full size and rewrite the docs' recorded blocks from that run
+  assignment  the exercises as an nbgrader course to grade, or (--student-copy) a self-study copy
 
 Every argument is checked before any data is loaded or any network trained."""
 
@@ -408,6 +409,26 @@ def _site(args):
     )
 
 
+def _assignment(args):
+    from .course.assignments import lessons, points, write_course, write_student_copy
+    from .exercises import EXERCISES
+
+    if args.student_copy:
+        paths = write_student_copy(args.out)
+        print(f"wrote {len(paths)} self-study notebooks into {args.out}: {', '.join(p.name for p in paths)}")
+        return
+    written = write_course(args.out)
+    for (assignment, path), names in zip(written.items(), lessons().values(), strict=True):
+        worth = sum(points(EXERCISES[name]) for name in names)
+        print(f"{assignment}: {len(names)} exercises, {worth} points ({path})")
+    out = shlex.quote(args.out)
+    print(
+        f"an nbgrader course in {args.out} (needs the grading extra: pip install -e '.[grading]'). Release: "
+        f"cd {out} && nbgrader generate_assignment 'lesson*'; grade what is in submitted/STUDENT/ASSIGNMENT/: "
+        "nbgrader autograde ASSIGNMENT"
+    )
+
+
 def new_folder(text):
     path = Path(text)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
@@ -530,6 +551,21 @@ def build_parser():
     site.add_argument("--executed", help="reuse the executed notebooks in this folder")
     site.add_argument("--quick", action="store_true", help="execute the notebooks in quick mode (smaller runs)")
     site.set_defaults(run=_site)
+
+    assignment = commands.add_parser(
+        "assignment",
+        help="the exercises as an nbgrader course (one assignment per lesson), or a self-study copy",
+        formatter_class=shown,
+        description="Writes an nbgrader course: nbgrader_config.py and source/lessonNN/lessonNN.ipynb for each "
+        "lesson with exercises, the worked answers in solution cells and hidden tests that ask kdviz's checker. "
+        "With --student-copy, writes the same notebooks without solutions or hidden tests for self-study "
+        "(check() gives the lessons' hints).",
+    )
+    assignment.add_argument("--out", type=new_folder, required=True, help="a new or empty folder to write into")
+    assignment.add_argument(
+        "--student-copy", action="store_true", help="write the self-study copy (no solutions) instead of the course"
+    )
+    assignment.set_defaults(run=_assignment)
     return parser, commands
 
 
