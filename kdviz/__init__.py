@@ -22,12 +22,14 @@ from .temperature import (
     kl_decomposition,
     kl_divergence,
     random_logits,
+    sampling_distribution,
     softmax,
     turning_temperature,
 )
 
 __all__ = [
     "softmax",
+    "sampling_distribution",
     "dq_dT",
     "expected_logit",
     "turning_temperature",

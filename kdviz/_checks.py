@@ -320,6 +320,22 @@ def slider_start(value, low, high, name, integer=False):
     return value
 
 
+def sampling_cut(top_k, top_p):
+    """(top_k, top_p) of a sampler, each None (no cut) or checked: top_k an integer >= 1, top_p a number in (0, 1]."""
+    if top_k is not None:
+        top_k = count(top_k, "top_k (how many of the most probable classes to keep, or None)", 1)
+    if top_p is not None:
+        top_p = number(
+            top_p,
+            "top_p (the probability the kept classes must reach, or None)",
+            0,
+            1,
+            low_open=True,
+            must="a number in (0, 1] (for greedy decoding use T = 0)",
+        )
+    return top_k, top_p
+
+
 def number_list(values, name, what="a number or a non-empty list of numbers"):
     """One number or a non-empty 1-D list of them (a tensor or array too), as a list of floats."""
     array = np.atleast_1d(real_array(values, name, what))

@@ -12,6 +12,7 @@ from .questions import EXERCISES
 __all__ = ["check", "show_solution", "quiz", "solution", "feedback", "exercise_named", "EXERCISES"]
 __all__ += ["BUGGY_LOSSES", "show_buggy_losses"]  # lesson 03's spot-the-bug losses
 
+
 def exercise_named(name):
     """The exercise called ``name``; a ValueError listing the names for anything else."""
     if name not in EXERCISES:
