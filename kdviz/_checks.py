@@ -336,6 +336,24 @@ def sampling_cut(top_k, top_p):
     return top_k, top_p
 
 
+def next_symbol_table(table, name="table"):
+    """A model of kdviz.language: one row of next-symbol probabilities per context, (N_CONTEXTS, N_SYMBOLS), each
+    row in [0, 1] and summing to 1; as float64."""
+    from .language import N_CONTEXTS, N_SYMBOLS
+
+    table = real_array(table, name, "a table of next-symbol probabilities (real numbers)")
+    if table.shape != (N_CONTEXTS, N_SYMBOLS):
+        raise ValueError(
+            f"{name} must hold one row of {N_SYMBOLS} next-symbol probabilities per context, shape "
+            f"({N_CONTEXTS}, {N_SYMBOLS}), got {table.shape}"
+        )
+    if np.isnan(table).any() or (table < 0).any() or (table > 1).any():
+        raise ValueError(f"{name} must hold probabilities in [0, 1] (softmax the logits first)")
+    if not np.allclose(table.sum(axis=1), 1.0, rtol=0, atol=PROBABILITY_SUM_TOLERANCE):
+        raise ValueError(f"every row of {name} must sum to 1 (softmax the logits first)")
+    return table
+
+
 def number_list(values, name, what="a number or a non-empty list of numbers"):
     """One number or a non-empty 1-D list of them (a tensor or array too), as a list of floats."""
     array = np.atleast_1d(real_array(values, name, what))
