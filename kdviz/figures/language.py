@@ -122,9 +122,9 @@ def plot_precision_coverage(results, references=None):
 
 
 def plot_next_symbols(teacher_logits, student_logits, last_letter):
-    """What follows ``last_letter``: the teacher's next-symbol distribution in each context that ends with it (the
-    letter before it is what a student that reads one letter cannot see), as lines, and each student's one
-    distribution there ({name: logit table}), as bars."""
+    """What follows ``last_letter``: the teacher's next-symbol distribution in each context of the source that ends
+    with it (the letter before it is what a student that reads one letter cannot see), as lines, and each student's
+    one distribution there ({name: logit table}, read in the first of those contexts), as bars."""
     if not isinstance(last_letter, str) or len(last_letter) != 1 or last_letter not in LETTERS:
         raise ValueError(f"last_letter must be one of the letters {LETTERS!r}, got {last_letter!r}")
     rows = [CONTEXT_INDEX[c] for c in source_contexts() if c[1] == last_letter]
