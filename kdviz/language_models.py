@@ -186,6 +186,7 @@ def distil(teacher_logits, method, seed=0, n_strings=2000, student=StudentSpec()
 
     Seeded: ``seed`` sets the student's first weights and the strings. Returns the student (a ContextModel)."""
     teacher_logits = _checks.as_logits(teacher_logits, "teacher_logits")
+    _checks.next_symbol_table(softmax(teacher_logits), "softmax(teacher_logits)")  # one row per context
     table = sampling_distribution(teacher_logits, sample_T)
     _checks.instance_of(student, StudentSpec, "student", "StudentSpec(hidden=16)")
     if not isinstance(method, str) or method not in METHODS:
@@ -252,8 +253,8 @@ def measure(logits, T=1.0, top_k=None, top_p=None):
 
 def sampling_sweep(teacher_logits, temperatures, top_k=None, top_p=None, n_samples=500, seed=0):
     """One row per temperature of the teacher's strings sampled at T (with top_k, top_p): the exact entropy (nats
-    per string), share of valid strings (%) and mean log-probability under the source of the valid ones; and the
-    distinct strings among ``n_samples`` written (seeded), with the first few. T = 0 is greedy decoding."""
+    per string), share of valid strings (%) and mean log-probability under the source of the valid ones; and
+    ``n_samples`` strings written (seeded) with the number of distinct ones among them. T = 0 is greedy decoding."""
     temperatures = _checks.number_list(temperatures, "temperatures", "a temperature or a list of them")
     n_samples = _checks.count(n_samples, "n_samples", 1)
     rows = []
@@ -332,13 +333,15 @@ class Students:
 
     def subset(self, names):
         """The students of the recipes ``names`` only, in that order."""
+        _known(self, *names)
         return Students(self.seeds, {n: self.logits[n] for n in names}, {n: self.results[n] for n in names})
 
 
 def distil_students(teacher_logits, recipes, seeds=(0, 1, 2), n_strings=2000, student=StudentSpec(), device="cpu"):
     """Students of each recipe ({name: keyword arguments of ``distil``}, e.g. {"reverse KL": {"method":
     "reverse"}}), one per seed, each measured exactly at T = 1: a ``Students``."""
-    seeds = tuple(_checks.distinct_names(seeds, "seeds"))
+    seeds = tuple(_checks.count(seed, "seed", 0, _checks.MAX_SEED) for seed in _checks.distinct_names(seeds, "seeds"))
+    _checked_recipes(recipes)
     logits, results = {}, {}
     for name, recipe in recipes.items():
         logits[name] = [
@@ -361,6 +364,32 @@ def _rounded(students, name, key):
     return np.round(students.results[name][key], DECIMALS[key]).tolist()
 
 
+RECIPE_KEYS = ("method", "T", "sample_T")
+
+
+def _checked_recipes(recipes):
+    """Every recipe a dict of ``distil``'s keyword arguments with a known method, checked before any training."""
+    _checks.instance_of(recipes, dict, "recipes", '{"forward KL": {"method": "forward"}}')
+    if not recipes:
+        raise ValueError("recipes must name at least one recipe")
+    for name, recipe in recipes.items():
+        _checks.instance_of(recipe, dict, f"recipe {name!r}", '{"method": "reverse"}')
+        unknown = sorted(set(recipe) - set(RECIPE_KEYS))
+        if unknown or recipe.get("method") not in METHODS:
+            raise ValueError(
+                f"recipe {name!r} must give a method, one of {', '.join(map(repr, METHODS))}, and may give T and "
+                f"sample_T; got {recipe!r}"
+            )
+    return recipes
+
+
+def _known(students, *names):
+    """Refuse a recipe name the students do not have, listing those they have."""
+    for name in names:
+        if name not in students.results:
+            raise ValueError(f"no students of the recipe {name!r}; these were trained: {', '.join(students.results)}")
+
+
 def results_table(students, keys=("kl", "valid", "rare", "frequent")):
     """The students' results as text: one line per recipe, each measure as its mean and seed range."""
     names = list(students.results)
@@ -375,6 +404,7 @@ def results_table(students, keys=("kl", "valid", "rare", "frequent")):
 def direction_report(students, forward="forward KL", reverse="reverse KL"):
     """Sentences comparing the forward- and reverse-KL students on precision (valid strings) and on the rare
     strings they cover, each by the seed rule, and what the pair shows."""
+    _known(students, forward, reverse)
     lines = [_verdict(students, key, forward, reverse) for key in ("valid", "rare", "kl")]
     precise = _better(_rounded(students, reverse, "valid"), _rounded(students, forward, "valid"), reverse, forward)
     covering = _better(_rounded(students, forward, "rare"), _rounded(students, reverse, "rare"), forward, reverse)
@@ -416,7 +446,8 @@ def _verdict(students, key, name_a, name_b):
 def level_report(students, token="forward KL", others=None):
     """Sentences comparing each other recipe with the token-level students (``token``) on KL from the source, valid
     strings and rare strings covered, by the seed rule."""
-    others = [name for name in students.results if name != token] if others is None else others
+    others = [name for name in students.results if name != token] if others is None else list(others)
+    _known(students, token, *others)
     lines = []
     for name in others:
         lines.append(f"{name} against {token}:")
@@ -498,6 +529,7 @@ def greedy(teacher_logits):
 
 def two_jobs_report(students, cool="forward KL", hot="forward KL, distilled at T = 4"):
     """Sentences comparing students distilled (forward KL) at T = 1 and at a high T, all sampled at T = 1."""
+    _known(students, cool, hot)
     lines = [_verdict(students, key, hot, cool) for key in ("kl", "valid", "rare")]
     precise = _better(_rounded(students, hot, "valid"), _rounded(students, cool, "valid"), hot, cool)
     covering = _better(_rounded(students, cool, "rare"), _rounded(students, hot, "rare"), cool, hot)

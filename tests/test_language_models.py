@@ -170,6 +170,7 @@ def test_two_gaussians_fitted_each_way():
         (lambda: lm.distil(TEACHER, "forward", student=QUICK, seed=-1), ValueError, "seed"),
         (lambda: lm.distil(np.full(TEACHER.shape, np.nan), "forward"), ValueError, "teacher_logits"),
         (lambda: lm.distil(TEACHER, "forward", student="small"), TypeError, "student"),
+        (lambda: lm.distil(TEACHER[:5], "forward"), ValueError, "softmax.teacher_logits. must hold one row"),
         (lambda: lm.StudentSpec(steps=0), ValueError, "StudentSpec.steps"),
         (lambda: lm.StudentSpec(lr=True), TypeError, "StudentSpec.lr"),
         (lambda: lm.ContextModel(window=3), ValueError, "window"),
@@ -177,6 +178,11 @@ def test_two_gaussians_fitted_each_way():
         (lambda: lm.two_mode_fits(left_weight=1.0), ValueError, "left_weight"),
         (lambda: lm.two_mode_fits(separation="far"), TypeError, "separation"),
         (lambda: lm.train_teacher(0), ValueError, "n_strings"),
+        (lambda: lm.distil_students(TEACHER, {"a": {"method": "forward"}}, seeds=(0, -1)), ValueError, "seed"),
+        (lambda: lm.distil_students(TEACHER, {"a": {"method": "forwards"}}), ValueError, "recipe 'a' must give"),
+        (lambda: lm.distil_students(TEACHER, {"a": {"method": "forward", "t": 2}}), ValueError, "recipe 'a'"),
+        (lambda: lm.distil_students(TEACHER, [("a", {})]), TypeError, "recipes must be a dict"),
+        (lambda: lm.direction_report(fake({"forward KL": {}})), ValueError, "no students of the recipe 'reverse KL'"),
     ],
 )
 def test_bad_input_is_refused_before_any_training(call, error, words):
