@@ -2,7 +2,7 @@
 
     python benchmarks/bench_time_estimate.py [--n 15000] [--hidden 300] [--epochs 3] [--seeds 3] [--threads 0]
 
-Estimates a stacked run of students with kdviz.experiments.estimate_seconds (a few seconds' probe of the same
+Estimates a stacked run of students with kdviz.mnist.timing.estimate_seconds (a few seconds' probe of the same
 stack), then trains that run with kdviz.mnist.train.train_students and prints estimate / measured. --threads 1 pins
 torch to one thread, which keeps the ratio steady on a busy machine; 0 leaves torch's default.
 """

@@ -1,4 +1,5 @@
-"""Command line: python -m kdviz fetch | teacher | distill | sweep | site | record (also installed as `kdviz`)."""
+"""Command line: python -m kdviz fetch | teacher | distill | sweep | consistency | record | site (also installed as
+`kdviz`)."""
 
 import argparse
 import difflib
@@ -22,6 +23,7 @@ DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line
   teacher  train a preset's teacher and export it as float16 weights plus a JSON record
   distill  the paper's comparison: teacher, student alone, distilled student
   sweep    a T x alpha grid of students, trained together in one stacked pass
+  consistency  fixed soft targets against consistent teaching, chosen on a validation split
   site     the course as a static website (executed notebooks, Jupyter Book; needs the site extra)
   record   run the lessons at full size and rewrite the docs' recorded blocks from that run
 
@@ -310,9 +312,6 @@ def _consistency(args):
 
     preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs, args.transfer_jitter)
     save = Path(args.save) if args.save else None
-    if save is not None and (save.exists() or not save.parent.is_dir()):
-        why = "exists (nothing is overwritten)" if save.exists() else f"is in no folder ({save.parent} is missing)"
-        raise ValueError(f"--save {save} {why}")
     if args.transfer_jitter == 0:
         raise ValueError(
             f"--transfer-jitter 0 is fixed soft targets, which this command always trains: give 1-{_checks.MAX_SHIFT}"
@@ -353,7 +352,7 @@ def _consistency(args):
 
 def _record(args):
     from .course import documents, record
-    from .runmode import quick_mode
+    from .runmode import env_flag, quick_mode
 
     root = Path.cwd()
     if not all((root / doc).is_file() for doc in documents.DOC_FILES):
@@ -376,7 +375,7 @@ def _record(args):
     else:
         if not out.parent.is_dir():
             raise ValueError(f"--out {out}: no folder {out.parent}")
-        if os.environ.get("KDVIZ_NO_SHIPPED_TEACHER", "") not in ("", "0"):
+        if env_flag("KDVIZ_NO_SHIPPED_TEACHER"):
             raise ValueError("unset KDVIZ_NO_SHIPPED_TEACHER: the record measures the lessons as they ship")
         if args.keep_executed:
             Path(args.keep_executed).mkdir(parents=True, exist_ok=True)
@@ -548,7 +547,7 @@ def main(argv=None):
         report_error(f"argument --seed: --seed {args.seed} with --seeds {args.seeds} runs past {MAX_SEED}")
         return 2
     try:
-        _check_sizes(args)
+        _check_before_loading(args)
     except ValueError as err:
         report_error(err)
         return 2
@@ -572,19 +571,40 @@ def _one_line(err, limit=600):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _check_sizes(args):
-    """Refuse a stack of students too large to train, before any data is loaded."""
-    if args.command not in ("distill", "sweep"):
+def _check_before_loading(args):
+    """Refuse a stack of students too large to train, and a --save file that cannot be written, before any data
+    is loaded."""
+    if getattr(args, "save", None):
+        _check_new_file(Path(args.save), "--save")
+    if args.command not in ("distill", "sweep", "consistency"):
         return
     from .mnist.models import mlp_weights
     from .mnist.workspace import get_preset
 
     hidden = args.hidden or get_preset(args.preset).student.hidden
-    settings = 2 if args.command == "distill" else len(args.T) * len(args.alpha)
+    # distill trains the student alone and the distilled one together; consistency one arm at a time
+    settings = {"distill": 2, "consistency": 1}.get(args.command) or len(args.T) * len(args.alpha)
     try:
         _checks.stacked_size(settings * args.seeds, hidden, mlp_weights(hidden))
     except ValueError as err:
         raise ValueError(f"arguments --seeds/--hidden: {err}") from None
+
+
+def _check_new_file(path, flag):
+    """Refuse a file the command would write when it exists (nothing is overwritten) or its folder is missing or
+    not writable: said now, not after an hour of training."""
+    try:
+        exists, folder = path.exists(), path.parent.is_dir()
+    except OSError as err:  # a folder on the way that the user may not enter
+        raise ValueError(f"{flag} {path}: cannot reach {path.parent} ({err.strerror.lower()})") from None
+    if exists:
+        raise ValueError(f"{flag} {path} exists (nothing is overwritten): choose a new file")
+    if not folder:
+        raise ValueError(f"{flag} {path} is in no folder ({path.parent} is missing)")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"{flag} {path}: cannot write into {path.parent} (permission denied): choose a folder you can write"
+        )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ MAX_STACKED_WEIGHTS = 2**28  # weights of all students trained in one stacked pa
 # Above these temperatures kd_loss's T^2 KL is lost in rounding: the KL is O(1/T^2) while log-softmax
 # carries an absolute error of about eps * log(n); T^2 times that error must stay well below the loss.
 MAX_TEMPERATURE = {"float32": 1e3, "float64": 1e7}
+# Below these, T^2 underflows to 0 and the soft term is lost: the square root of the smallest normal number
+MIN_TEMPERATURE = {name: float(np.finfo(name).tiny) ** 0.5 for name in ("float32", "float64")}
 MAX_SHIFT = 13  # jitter in whole pixels: half the 28-pixel side, so a shifted digit keeps part of its image
 PROBABILITY_SUM_TOLERANCE = 1e-6  # float32 probabilities over thousands of classes still pass
 
@@ -189,6 +191,72 @@ def as_logits(z, name="z", axis=-1, allow_neg_inf=True):
     return z
 
 
+def logit_vector(z, name="z", allow_neg_inf=True):
+    """One vector of logits (a 1-D array), checked as ``as_logits`` checks them."""
+    z = as_logits(z, name, allow_neg_inf=allow_neg_inf)
+    if z.ndim != 1:
+        raise ValueError(f"{name} must be one vector of logits (one per class), got shape {z.shape}")
+    return z
+
+
+def logit_batch(z, name="logits", min_classes=1, allow_neg_inf=True):
+    """A batch of logits (examples, classes) with at least one example and ``min_classes`` classes."""
+    z = as_logits(z, name, allow_neg_inf=allow_neg_inf)
+    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] < min_classes:
+        raise ValueError(
+            f"{name} must be a batch (examples, classes) with >= 1 example and >= {min_classes} classes, got shape "
+            f"{z.shape}"
+        )
+    return z
+
+
+def square_matrix(matrix, name, min_size=1):
+    """A square matrix of real numbers (classes x classes), at least min_size x min_size, as float64."""
+    matrix = real_array(matrix, name)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or len(matrix) < min_size:
+        raise ValueError(f"{name} must be a square matrix of at least {min_size} classes, got shape {matrix.shape}")
+    return matrix
+
+
+def finite_values(values, name="the per-seed results"):
+    """A number or a sequence of numbers, at least one, all finite, as a flat float array."""
+    array = np.ravel(real_array(values, name))
+    if array.size == 0:
+        raise ValueError(f"{name} must hold at least one result")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must be finite, got {array.tolist()}: did a run diverge?")
+    return array
+
+
+def non_empty(items, what, mapping=False):
+    """``items`` (a sequence, or a dict where ``mapping``) if it holds at least one entry; else a ValueError saying
+    what to give (a TypeError for something that is not a dict where one is needed)."""
+    if mapping and not isinstance(items, dict):
+        raise TypeError(f"give a dict {{name: values}} with at least one {what}, got {type(items).__name__}")
+    if len(items) == 0:
+        raise ValueError(f"give at least one {what}")
+    return items
+
+
+def same_settings(results_by_measure):
+    """Dicts {setting: results}, one per measure, that name the same settings, at least one."""
+    for measure, results in results_by_measure.items():
+        non_empty(results, f"setting's {measure}", mapping=True)
+    names = [set(results) for results in results_by_measure.values()]
+    if not names[0] or any(n != names[0] for n in names):
+        raise ValueError(f"{', '.join(results_by_measure)} must name the same settings, at least one")
+    return results_by_measure
+
+
+def one_of(value, choices, name):
+    """``value`` if it is one of ``choices`` (names); else a ValueError listing them (a TypeError for a non-string)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a name, one of {sorted(choices)}, got {value!r}")
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {sorted(choices)}")
+    return value
+
+
 def logit_list(logits, name="logits"):
     """At least two finite logits in one flat list (a widget's input), as a float array."""
     z = real_array(logits, name)
@@ -199,22 +267,66 @@ def logit_list(logits, name="logits"):
     return z
 
 
-def probabilities(q, axis=-1, tolerance=PROBABILITY_SUM_TOLERANCE):
+def label_array(labels, n_classes, n=None, name="labels"):
+    """Integer class labels as a flat int64 numpy array, each in 0..n_classes-1, and ``n`` of them where given
+    (one per example). numpy arrays, lists and tensors of integers are read; bools, floats and strings are a
+    TypeError."""
+    if hasattr(labels, "detach"):
+        labels = labels.detach().cpu().numpy()
+    try:
+        array = np.asarray(labels)
+    except ValueError:  # a ragged list
+        array = np.asarray(None)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integer class indices, got {array.dtype} values")
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a flat list of class indices, one per example, got shape {array.shape}")
+    if n is not None and len(array) != n:
+        raise ValueError(f"give one label per example: {len(array)} {name} for {n} examples")
+    if array.size and (array.min() < 0 or array.max() >= n_classes):
+        raise ValueError(f"{name} must lie in 0..{n_classes - 1} (one per class), got {array.min()}..{array.max()}")
+    return array.astype(np.int64)
+
+
+def target_classes(target, shape, name="target"):
+    """One class index per row of logits of ``shape`` (batch..., classes), broadcast to the batch shape."""
+    if hasattr(target, "detach"):
+        target = target.detach().cpu().numpy()
+    target = np.asarray(target)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integer class indices, got {target.dtype} values")
+    try:
+        target = np.broadcast_to(target, shape[:-1])
+    except ValueError:
+        raise ValueError(
+            f"{name} of shape {target.shape} must give one class per row of logits of shape {shape}"
+        ) from None
+    n = shape[-1]
+    if target.size and (target.min() < 0 or target.max() >= n):
+        raise ValueError(f"{name} must lie in 0..{n - 1} (a class of each row), got {target.min()}..{target.max()}")
+    return target
+
+
+def probabilities(q, axis=-1, tolerance=PROBABILITY_SUM_TOLERANCE, name="q", rows=False):
     """``q`` as float64 probability vectors along ``axis``: entries in [0, 1] summing to 1 (within tolerance)."""
-    q = real_array(q, "q", "probabilities (real numbers)")
+    """``q`` as float64 probability vectors along ``axis``: entries in [0, 1] summing to 1 (within tolerance).
+    ``rows``: a batch (examples, classes) with at least one example."""
+    q = real_array(q, name, "probabilities (real numbers)")
+    if rows and (q.ndim != 2 or q.shape[0] == 0):
+        raise ValueError(f"{name} must be (examples, classes) with at least one example, got shape {q.shape}")
     if q.ndim == 0:
-        raise ValueError("entropy needs a probability vector, got a scalar")
-    if q.shape[class_axis(q.shape, axis, "q")] == 0:
-        raise ValueError(f"entropy needs a probability vector, got an empty one (shape {q.shape})")
+        raise ValueError(f"{name} must be a probability vector, got a scalar")
+    if q.shape[class_axis(q.shape, axis, name)] == 0:
+        raise ValueError(f"{name} must be a probability vector, got an empty one (shape {q.shape})")
     if np.isnan(q).any():
-        raise ValueError("entropy needs probabilities, got NaN")
+        raise ValueError(f"{name} must be probabilities in [0, 1], got NaN")
     if (q < 0).any():
-        raise ValueError(f"entropy needs probabilities, got a negative entry {q.min():g}")
+        raise ValueError(f"{name} must be probabilities in [0, 1], got a negative entry {q.min():g}")
     total = q.sum(axis=axis)
     if (q > 1).any() or not np.allclose(total, 1.0, rtol=0, atol=tolerance):
         worst = total.flat[np.argmax(np.abs(total - 1.0))]
         raise ValueError(
-            f"entropy needs probabilities in [0, 1] that sum to 1 along axis {axis}; got entries up to "
+            f"{name} must be probabilities in [0, 1] that sum to 1 along axis {axis}; got entries up to "
             f"{q.max():g} and a sum of {worst:g}. Pass softmax(z, T), not the logits z."
         )
     return q
@@ -266,10 +378,24 @@ def broadcast_logits(v, z, names=("teacher_logits", "student_logits")):
     return np.broadcast_to(v, shape), np.broadcast_to(z, shape)
 
 
+def student_covers_teacher(v, z):
+    """Refuse a student logit of -inf where the teacher's is finite: KL(p || q) would be infinite."""
+    if (np.isneginf(z) & np.isfinite(v)).any():
+        raise ValueError(
+            "a student logit is -inf where the teacher's is finite: the student rules out a class the teacher "
+            "gives probability, so the KL is infinite"
+        )
+
+
 def representable(result, what, why):
-    """``result`` unchanged if it is all finite; otherwise a ValueError saying it overflows float64."""
-    if not np.isfinite(result).all():
-        raise ValueError(f"{what} is larger than float64 can hold (about 1.8e308): {why}")
+    """``result`` unchanged if it is all finite; otherwise a ValueError saying it overflows float64 and why
+    (``why`` may be a function of the mask of entries that are not finite)."""
+    bad = ~np.isfinite(result)
+    if bad.any():
+        raise ValueError(
+            f"{what} is larger than float64 can hold (about 1.8e308){' at ' if callable(why) else ': '}"
+            f"{why(bad) if callable(why) else why}"
+        )
     return result
 
 
@@ -309,6 +435,17 @@ def tick_labels(labels, n):
     if len(labels) != n:
         raise ValueError(f"give one label per class: {len(labels)} labels for {n} classes")
     return labels
+
+
+def hidden_sizes(sizes, hidden):
+    """Student sizes to offer (whole numbers of hidden units, 1..MAX_HIDDEN, at least one) and the one chosen first."""
+    if not all(is_integer(h) for h in sizes):
+        raise TypeError(f"sizes must be whole numbers of hidden units, got {sizes}")
+    if not sizes or not all(1 <= h <= MAX_HIDDEN for h in sizes):
+        raise ValueError(f"sizes must be whole numbers of hidden units in 1..{MAX_HIDDEN}, got {sizes}")
+    if hidden not in sizes:
+        raise ValueError(f"hidden={hidden} is not one of the sizes offered, {sizes}")
+    return sizes
 
 
 def slider_start(value, low, high, name, integer=False):
@@ -372,20 +509,6 @@ def temperature_list(values, name="temperatures"):
 # ---- the distillation loss (torch) ------------------------------------------------------------
 
 
-def compute_dtype(logits):
-    """float32 for half, bfloat16 and float32 logits; float64 stays float64."""
-    import torch
-
-    return torch.float64 if logits.dtype == torch.float64 else torch.float32
-
-
-def min_temperature(dtype):
-    """The smallest T kd_loss accepts in ``dtype``: below it T^2 underflows and the soft term is lost."""
-    import torch
-
-    return float(torch.finfo(dtype).tiny) ** 0.5
-
-
 def logit_tensor(value, name, stacked=True):
     """Floating-point logits (batch, classes), or (students, batch, classes) where ``stacked``, as a torch tensor."""
     import torch
@@ -443,9 +566,9 @@ def loss_temperature(T, dtype):
     limit = MAX_TEMPERATURE[name]
     if np.isnan(T).any() or (T <= 0).any() or np.isinf(T).any():
         raise ValueError(f"temperature T must be a finite number > 0, got {T.tolist()}")
-    if (T < min_temperature(dtype)).any():
+    if (T < MIN_TEMPERATURE[name]).any():
         raise ValueError(
-            f"temperature T = {T.min():g} is too small for {name}: below T = {min_temperature(dtype):.2g} "
+            f"temperature T = {T.min():g} is too small for {name}: below T = {MIN_TEMPERATURE[name]:.2g} "
             "T^2 underflows to 0 and logits / T overflow, so the soft term would be lost or nan. Use a larger T "
             "(at T = 0.01 the soft targets are already one-hot, to within e^-20 per class, where the teacher's top "
             "logit leads the others by 0.2 or more; tied top logits share it equally)."
@@ -534,6 +657,8 @@ def class_labels(labels, n_classes, shapes, device, name="labels"):
 def kd_loss_inputs(student_logits, teacher_logits, labels, T, alpha):
     """Everything kd_loss needs, checked: (z, v, labels, T, alpha) with labels as int64 (or None) and T, alpha
     as float64 tensors on the logits' device."""
+    import torch
+
     z = logit_tensor(student_logits, "student_logits")
     v = logit_tensor(teacher_logits, "teacher_logits")
     if v.shape[-1] != z.shape[-1] or v.shape[-2] != z.shape[-2] or (v.dim() == 3 and v.shape != z.shape):
@@ -543,7 +668,7 @@ def kd_loss_inputs(student_logits, teacher_logits, labels, T, alpha):
         )
     finite_rows(v, "teacher")
     finite_rows(z, "student")
-    dtype = compute_dtype(z)
+    dtype = torch.float64 if z.dtype == torch.float64 else torch.float32  # the loss's precision (kdviz.mnist.losses)
     T, alpha = T_and_alpha(T, alpha, z.shape[0] if z.dim() == 3 else None, dtype, z.device)
     scaled_logits(v, T, dtype)
     # the hard term reads the student's logits at T = 1
@@ -686,23 +811,42 @@ def images(images):
 
 def digit_labels(labels):
     """Class labels 0-9 as a flat int64 numpy array (tensors, lists and arrays of integers)."""
-    if hasattr(labels, "detach"):
-        labels = labels.detach().cpu().numpy()
-    array = np.asarray(labels)
-    if array.ndim != 1 or array.dtype.kind not in "iu":
-        raise TypeError(f"labels must be a 1-D array of integer classes, got {array.dtype} of shape {array.shape}")
-    if array.size and (array.min() < 0 or array.max() > 9):
-        raise ValueError(f"labels must lie in 0..9, got {array.min()}..{array.max()}")
-    return array.astype(np.int64)
+    return label_array(labels, 10)
+
+
+def logits_and_labels(logits, labels):
+    """Logits (N, classes) or (models, N, classes) and labels (N,) that agree, as tensors on the logits' device."""
+    import torch
+
+    logits = torch.as_tensor(real_array(logits, "logits") if not torch.is_tensor(logits) else logits)
+    if not torch.is_tensor(labels):
+        kind = np.asarray(labels, dtype=object if labels is None else None).dtype
+        if kind.kind not in "iu":
+            raise TypeError(f"labels must be integer class indices, got {labels!r}"[:120])
+    labels = torch.as_tensor(labels, device=logits.device)
+    if not logits.is_floating_point() or labels.is_floating_point() or labels.dtype == torch.bool:
+        raise TypeError(
+            f"logits must be floating-point and labels integer classes, got {logits.dtype} and {labels.dtype}"
+        )
+    if logits.dim() not in (2, 3) or labels.shape != logits.shape[-2:-1]:
+        raise ValueError(
+            f"logits (N, classes) or (models, N, classes) and labels (N,) must agree, got shapes "
+            f"{tuple(logits.shape)} and {tuple(labels.shape)}"
+        )
+    return logits, labels
 
 
 def input_tensor(x, name, device=None):
     """A finite float32 tensor (N, 784) from to_inputs, on ``device`` where given."""
     import torch
 
-    if not torch.is_tensor(x) or x.dim() != 2 or x.shape[1] != 784 or not x.is_floating_point():
-        shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
-        raise ValueError(f"{name} must be a float tensor (N, 784) from kdviz.mnist.train.to_inputs, got {shape}")
+    if not torch.is_tensor(x) or not x.is_floating_point():
+        kind = x.dtype if torch.is_tensor(x) else type(x).__name__
+        raise TypeError(f"{name} must be a float tensor (N, 784) from kdviz.mnist.train.to_inputs, got {kind}")
+    if x.dim() != 2 or x.shape[1] != 784:
+        raise ValueError(
+            f"{name} must be a float tensor (N, 784) from kdviz.mnist.train.to_inputs, got shape {tuple(x.shape)}"
+        )
     if x.dtype != torch.float32:
         raise ValueError(f"{name} must be float32 like the students' weights, got {x.dtype}: use {name}.float()")
     if len(x) == 0:
@@ -801,8 +945,11 @@ def transfer_set(x, y, teacher_logits, T, alpha, options):
         if (alpha != 0).any():
             raise ValueError("teacher_logits are needed unless every alpha is 0 (labels only)")
     else:
-        if not torch.is_tensor(teacher_logits) or teacher_logits.shape != (len(x), 10):
-            shape = tuple(teacher_logits.shape) if hasattr(teacher_logits, "shape") else type(teacher_logits).__name__
+        if not torch.is_tensor(teacher_logits) or not teacher_logits.is_floating_point():
+            kind = teacher_logits.dtype if torch.is_tensor(teacher_logits) else type(teacher_logits).__name__
+            raise TypeError(f"teacher logits must be a float tensor ({len(x)}, 10), got {kind}")
+        if teacher_logits.shape != (len(x), 10):
+            shape = tuple(teacher_logits.shape)
             raise ValueError(f"teacher logits must be a tensor ({len(x)}, 10) for {len(x)} examples, got {shape}")
         finite_rows(teacher_logits, "teacher")
         scaled_logits(teacher_logits, T, torch.float32)  # the students' loss is computed in float32

@@ -10,6 +10,7 @@ from . import _checks
 from .calibration import expected_calibration_error, fit_temperature
 from .mnist.losses import kd_loss
 from .mnist.train import StudentConfig, TrainingOptions
+from .mnist_distillation import class_similarity
 from .noise import compare, exceeds_noise, spread
 from .temperature import kl_divergence, softmax
 
@@ -142,9 +143,7 @@ def off_diagonal_spread(similarity):
     soft target of the images of class c, ``kdviz.figures.mnist.class_similarity``); each row's off-diagonal
     entries are renormalised to sum to 1, and the spread is the coefficient of variation (sd / mean) of all of
     them: 0 when every wrong class gets the same share, larger the more the teacher tells them apart."""
-    matrix = np.asarray(similarity, dtype=float)
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or len(matrix) < 3:
-        raise ValueError(f"similarity must be a square matrix of at least 3 classes, got shape {matrix.shape}")
+    matrix = _checks.square_matrix(similarity, "similarity", min_size=3)
     off = ~np.eye(len(matrix), dtype=bool)
     shares = matrix[off].reshape(len(matrix), -1)
     shares = shares / shares.sum(axis=1, keepdims=True)
@@ -212,3 +211,41 @@ def _winner(a, b, name_a, name_b):
     if not exceeds_noise(a, b):
         return None
     return name_a if spread(a).mean < spread(b).mean else name_b
+
+
+def students_calibration_report(errors, ece):
+    """Two sentences on the student alone against the distilled student: test errors, then test ECE (%); each
+    argument maps the two names to per-seed values, student alone first."""
+    (alone, distilled) = list(errors)
+    return [
+        "Test errors. " + compare(alone, errors[alone], distilled, errors[distilled]),
+        "Test ECE (%). " + compare(alone, ece[alone], distilled, ece[distilled], "points"),
+    ]
+
+
+def wrong_class_spreads(logits_by_name, labels, T):
+    """Each model's class-similarity matrix at T (``kdviz.mnist_distillation.class_similarity``) and the spread of its
+    wrong-class shares (``off_diagonal_spread``): two dicts keyed by the models' names."""
+    matrices = {name: class_similarity(logits, labels, T) for name, logits in logits_by_name.items()}
+    return matrices, {name: off_diagonal_spread(matrix) for name, matrix in matrices.items()}
+
+
+def smoothing_report(errors_by_teacher):
+    """The student of the plain teacher against the student of the smoothed teacher, by the seed rule; the argument
+    maps the two students' names to their per-seed test errors, plain teacher's first."""
+    (plain, plain_errors), (smoothed, smoothed_errors) = errors_by_teacher.items()
+    return compare(plain, plain_errors, smoothed, smoothed_errors)
+
+
+def measured_figures(scaling, ece, spreads, errors_by_teacher, errors_by_k, disagreeing):
+    """The lesson's results in one place, each printed from its numbers: the teacher's calibration, the students'
+    ECE, the wrong-class spreads, label smoothing, top-k and disagreements (per-seed values as mean and range)."""
+    return [
+        f"shipped teacher: fitted T = {scaling['T']:.3f}; test ECE {scaling['ECE before (%)']:.2f}% -> "
+        f"{scaling['ECE after (%)']:.2f}%",
+        "students' test ECE (%): " + "; ".join(f"{name} {spread(values)}" for name, values in ece.items()),
+        "wrong-class spread: " + "; ".join(f"{name} {value:.3f}" for name, value in spreads.items()),
+        "label smoothing: " + smoothing_report(errors_by_teacher),
+        "top-k test errors: " + "; ".join(f"k = {k}: {spread(e)}" for k, e in errors_by_k.items()),
+        "disagreements with the teacher: " + "; ".join(f"{name} {spread(v)}" for name, v in disagreeing.items()),
+    ]

@@ -9,35 +9,11 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
-from ._checks import PROBABILITY_SUM_TOLERANCE, as_logits, count, plot_temperature, real_array
+from ._checks import PROBABILITY_SUM_TOLERANCE, count, label_array, logit_batch, plot_temperature
+from ._checks import probabilities as probabilities_checked
 from .temperature import expected_logit
 
 LOG_T_LIMIT = 700.0  # the search for T stays within exp(+-700), inside float64
-
-
-def _labels(labels, n_examples, n_classes):
-    """Integer class labels, one per example, each in 0..n_classes-1."""
-    array = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integer class indices, got {array.dtype} values")
-    if array.shape != (n_examples,):
-        raise ValueError(f"give one label per example: labels of shape {array.shape} for {n_examples} examples")
-    if array.size and (array.min() < 0 or array.max() >= n_classes):
-        raise ValueError(f"labels must lie in 0..{n_classes - 1} (one per class), got {array.min()}..{array.max()}")
-    return array.astype(np.int64)
-
-
-def _probabilities(probabilities):
-    """(N, C) probabilities, N >= 1, each row in [0, 1] summing to 1."""
-    p = real_array(probabilities, "probabilities")
-    if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] == 0:
-        raise ValueError(f"probabilities must be (examples, classes) with at least one of each, got shape {p.shape}")
-    if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
-        raise ValueError("probabilities must lie in [0, 1] (no NaN): pass softmax(logits, T), not the logits")
-    worst = np.abs(p.sum(axis=1) - 1).max()
-    if worst > PROBABILITY_SUM_TOLERANCE:
-        raise ValueError(f"each row of probabilities must sum to 1; one is off by {worst:.3g}. Pass softmax(logits, T)")
-    return p
 
 
 def reliability(probabilities, labels, n_bins=15):
@@ -46,8 +22,8 @@ def reliability(probabilities, labels, n_bins=15):
     Confidence is the largest probability of a row, the prediction its argmax. The bins split [0, 1] into
     n_bins equal widths; bin b holds edges[b] < confidence <= edges[b + 1] (bin 0 also holds 0).
     """
-    p = _probabilities(probabilities)
-    y = _labels(labels, len(p), p.shape[1])
+    p = probabilities_checked(probabilities, tolerance=PROBABILITY_SUM_TOLERANCE, name="probabilities", rows=True)
+    y = label_array(labels, p.shape[1], len(p))
     n_bins = count(n_bins, "n_bins")
     confidence, correct = p.max(axis=1), p.argmax(axis=1) == y
     edges = np.linspace(0.0, 1.0, n_bins + 1)
@@ -82,11 +58,17 @@ def fit_temperature(logits, labels):
     dNLL/dT = mean_i (z_{i, y_i} - E_{q_i(T)}[z_i]) / T^2, and E_q[z] falls strictly from max z to mean z as T
     grows, so the numerator rises from mean(z_y - max z) to mean(z_y - mean z) and has exactly one root when
     the first is < 0 and the second > 0 (solved by brentq on log T). Otherwise a ValueError says why no finite
-    T minimises the NLL: no example is misclassified (it keeps falling as T -> 0), or the labels' logits lie on
-    average at or below the mean logit (it keeps falling as T -> inf).
+    T minimises the NLL: every row's logits are equal (the NLL is log C at every T), no example is misclassified
+    (it keeps falling as T -> 0), or the labels' logits lie on average at or below the mean logit (it keeps
+    falling as T -> inf).
     """
     z, y = _logits_and_labels(logits, labels)
     label_logit = z[np.arange(len(z)), y]
+    if (z.max(axis=1) == z.min(axis=1)).all():
+        raise ValueError(
+            "every example's logits are all equal, so its probabilities are 1/C at every T and the NLL is log C "
+            "whatever T is: no temperature is better than another (fit T on the logits of a trained model)"
+        )
     if np.mean(label_logit - z.max(axis=1)) >= 0:
         raise ValueError(
             "every example's label already has the largest logit, so the NLL keeps falling as T -> 0: "
@@ -113,7 +95,5 @@ def fit_temperature(logits, labels):
 
 def _logits_and_labels(logits, labels):
     """Finite (N, C) logits, N >= 1 and C >= 2, and one integer label per row."""
-    z = as_logits(logits, "logits", allow_neg_inf=False)
-    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] < 2:
-        raise ValueError(f"logits must be (examples, classes) with >= 1 example and >= 2 classes, got {z.shape}")
-    return z, _labels(labels, len(z), z.shape[1])
+    z = logit_batch(logits, "logits", min_classes=2, allow_neg_inf=False)
+    return z, label_array(labels, z.shape[1], len(z))

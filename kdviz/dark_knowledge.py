@@ -6,6 +6,7 @@ the best temperature for small and large students, fixed soft targets against co
 """
 
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ import torch
 from . import _checks
 from .mnist.losses import distillation_loss
 from .mnist.models import StackedStudents, student_mlp
-from .mnist.train import StudentConfig, TrainingOptions, logits_of, single_errors, transfer_indices
+from .mnist.train import StudentConfig, TrainingOptions, TrainingWarning, logits_of, single_errors, transfer_indices
 from .mnist.workspace import Preset, Workspace, seed_list
 from .noise import (
     best_and_ties,
@@ -24,8 +25,10 @@ from .noise import (
     spread,
     unranked_note,
     verdict,
+    with_quick_mode_note,
 )
 
+PAPER_OMITTED_3S = (86.8, 98.6)  # section 3: % of the test 3s right before and after the bias (chosen on the test set)
 PAPER_SMALL_STUDENT_T = (2.5, 4.0)  # section 3: for 30 units per layer, T in this range "worked significantly better"
 PAPER_LARGE_STUDENT_T = 8.0  # section 3: for 300 or more units, "all temperatures above 8 gave fairly similar results"
 
@@ -40,9 +43,7 @@ def best_class_bias(logits, labels, cls, candidates=BIAS_CANDIDATES):
     """The bias added to class ``cls``'s logit that leaves the fewest errors on (logits, labels)."""
     logits = torch.as_tensor(logits)
     cls = _checks.class_index(cls, logits.shape[-1], "cls")
-    candidates = np.atleast_1d(_checks.real_array(candidates, "candidates", "a list of biases (numbers)"))
-    if candidates.size == 0 or not np.isfinite(candidates).all():
-        raise ValueError("candidates must be a non-empty list of finite biases")
+    candidates = _checks.finite_values(candidates, "candidates (the biases to try)")
     errors = []
     for b in candidates:
         bias = np.zeros(logits.shape[-1])
@@ -79,6 +80,32 @@ def omitted_class_experiment(workspace, student, T, alpha, omitted=3, n_validati
         f"test {omitted}s correct before bias (%)": round(100 * (1 - wrong_before / n_omitted), 2),
         f"test {omitted}s correct after bias (%)": round(100 * (1 - wrong_after / n_omitted), 2),
     }
+
+
+def omitted_digit_report(result, omitted=3):
+    """The omitted-digit experiment in sentences, from ``omitted_class_experiment``: beside the paper, and what the
+    share right before the bias says (most of the digits right from the soft targets alone, or found by the bias)."""
+    before, after = (
+        result[f"test {omitted}s correct before bias (%)"],
+        result[f"test {omitted}s correct after bias (%)"],
+    )
+    paper_before, paper_after = PAPER_OMITTED_3S
+    lines = [
+        f"paper: {paper_before}% before, {paper_after}% after a bias chosen on the test set; here: {before}% before, "
+        f"{after}% after a bias chosen on validation images."
+    ]
+    if before >= 50:
+        lines.append(
+            f"Without ever seeing a {omitted}, this student gets {before}% of the test {omitted}s right from the soft "
+            f"targets of other digits alone; raising its {omitted} logit by {result['bias']} brings that to {after}%."
+        )
+    else:
+        lines.append(
+            f"Before the bias this student gets only {before}% of the test {omitted}s right: its {omitted} logit "
+            f"rarely wins, so here the {omitted}s are found through the bias of {result['bias']}, which brings that "
+            f"to {after}%."
+        )
+    return with_quick_mode_note(lines)
 
 
 # ---- soft targets on a small transfer set ----
@@ -151,7 +178,7 @@ def small_data_report(accuracy, n_train, epochs):
         lower_is_better=False,
         unit="%",
     )
-    return lines + [verdict]
+    return with_quick_mode_note(lines + [verdict])
 
 
 # ---- the best temperature for small and large students ----
@@ -198,7 +225,8 @@ def temperature_report(temperatures, errors, baseline, hidden):
         lines.append(f"{name:<13}{cell(values):<24}{against_best:<38}{judged(values, baseline)}")
     lines.append(f"{'labels alone':<13}{cell(baseline)}")
     note = unranked_note(by_T)
-    return lines + ([note] if note else []) + [paper_temperature_finding(hidden, by_T, best, ties, beyond)]
+    finding = paper_temperature_finding(hidden, by_T, best, ties, beyond)
+    return with_quick_mode_note(lines + ([note] if note else []) + [finding])
 
 
 def paper_temperature_finding(hidden, by_T, best, ties, beyond):
@@ -300,7 +328,13 @@ def compare_teaching(
             callback=record,
             description=f"{arm}, {n_seeds} seed{'s' if n_seeds > 1 else ''}",
         )
-        training.train_students(preset.T, preset.alpha, preset.student, seeds, options=options, progress=progress)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TrainingWarning)
+            training.train_students(preset.T, preset.alpha, preset.student, seeds, options=options, progress=progress)
+        untrusted = [str(w.message) for w in caught if issubclass(w.category, TrainingWarning)]
+        result["arms"][arm]["untrusted_students"] = untrusted  # each run's warning, kept for the verdict's caveat
+        for w in caught:  # still shown, as they would have been
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     final_val = {arm: result["arms"][arm]["val_errors"][-1] for arm in (FIXED, CONSISTENT)}
     result["verdict"] = compare(FIXED, final_val[FIXED], CONSISTENT, final_val[CONSISTENT], "validation errors")
     result["chosen"] = choose_recipe(final_val[FIXED], final_val[CONSISTENT])
@@ -329,6 +363,22 @@ def choice_sentence(result):
         f"Chosen: {chosen} ({why}). Its test errors after {result['epochs']} epochs: {test.text()} "
         f"out of 10,000 test images."
     )
+
+
+def teaching_report(result):
+    """Section 5 in lines: the validation verdict, the choice with its test errors, and what makes them doubtful
+    when it applies (students whose training warned it is not to be trusted; a quick-mode run)."""
+    lines = [result["verdict"], choice_sentence(result)]
+    warned = {arm: len(result["arms"][arm].get("untrusted_students", [])) for arm in (FIXED, CONSISTENT)}
+    if any(warned.values()):
+        n = len(result["seeds"])
+        counts = " and ".join(f"{warned[arm]} of the {n} {arm} students" for arm in warned if warned[arm])
+        lines.append(
+            f"Caveat: {counts} warned that their training is not to be trusted (their gradient was clipped in most "
+            "steps, or they did not learn; the warnings are above), so the choice may reflect that rather than the "
+            "recipe."
+        )
+    return with_quick_mode_note(lines)
 
 
 def epoch_marks(epochs, n=6):

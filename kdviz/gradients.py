@@ -6,17 +6,13 @@ C = -sum_i p_i log q_i with p = softmax(v, T) (teacher logits v) and q = softmax
 
 import numpy as np
 
-from ._checks import as_logits, broadcast_temperature, same_shape
+from ._checks import as_logits, broadcast_temperature, representable, same_shape
 from .temperature import softmax
 
 
 def _finite(grad, T, name):
-    if not np.isfinite(grad).all():
-        raise ValueError(
-            f"{name} is larger than float64 can hold (above 1.8e308) at T = {np.min(T[~np.isfinite(grad)]):g}: "
-            "the gradient grows like 1/T or 1/T^2, so use a larger temperature"
-        )
-    return grad
+    why = "the gradient grows like 1/T or 1/T^2, so use a larger temperature"
+    return representable(grad, name, lambda bad: f"T = {np.min(T[bad]):g}: {why}")
 
 
 def soft_ce_grad(z, v, T, axis=-1):

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from . import _checks
 from .mnist.train import TrainingOptions, logits_of, single_errors
 from .mnist.workspace import PRESETS, Preset, prepare, seed_list
-from .noise import compare, describe_best, exceeds_noise, spread
+from .noise import compare, describe_best, exceeds_noise, spread, with_quick_mode_note
 from .temperature import softmax
 
 PAPER_ERRORS = {"teacher": 67, "student": 146, "distilled": 74}  # Hinton et al. 2015, section 3
@@ -28,12 +28,8 @@ def dark_knowledge_examples(teacher_logits, labels, k=2, confident=0.99, T=20.0)
     temperature T its most likely wrong class is as far ahead of the next one as can be found, so the order of
     the wrong classes can be read. The first wrong class's lead over the second at T is the probability ratio
     exp((v_2nd - v_3rd) / T) of the teacher's second and third largest logits."""
-    logits = _checks.real_array(teacher_logits, "teacher_logits")
-    labels = np.asarray(labels)
-    if logits.ndim != 2 or logits.shape[1] < 3 or labels.shape != logits.shape[:1]:
-        raise ValueError(
-            f"teacher_logits (N, classes >= 3) and labels (N,) must agree, got shapes {logits.shape} and {labels.shape}"
-        )
+    logits = _checks.logit_batch(teacher_logits, "teacher_logits", min_classes=3)
+    labels = _checks.label_array(labels, logits.shape[1], len(logits))
     k = _checks.count(k, "k")
     _checks.T_and_alpha(T, 1.0)
     confident = _checks.number(confident, "confident (a probability)", 0, 1, low_open=True, high_open=True)
@@ -55,12 +51,8 @@ def dark_knowledge_examples(teacher_logits, labels, k=2, confident=0.99, T=20.0)
 def most_confusable(teacher_logits, labels, true_class, other_class, k=3):
     """Indices of the k examples of ``true_class`` that the teacher classifies correctly but finds most
     like ``other_class`` (largest margin of the other_class logit over the runner-up of the rest)."""
-    logits = np.asarray(teacher_logits, dtype=float)
-    labels = np.asarray(labels)
-    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
-        raise ValueError(
-            f"teacher_logits (N, classes) and labels (N,) must agree, got shapes {logits.shape} and {labels.shape}"
-        )
+    logits = _checks.logit_batch(teacher_logits, "teacher_logits")
+    labels = _checks.label_array(labels, logits.shape[1], len(logits))
     true_class = _checks.class_index(true_class, logits.shape[1], "true_class")
     other_class = _checks.class_index(other_class, logits.shape[1], "other_class")
     k = _checks.count(k, "k")
@@ -89,17 +81,8 @@ def top_classes_line(logits, T, k=4):
 
 def class_similarity(teacher_logits, labels, T):
     """10 x 10 matrix: row c is the mean soft target softmax(v / T) over examples of true class c."""
-    q = softmax(np.asarray(teacher_logits, dtype=float), T)
-    labels = np.asarray(labels)
-    if labels.shape != q.shape[:1]:
-        raise ValueError(f"one label per row of teacher logits: {len(labels)} labels for {len(q)} rows")
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integer classes, got {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= q.shape[1]):
-        raise ValueError(
-            f"labels must lie in 0..{q.shape[1] - 1} (one per column of teacher logits), "
-            f"got {labels.min()}..{labels.max()}"
-        )
+    q = softmax(_checks.logit_batch(teacher_logits, "teacher_logits"), T)
+    labels = _checks.label_array(labels, q.shape[1], len(q))
     missing = [c for c in range(q.shape[1]) if not (labels == c).any()]
     if missing:
         raise ValueError(
@@ -110,9 +93,7 @@ def class_similarity(teacher_logits, labels, T):
 
 def similar_pairs(matrix, k=3):
     """The k largest off-diagonal cells of a class-similarity matrix, as (true class, suggested class, value)."""
-    matrix = np.asarray(matrix, dtype=float)
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"matrix must be square (classes x classes), got shape {matrix.shape}")
+    matrix = _checks.square_matrix(matrix, "matrix (classes x classes)")
     k = _checks.count(k, "k", 1, len(matrix) * (len(matrix) - 1))
     off = np.where(np.eye(len(matrix), dtype=bool), -np.inf, matrix)
     flat = np.argsort(off, axis=None)[::-1][:k]
@@ -216,7 +197,7 @@ def comparison_report(result):
         f"after {result['student_epochs']} epochs on {result['n_train']:,} images; `python -m kdviz distill --preset "
         f"paper --seeds 3` trains the paper preset's {PRESETS['paper'].student.epochs}-epoch students."
     )
-    return lines
+    return with_quick_mode_note(lines)
 
 
 def sweep_report(temperatures, alphas, errors):
@@ -225,7 +206,7 @@ def sweep_report(temperatures, alphas, errors):
     cells = {
         f"T = {T:g}, alpha = {a:g}": errors[i, j] for i, T in enumerate(temperatures) for j, a in enumerate(alphas)
     }
-    return describe_best(cells, what="cell")
+    return "\n".join(with_quick_mode_note([describe_best(cells, what="cell")]))
 
 
 # ---- the teacher left in train mode: soft targets that change from call to call ----

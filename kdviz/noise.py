@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import real_array
+from ._checks import finite_values, non_empty
+from .runmode import quick_mode
 
 MOST_DECIMALS = 4
 LARGEST_FIXED = 1e15  # larger results print with 3 significant digits, as do results that need more than 4 decimals
@@ -101,11 +102,7 @@ class Spread:
 
 def spread(values):
     """A Spread of the per-seed results ``values`` (a number or a sequence of numbers)."""
-    array = np.ravel(real_array(values, "the per-seed results"))
-    if array.size == 0:
-        raise ValueError("spread needs at least one result")
-    if not np.isfinite(array).all():
-        raise ValueError(f"the per-seed results must be finite, got {array.tolist()}: did a run diverge?")
+    array = finite_values(values)
     values = tuple(int(v) if v.is_integer() and abs(v) < 2**53 else v for v in map(float, array))
     return Spread(values)
 
@@ -161,8 +158,7 @@ def best_and_ties(results, lower_is_better=True):
 
     The best setting has the best mean; another is "within noise" of it unless ``exceeds_noise`` says otherwise.
     """
-    if not results:
-        raise ValueError("best_and_ties needs at least one setting")
+    non_empty(results, "setting's results to compare")
     sign = 1 if lower_is_better else -1
     best = min(results, key=lambda name: sign * spread(results[name]).mean)
     others = [name for name in results if name != best]
@@ -232,3 +228,14 @@ def describe_best(results, what="setting", lower_is_better=True, unit=""):
         lines.append(f"Not compared, with one seed only: {shown}.")
     note = unranked_note({name: values for name, values in results.items() if name not in unmeasured}, lower_is_better)
     return "\n".join(lines + ([note] if note else []))
+
+
+QUICK_MODE_NOTE = (
+    "Quick mode (a test run): far fewer images and epochs than the lesson's full size, so this verdict may change with "
+    "other seeds and need not match the full-size run's."
+)
+
+
+def with_quick_mode_note(lines):
+    """``lines`` (a list of sentences that state results), with QUICK_MODE_NOTE after them in quick mode."""
+    return list(lines) + ([QUICK_MODE_NOTE] if quick_mode() else [])

@@ -16,10 +16,14 @@ from ._checks import (
     broadcast_temperature,
     class_index,
     count,
+    logit_vector,
     number,
     probabilities,
     representable,
+    same_shape,
     sampling_cut,
+    student_covers_teacher,
+    target_classes,
 )
 
 
@@ -130,12 +134,8 @@ def dq_dT(z, T, axis=-1):
         slope = np.where(q > 0, q * (mean_x - x), 0.0)  # |slope| < ~750: q_i > 0 needs x_i > -750
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         slope = np.where(T > 0, slope / T, 0.0)
-    if not np.isfinite(slope).all():
-        raise ValueError(
-            f"dq/dT is larger than float64 can hold (above 1.8e308) at T = {T[~np.isfinite(slope)].min():g}: "
-            "that temperature is too small for logits this close together"
-        )
-    return slope
+    why = "that temperature is too small for logits this close together"
+    return representable(slope, "dq/dT", lambda bad: f"T = {T[bad].min():g}: {why}")
 
 
 def turning_temperature(z, i):
@@ -145,9 +145,7 @@ def turning_temperature(z, i):
     when mean(z) < z_i < max(z), and then only one. Solved with brentq on log T. (With -inf
     logits, the mean is over the finite ones: those classes never carry probability.)
     """
-    z = as_logits(z)
-    if z.ndim != 1:
-        raise ValueError(f"turning_temperature takes one vector of logits, got shape {z.shape}")
+    z = logit_vector(z)
     i = class_index(i, z.shape[0], "class index", negative=True)
     finite = z[np.isfinite(z)]
     zi = z[i]
@@ -218,32 +216,68 @@ def _log_softmax(x, axis=-1):
         return (x - top) - rest
 
 
-def _xlogratio(log_a, log_b):
-    """a (log a - log b) with 0 log 0 = 0: a term of a KL divergence, from the logs of a and b."""
-    finite = np.isfinite(log_a)
-    return np.where(finite, np.exp(log_a) * (np.where(finite, log_a, 0.0) - np.where(finite, log_b, 0.0)), 0.0)
+_SERIES = (1 / 2, 1 / 3, 1 / 8, 1 / 30, 1 / 144, 1 / 840, 1 / 5760)  # f(r) = sum_k (k - 1) r^k / k!, k = 2..8
+
+
+def _f(r):
+    """f(r) = r e^r - e^r + 1 >= 0, so that q f(log(p / q)) = p log(p / q) - p + q: r^2 / 2 + r^3 / 3 + ... near 0
+    (a series: no cancellation), f(-inf) = 1."""
+    r = np.asarray(r, dtype=float)
+    small = np.abs(r) < 1e-2
+    series = r**2 * np.polynomial.polynomial.polyval(np.where(small, r, 0.0), _SERIES)
+    with np.errstate(invalid="ignore", over="ignore"):
+        direct = np.where(np.isneginf(r), 1.0, r * np.exp(r) - np.expm1(r))
+    return np.where(small, series, direct)
+
+
+def _log_ratios(x_p, x_q, inside):
+    """For p = softmax(x_p) and q = softmax(x_q), both restricted to the classes where ``inside`` is True:
+    (y, L, log q) with log(p_i / q_i) = y_i - L, y = x_p - x_q and L = log sum_j q_j e^(y_j), computed as
+    log1p(sum_j q_j expm1(y_j)) so that p and q may agree to every digit but the ratio's (log q is -inf, and y
+    0, outside the set and where q_i = 0)."""
+    with np.errstate(invalid="ignore"):  # a row with nothing inside is all -inf: nothing is compared there
+        log_q = _log_softmax(np.where(inside, x_q, -np.inf))
+    present = np.isfinite(log_q)  # q_i > 0 (classes of probability 0 are not compared)
+    with np.errstate(invalid="ignore"):
+        y = np.where(present, x_p - np.where(present, x_q, 0.0), 0.0)
+    q = np.where(present, np.exp(log_q), 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        shift = np.where(present, q * np.expm1(np.clip(y, -1.0, 1.0)), 0.0).sum(-1)  # sum_j q_j e^(y_j) - 1
+        far = _log_sum_exp(np.where(present, log_q + y, -np.inf))
+    # every |y_j| <= 1: L can be near 0, where logsumexp would cancel, and no term that underflows can matter;
+    # otherwise logsumexp of log q + y keeps every digit (a q_j that underflows may carry a large e^(y_j))
+    near = (np.abs(y) <= 1.0).all(-1)
+    return y, np.where(near, np.log1p(np.where(near, shift, 0.0)), far), log_q
+
+
+def _kl_from_ratios(log_q, r):
+    """sum_i p_i log(p_i / q_i) from log q and r = log(p / q), as sum_i q_i f(r_i) (terms >= 0, no cancellation
+    of p log p against p log q) where |r_i| <= 1, and p_i r_i - p_i + q_i (the same term) elsewhere."""
+    q = np.exp(log_q)
+    with np.errstate(invalid="ignore", over="ignore"):
+        p = np.exp(log_q + r)
+        plain = np.where(p > 0, p * r, 0.0) - p + q
+    terms = np.where(np.abs(r) <= 1.0, q * _f(np.where(np.abs(r) <= 1.0, r, 0.0)), plain)
+    return np.where(np.isfinite(log_q), terms, 0.0).sum(-1)
 
 
 def kl_divergence(teacher_logits, student_logits, T=1.0):
     """KL(p || q) = sum_i p_i (log p_i - log q_i) of p = softmax(v / T) and q = softmax(z / T), over the last axis.
 
     Teacher and student logits broadcast together ((N, C) against (K, N, C) compares K students with one
-    teacher); the result has their batch shape. Computed from log-probabilities, so logits of 1e4 lose nothing;
-    0 log 0 = 0, and a -inf teacher logit is a class of probability 0.
+    teacher); the result has their batch shape. Computed from the log-ratios log(p_i / q_i) themselves, so it
+    keeps its digits where p and q are close (large T: the KL is O(1/T^2)) and for logits of 1e4; 0 log 0 = 0,
+    and a -inf teacher logit is a class of probability 0.
     """
     v, z = as_logits(teacher_logits, "teacher_logits"), as_logits(student_logits, "student_logits")
     v, z = broadcast_logits(v, z)
-    if (np.isneginf(z) & np.isfinite(v)).any():
-        raise ValueError(
-            "a student logit is -inf where the teacher's is finite: the student rules out a class the teacher "
-            "gives probability, so the KL is infinite"
-        )
+    student_covers_teacher(v, z)
     as_temperature(T, allow_zero=False)
-    log_p = _log_softmax(_scaled_logits(v, T, -1)[1])
-    log_q = _log_softmax(_scaled_logits(z, T, -1)[1])
-    kl = _xlogratio(log_p, log_q).sum(-1)
+    x_p, x_q = _scaled_logits(v, T, -1)[1], _scaled_logits(z, T, -1)[1]
+    y, L, log_q = _log_ratios(x_p, x_q, np.ones(x_p.shape, dtype=bool))
+    kl = _kl_from_ratios(log_q, y - L[..., None])
     representable(kl, "the KL", "the student's logits are too far from the teacher's at this temperature")
-    return np.maximum(kl, 0.0)  # a KL is >= 0; rounding can leave -1e-16 where p and q agree
+    return np.maximum(kl, 0.0)
 
 
 def kl_decomposition(teacher_logits, student_logits, target, T=1.0):
@@ -254,50 +288,36 @@ def kl_decomposition(teacher_logits, student_logits, target, T=1.0):
     b = (probability of t, of all the other classes); p_hat and q_hat are the distributions over the
     non-target classes (the softmax of the other logits alone). Returns (target_kl, non_target_kl,
     non_target_weight = 1 - p_t), each of the batch shape (the logits' shape without the class axis, the last).
-    Computed from log-probabilities, so logits of 1e4 lose nothing; a -inf logit is a class of probability 0.
-    Where the teacher gives the other classes no probability at all (every other logit -inf), p_hat is
-    undefined and the weight and the non-target KL are 0.
+    Computed from log-ratios, as ``kl_divergence``: logits of 1e4 and temperatures up to 1e6 keep their digits;
+    a -inf logit is a class of probability 0. Where the teacher gives the other classes no probability at all
+    (every other logit -inf), p_hat is undefined and the weight and the non-target KL are 0.
     """
     v, z = as_logits(teacher_logits, "teacher_logits"), as_logits(student_logits, "student_logits")
-    if z.shape != v.shape:
-        raise ValueError(f"teacher and student logits must have the same shape, got {v.shape} and {z.shape}")
-    if (np.isneginf(z) & np.isfinite(v)).any():
-        raise ValueError(
-            "a student logit is -inf where the teacher's is finite: the student rules out a class the teacher "
-            "gives probability, so the KL is infinite"
-        )
+    same_shape(v, z, ("teacher_logits", "student_logits"))
+    student_covers_teacher(v, z)
     as_temperature(T, allow_zero=False)
     v, x_p, _, _ = _scaled_logits(v, T, -1)  # broadcast against T
     x_q = _scaled_logits(np.broadcast_to(z, v.shape), T, -1)[1]
     is_target = _target_mask(target, v.shape)
-    part_p = [np.where(is_target, x_p, -np.inf), np.where(is_target, -np.inf, x_p)]  # the target, the rest
-    part_q = [np.where(is_target, x_q, -np.inf), np.where(is_target, -np.inf, x_q)]
-    log_b_p = [_log_sum_exp(part) - _log_sum_exp(x_p) for part in part_p]  # log p_t and log(1 - p_t), both exact
-    log_b_q = [_log_sum_exp(part) - _log_sum_exp(x_q) for part in part_q]
-    target_kl = sum(_xlogratio(a, b) for a, b in zip(log_b_p, log_b_q, strict=True))
-    has_rest = np.isfinite(log_b_p[1])
-    rest_p = np.where(has_rest[..., None], part_p[1], 0.0)  # rows without a rest get a stand-in, masked below
-    rest_q = np.where(has_rest[..., None], part_q[1], 0.0)
-    log_p_hat, log_q_hat = _log_softmax(rest_p), _log_softmax(rest_q)
-    non_target_kl = np.where(has_rest, _xlogratio(log_p_hat, log_q_hat).sum(-1), 0.0)
+    y, L_all, log_q = _log_ratios(x_p, x_q, np.ones(v.shape, dtype=bool))
+    _, L_rest, log_q_hat = _log_ratios(x_p, x_q, ~is_target)
+    # the binary split (t, the rest): log(p_t / q_t) = y_t - L_all and log((1 - p_t) / (1 - q_t)) = L_rest - L_all
+    with np.errstate(invalid="ignore"):
+        binary_ratios = np.stack([np.where(is_target, y, 0.0).sum(-1) - L_all, L_rest - L_all], -1)
+    log_b_q = np.stack(
+        [_log_sum_exp(np.where(is_target, log_q, -np.inf)), _log_sum_exp(np.where(is_target, -np.inf, log_q))], -1
+    )
+    target_kl = _kl_from_ratios(log_b_q, binary_ratios)
+    log_rest_p = _log_sum_exp(np.where(is_target, -np.inf, x_p)) - _log_sum_exp(x_p)  # log(1 - p_t), exact
+    has_rest = np.isfinite(log_rest_p)
+    with np.errstate(invalid="ignore"):
+        non_target_kl = np.where(has_rest, _kl_from_ratios(log_q_hat, y - L_rest[..., None]), 0.0)
     for part in (target_kl, non_target_kl):  # logits near 1e308 at a small T: a gap beyond float64
         representable(part, "the KL", "the student's logits are too far from the teacher's at this temperature")
     # a KL is >= 0; rounding can leave -1e-16 where p and q agree
-    return np.maximum(target_kl, 0.0), np.maximum(non_target_kl, 0.0), np.exp(log_b_p[1])
+    return np.maximum(target_kl, 0.0), np.maximum(non_target_kl, 0.0), np.exp(log_rest_p)
 
 
 def _target_mask(target, shape):
     """A boolean mask of ``shape`` (batch..., classes) that is True at each row's target class."""
-    target = np.asarray(target.detach().cpu() if hasattr(target, "detach") else target)
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"target must be integer class indices, got {target.dtype} values")
-    try:
-        target = np.broadcast_to(target, shape[:-1])
-    except ValueError:
-        raise ValueError(
-            f"target of shape {target.shape} must give one class per row of logits of shape {shape}"
-        ) from None
-    n = shape[-1]
-    if target.size and (target.min() < 0 or target.max() >= n):
-        raise ValueError(f"target must lie in 0..{n - 1} (a class of each row), got {target.min()}..{target.max()}")
-    return np.arange(n) == target[..., None]
+    return np.arange(shape[-1]) == target_classes(target, shape)[..., None]

@@ -2,14 +2,12 @@
 and torch autograd (float64), the rules of notebook 02 on grids and random logits, the paper's
 high-temperature step, and the usual F.kl_div pitfalls measured rather than asserted."""
 
-import warnings
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.special import logsumexp
 
-from ._checks import as_logits
+from ._checks import logit_vector
 from .gradients import logit_matching_grad, soft_ce_grad
 from .temperature import dq_dT, expected_logit, softmax, turning_temperature
 
@@ -53,36 +51,20 @@ def chain_rule_errors(student_logits, teacher_logits, T):
     }
 
 
-def kl_pitfalls(student_logits, teacher_logits, T):
-    """Measured facts about F.kl_div for one batch of logits (N, C): each value is computed here."""
+def kl_ce_gradient_gap(student_logits, teacher_logits, T):
+    """max |d KL(p || q) / dz - d CE(p, q) / dz| over one batch of logits (N, C), by autograd (float64), with
+    p = softmax(v / T), q = softmax(z / T): KL = CE - H(p), and the teacher's entropy H(p) does not depend on z."""
     z, v = _t(student_logits), _t(teacher_logits)
-    n_rows, n_classes = z.shape
-    log_q, log_p = F.log_softmax(z / T, -1), F.log_softmax(v / T, -1)
-    true_kl = (log_p.exp() * (log_p - log_q)).sum(-1).mean()
+    log_p = F.log_softmax(v / T, -1)
 
     def grad_of(loss_fn):
         x = z.clone().requires_grad_(True)
         loss_fn(F.log_softmax(x / T, -1)).backward()
         return x.grad
 
-    kl_grad = grad_of(lambda lq: (log_p.exp() * (log_p - lq)).sum(-1).mean())
-    ce_grad = grad_of(lambda lq: -(log_p.exp() * lq).sum(-1).mean())
-    batchmean = F.kl_div(log_q, log_p.exp(), reduction="batchmean")
-    with warnings.catch_warnings():  # torch warns about exactly the pitfall measured here
-        warnings.simplefilter("ignore", UserWarning)
-        mean = F.kl_div(log_q, log_p.exp(), reduction="mean")
-    return {
-        "true KL (mean over rows)": true_kl.item(),
-        "F.kl_div(log q, p, 'batchmean')": batchmean.item(),
-        "F.kl_div(log q, p, 'mean')": mean.item(),
-        "'batchmean' / 'mean'": (batchmean / mean).item(),
-        "number of classes": n_classes,
-        "F.kl_div(q, p) with probabilities as input (wrong)": F.kl_div(
-            log_q.exp(), log_p.exp(), reduction="batchmean"
-        ).item(),
-        "max |grad KL - grad CE| (teacher entropy is a constant)": (kl_grad - ce_grad).abs().max().item(),
-        "rows": n_rows,
-    }
+    kl_grad = grad_of(lambda log_q: (log_p.exp() * (log_p - log_q)).sum(-1).mean())
+    ce_grad = grad_of(lambda log_q: -(log_p.exp() * log_q).sum(-1).mean())
+    return (kl_grad - ce_grad).abs().max().item()
 
 
 def _relative(a, b):
@@ -109,29 +91,11 @@ def expected_logit_slope_errors(logits, temperatures):
     return rows
 
 
-def sign_rule_check(logits, temperatures):
-    """sign(dq_i/dT) against sign(E_q[z] - z_i) on a grid of T, with the slopes taken by central differences
-    of softmax (not from the formula), at every (T, class) point where both are clearly nonzero."""
-    z = np.asarray(logits, dtype=float)
-    T = np.asarray(temperatures, dtype=float)[:, None]
-    slopes = _central_slope(z[None, :], T)
-    E = softmax(z[None, :], T) @ z
-    gaps = E[:, None] - z[None, :]
-    resolved = (np.abs(gaps) > 1e-6) & (np.abs(slopes) > 1e-9)
-    return {
-        "resolved (T, class) points": int(resolved.sum()),
-        "signs agree at all of them": bool((np.sign(slopes) == np.sign(gaps))[resolved].all()),
-        "E_q[z] never rises along the grid (up to 1e-12)": bool((np.diff(E) < 1e-12).all()),
-    }
-
-
 def class_motions(logits):
     """How each q_i moves with T, largest logit first: (class, z_i, sentence, T* or None).
 
     A -inf logit's q_i stays 0; when all finite logits are equal every q_i stays 1/n."""
-    z = as_logits(logits, "logits")
-    if z.ndim != 1:
-        raise ValueError(f"class_motions takes one vector of logits, got shape {z.shape}")
+    z = logit_vector(logits, "logits")
     finite = z[np.isfinite(z)]
     rows = []
     for i in np.argsort(z, kind="stable")[::-1]:

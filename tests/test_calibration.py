@@ -145,6 +145,12 @@ def test_temperature_scaling_keeps_every_prediction():
         (lambda: expected_calibration_error("0.5", [0]), TypeError, "probabilities"),
         (lambda: fit_temperature([[3.0, 0.0], [0.0, 2.0]], [0, 1]), ValueError, r"T -> 0"),
         (lambda: fit_temperature([[0.0, 3.0], [0.0, 2.0]], [0, 0]), ValueError, r"T -> inf"),
+        # issue #36: constant logits leave the NLL flat at log C, neither falling to T -> 0 nor to T -> inf
+        (
+            lambda: fit_temperature([[2.0, 2.0, 2.0], [0.5, 0.5, 0.5]], [0, 2]),
+            ValueError,
+            r"NLL is log C whatever T is",
+        ),
         (lambda: fit_temperature([[np.nan, 0.0]], [0]), ValueError, "NaN"),
         (lambda: fit_temperature([[-np.inf, 0.0]], [0]), ValueError, "-inf"),
         (lambda: fit_temperature([1.0, 2.0], [0]), ValueError, "examples, classes"),

@@ -1,11 +1,16 @@
 """The command line checks every argument before loading data or training: one line on stderr, exit 2."""
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
 
+from kdviz import __main__ as cli
 from kdviz.__main__ import main
 from kdviz.mnist import data
 
@@ -198,3 +203,47 @@ def test_consistency_refuses_bad_settings_before_loading_data(extra, message, tm
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert existing.read_text() == "{}"
+
+
+def test_consistency_refuses_a_stack_too_large_before_loading_data(tmp_path, monkeypatch, capsys):
+    """Issue #36: consistency checks the stack's size as distill and sweep do, with the same message."""
+    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tmp_path))  # no MNIST here: loading it would be another error
+    for command in ("distill", "consistency"):
+        assert cli.main([command, "--seeds", "40", "--hidden", "4096"]) == 2
+        assert "arguments --seeds/--hidden: " in capsys.readouterr().err
+
+
+@pytest.fixture
+def unwritable_save():
+    """(the command prefix, a --save path) where the user running the command cannot write: a folder made
+    read-only for a user other than root, or, as root (who writes anyway), the command run as 'nobody'."""
+    top = Path(tempfile.mkdtemp(prefix="kdviz-locked-"))  # in /tmp, where any user may look
+    folder = top / "locked"
+    folder.mkdir()
+    top.chmod(0o755)
+    if os.geteuid() != 0:
+        folder.chmod(0o500)
+        prefix = []
+    elif shutil.which("setpriv"):
+        folder.chmod(0o755)  # root's: nobody may enter it, not write into it
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    else:
+        pytest.skip("as root this test runs the command as 'nobody' through setpriv, which is missing here")
+    yield prefix, folder / "run.json"
+    folder.chmod(0o700)
+    shutil.rmtree(top)
+
+
+def test_consistency_refuses_a_save_folder_it_cannot_write_before_loading_data(unwritable_save):
+    prefix, save = unwritable_save
+    empty = Path(tempfile.mkdtemp(prefix="kdviz-no-mnist-"))  # no MNIST: loading it would fail another way
+    empty.chmod(0o755)
+    env = {**os.environ, "KDVIZ_DATA_DIR": str(empty), "PYTHONPATH": str(Path(cli.__file__).parents[1])}
+    command = [*prefix, sys.executable, "-m", "kdviz", "consistency", "--save", str(save)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, cwd="/")
+    finally:
+        empty.rmdir()
+    assert done.returncode == 2, done.stderr
+    assert f"cannot write into {save.parent}" in done.stderr and "MNIST" not in done.stderr
+    assert ".tmp" not in done.stderr and "Traceback" not in done.stderr

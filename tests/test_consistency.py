@@ -125,3 +125,12 @@ def test_the_readme_quotes_the_saved_long_run():
     assert f"took {round(run['seconds_total'] / 60)} min" in readme
     seconds = [round(run["arms"][arm]["seconds"] / 60) for arm in (FIXED, CONSISTENT)]
     assert f"{seconds[0]} min for the fixed-target students, {seconds[1]} min for the consistent ones" in readme
+
+
+def test_each_arm_keeps_the_warnings_of_its_untrustworthy_students():
+    """Random toy data: nothing to learn, so students warn; compare_teaching keeps their messages per arm."""
+    result = compare_teaching(toy_workspace(), PRESET, n_seeds=2, n_validation=40, progress=False)
+    for arm in (FIXED, CONSISTENT):
+        untrusted = result["arms"][arm]["untrusted_students"]
+        assert isinstance(untrusted, list) and all(isinstance(message, str) for message in untrusted)
+    json.dumps(result)

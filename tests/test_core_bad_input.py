@@ -280,7 +280,7 @@ def test_entropy_accepts_exactly_the_probability_vectors(p):
     if is_probability:
         assert 0 <= entropy(p) <= np.log(p.size) + 1e-9
     else:
-        with pytest.raises(ValueError, match="entropy needs probabilit"):
+        with pytest.raises(ValueError, match="q must be probabilit"):
             entropy(p)
 
 

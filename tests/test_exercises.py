@@ -374,7 +374,7 @@ def test_none_prints_the_question_with_its_precision_or_options(name, capsys):
 
 def test_unknown_names_are_refused():
     for call in (lambda: feedback("99_nothing", 1), lambda: solution("nope"), lambda: show_solution("nope")):
-        with pytest.raises(ValueError, match="no exercise named"):
+        with pytest.raises(ValueError, match="unknown exercise"):
             call()
 
 

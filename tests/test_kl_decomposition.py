@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.special import log_softmax
 
-from kdviz.temperature import kl_decomposition, softmax
+from kdviz.temperature import kl_decomposition, kl_divergence, softmax
 
 mpmath = pytest.importorskip("mpmath")
 
@@ -140,3 +140,21 @@ def test_logits_of_1e4_and_minus_inf_give_the_exact_parts(v, z, t, T):
 def test_bad_input_is_refused_with_a_clear_message(args, error, message):
     with pytest.raises(error, match=message):
         kl_decomposition(*args)
+
+
+LARGE_T_CASES = [np.random.default_rng(seed).normal(scale=scale, size=(2, 10)) for seed, scale in ((0, 3.0), (1, 10.0))]
+
+
+@pytest.mark.parametrize("T", [1e4, 1e5, 1e6])
+@pytest.mark.parametrize("case", range(len(LARGE_T_CASES)))
+def test_at_large_T_the_kl_and_T2_kl_keep_their_digits(case, T):
+    """Issue #36: at T = 1e6 the KL is O(1e-12), a difference of nearly equal log-probabilities; computed from the
+    log-ratios it keeps at least 10 significant digits (the issue asks for 6), the parts and T^2 KL alike."""
+    v, z = LARGE_T_CASES[case]
+    target_kl, non_target_kl, weight = kl_decomposition(v, z, 0, T)
+    exact = mp_parts(v.tolist(), z.tolist(), 0, T)
+    for got, want in zip((target_kl, non_target_kl, weight), exact, strict=True):
+        assert abs(mpmath.mpf(float(got)) - want) <= 1e-10 * abs(want), (float(got), want)
+    full = exact[0] + exact[2] * exact[1]
+    for kl in (kl_divergence(v, z, T), target_kl + weight * non_target_kl):
+        assert abs(mpmath.mpf(float(T**2 * kl)) - T**2 * full) <= 1e-10 * T**2 * full

@@ -306,7 +306,7 @@ def test_parse_logits():
         (lambda: kw.turning_panel([1.0, float("nan"), 2.0]), "finite"),
         (lambda: kw.turning_panel([1.0, 2.0, 3.0], i=3), "class 3 is out of range for 3 classes"),
         (lambda: kw.soft_share_panel(Z[:4], V[:4], label=5), "label 5 is out of range for 4 classes"),
-        (lambda: kw.soft_share_panel(Z[:4], V[:3], label=0), "same number of classes"),
+        (lambda: kw.soft_share_panel(Z[:4], V[:3], label=0), "same shape"),
     ],
 )
 def test_panels_refuse_bad_input_with_a_clear_value_error(build, words):

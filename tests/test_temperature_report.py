@@ -11,6 +11,12 @@ from kdviz.dark_knowledge import temperature_report
 TEMPERATURES = [1, 2, 3, 4, 8, 20]
 
 
+@pytest.fixture(autouse=True)
+def full_mode(monkeypatch):
+    """The report as a full-size run prints it (tests/test_report_sentences.py checks quick mode's extra line)."""
+    monkeypatch.setattr("kdviz.noise.quick_mode", lambda: False)
+
+
 def rows(lines):
     """The table's rows by name: the lines after the header, up to and with the labels-alone row."""
     end = next(k for k, line in enumerate(lines) if line.startswith("labels alone"))

@@ -8,12 +8,11 @@ from kdviz.verify import (
     dq_dT_errors,
     expected_logit_slope_errors,
     high_T_step_errors,
-    kl_pitfalls,
+    kl_ce_gradient_gap,
     log_mean_exp_bound,
     logit_matching_loss_grad_error,
     one_over_n_rule_check,
     paper_high_T_step,
-    sign_rule_check,
     writeup_high_T_step,
 )
 
@@ -28,29 +27,14 @@ def test_each_chain_rule_step_matches_autograd():
     assert len(errors) == 3 and max(errors.values()) < 1e-14
 
 
-def test_kl_pitfalls_are_measured_correctly():
-    facts = kl_pitfalls(
-        np.stack([random_logits(5, seed=s) for s in range(3)]), np.stack([random_logits(5, seed=9)] * 3), 2.0
-    )
-    assert facts["F.kl_div(log q, p, 'batchmean')"] == pytest.approx(facts["true KL (mean over rows)"])
-    assert (
-        facts["'batchmean' / 'mean'"] == pytest.approx(facts["number of classes"]) and facts["number of classes"] == 5
-    )
-    assert facts["F.kl_div(q, p) with probabilities as input (wrong)"] != pytest.approx(
-        facts["true KL (mean over rows)"]
-    )
-    assert facts["max |grad KL - grad CE| (teacher entropy is a constant)"] < 1e-15
+def test_kl_and_cross_entropy_give_the_student_the_same_gradient():
+    z, v = np.stack([random_logits(5, seed=s) for s in range(3)]), np.stack([random_logits(5, seed=9)] * 3)
+    assert kl_ce_gradient_gap(z, v, 2.0) < 1e-15
 
 
 def test_expected_logit_falls_at_minus_the_variance_over_T_squared():
     for _T, finite, formula, relative in expected_logit_slope_errors(random_logits(6, seed=4), [0.2, 1.0, 5.0, 50.0]):
         assert formula < 0 and relative < 1e-8 and finite == pytest.approx(formula, rel=1e-8)
-
-
-def test_sign_rule_holds_on_a_grid_with_slopes_from_finite_differences():
-    facts = sign_rule_check(random_logits(7, seed=0), np.geomspace(1e-2, 1e3, 300))
-    assert facts["resolved (T, class) points"] > 1000
-    assert facts["signs agree at all of them"] and facts["E_q[z] never rises along the grid (up to 1e-12)"]
 
 
 def test_sign_rule_check_would_see_a_wrong_rule():

@@ -5,8 +5,8 @@ import html
 
 import ipywidgets as widgets
 
-from . import exercise_named, feedback
 from .answers import Choice
+from .checking import exercise_named, feedback
 
 
 class Quiz(widgets.VBox):
@@ -47,3 +47,8 @@ class Quiz(widgets.VBox):
         bundle["text/html"] = self.static_html()
         bundle["text/plain"] = f"{self.exercise_name}: {self.exercise.prompt()}"
         return bundle
+
+
+def quiz(name):
+    """A choice exercise as a small quiz: radio buttons, and check's message when one is picked."""
+    return Quiz(name)

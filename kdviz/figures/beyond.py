@@ -5,7 +5,16 @@ numbers and returns a matplotlib Figure."""
 import numpy as np
 from matplotlib.colors import LogNorm
 
-from .._checks import count, plot_temperature, temperature_range
+from .._checks import (
+    as_logits,
+    count,
+    logit_batch,
+    non_empty,
+    plot_temperature,
+    same_settings,
+    square_matrix,
+    temperature_range,
+)
 from ..calibration import expected_calibration_error, mean_nll, reliability
 from ..temperature import kl_decomposition, softmax
 from .softmax import new_figure
@@ -14,8 +23,7 @@ from .softmax import new_figure
 def plot_reliability(probabilities_by_name, labels, n_bins=15):
     """One reliability diagram per entry of {title: probabilities (N, C)}: accuracy against mean confidence
     in each bin (bars), the gap to the diagonal shaded, the ECE and the number of examples per bin written in."""
-    if not probabilities_by_name:
-        raise ValueError("give at least one set of probabilities to draw")
+    non_empty(probabilities_by_name, "set of probabilities to draw", mapping=True)
     fig, axes = new_figure(4.2 * len(probabilities_by_name), 4.1, ncols=len(probabilities_by_name))
     axes = np.atleast_1d(axes)
     edges = np.linspace(0, 1, count(n_bins, "n_bins") + 1)
@@ -84,14 +92,11 @@ def plot_two_temperatures(logits, labels, calibration_T, distillation_T, T_min=0
 def plot_similarity_pair(matrices, T):
     """Class-similarity matrices ({title: 10 x 10 mean soft targets}) side by side on one log colour scale,
     diagonals hidden: row c, column j is the mean probability a teacher gives class j for images of class c."""
-    if not matrices:
-        raise ValueError("give at least one class-similarity matrix")
+    non_empty(matrices, "class-similarity matrix", mapping=True)
     T = plot_temperature(T, "T")
     shown = {}
     for title, matrix in matrices.items():
-        matrix = np.asarray(matrix, dtype=float)
-        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-            raise ValueError(f"{title}: a class-similarity matrix is square, got shape {matrix.shape}")
+        matrix = square_matrix(matrix, f"{title}: a class-similarity matrix")
         shown[title] = np.where(np.eye(len(matrix), dtype=bool), np.nan, matrix)
     values = np.concatenate([m[np.isfinite(m) & (m > 0)] for m in shown.values()])
     norm = LogNorm(values.min(), values.max())
@@ -109,8 +114,7 @@ def plot_similarity_pair(matrices, T):
 def plot_seed_results(results, ylabel, title, references=None):
     """Each setting's per-seed results as dots with a bar at their mean ({setting: values}); ``references``
     ({name: values}) are drawn across the plot as a line at their mean over a band of their seed range."""
-    if not results:
-        raise ValueError("give at least one setting's results")
+    non_empty(results, "setting's results", mapping=True)
     fig, ax = new_figure(max(5.0, 1.1 * len(results) + 2.5), 3.6)
     for k, values in enumerate(results.values()):
         values = np.atleast_1d(np.asarray(values, dtype=float))
@@ -132,8 +136,7 @@ def plot_fidelity(errors, disagreements, kls):
     """Accuracy against fidelity, one dot per student: test errors against test images on which it disagrees
     with the teacher (left) and against mean KL(teacher || student) at T = 1 (right). Each argument maps a
     setting's name to its per-seed values."""
-    if not errors or set(errors) != set(disagreements) or set(errors) != set(kls):
-        raise ValueError("errors, disagreements and kls must name the same settings")
+    same_settings({"errors": errors, "disagreements": disagreements, "kls": kls})
     fig, (ax_agree, ax_kl) = new_figure(10, 3.8, ncols=2)
     for k, name in enumerate(errors):
         for ax, fidelity in ((ax_agree, disagreements[name]), (ax_kl, kls[name])):
@@ -153,9 +156,7 @@ def plot_kl_split(teacher_logits, student_logits, targets, T, T_min=0.5, T_max=5
     T = plot_temperature(T, "T")
     T_min, T_max = temperature_range(T_min, T_max)
     grid = np.unique(np.append(np.geomspace(T_min, T_max, 50), T))
-    v, z = np.asarray(teacher_logits, dtype=float), np.asarray(student_logits, dtype=float)
-    if v.ndim != 2:
-        raise ValueError(f"teacher_logits must be a batch (examples, classes), got shape {v.shape}")
+    v, z = logit_batch(teacher_logits, "teacher_logits"), as_logits(student_logits, "student_logits")
     target_kl, non_target_kl, weight = kl_decomposition(v[None], z[None], targets, grid[:, None, None])
     target_part, non_target_part = grid**2 * target_kl.mean(1), grid**2 * (weight * non_target_kl).mean(1)
     now = np.flatnonzero(grid == T)[0]

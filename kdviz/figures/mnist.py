@@ -8,7 +8,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
-from .._checks import class_index, count, temperature_list
+from .._checks import class_index, count, logit_vector, non_empty, temperature_list
 from ..mnist_distillation import class_similarity
 from ..temperature import softmax
 from .softmax import new_figure
@@ -17,8 +17,7 @@ from .softmax import new_figure
 def plot_digits(images, labels, n=16, predictions=None):
     """A grid of the first n digits with their labels (and predictions, where given)."""
     n = count(n, "n (how many digits to show)")
-    if len(images) == 0:
-        raise ValueError("there are no images to show")
+    non_empty(images, "image to show (there are no images)")
     n = min(n, len(images))
     for name, values in (("labels", labels), ("predictions", predictions)):
         if values is not None and len(values) < n:
@@ -39,9 +38,7 @@ def plot_digit_soft_targets(image, teacher_logits, label, temperatures=(1.0, 20.
     """One digit and the teacher's probabilities for it, one panel per temperature. The classes stand in the
     teacher's order (most likely first) on a log axis fitted to each panel, so the same falling line at every T
     shows the order kept, and its flattening shows the wrong classes' share growing; the top three are labelled."""
-    logits = np.asarray(teacher_logits, dtype=float)
-    if logits.ndim != 1:
-        raise ValueError(f"teacher_logits must be the logits of one digit (one per class), got shape {logits.shape}")
+    logits = logit_vector(teacher_logits, "teacher_logits (of one digit)")
     label = class_index(label, len(logits), "label")
     temperatures = temperature_list(temperatures)
     order = np.argsort(-logits, kind="stable")

@@ -27,7 +27,7 @@ def kd_loss(student_logits, teacher_logits, labels, T, alpha):
     z, v, labels, T, alpha = _checks.kd_loss_inputs(student_logits, teacher_logits, labels, T, alpha)
     # in float64: at high T the soft term T^2 KL is a small difference of nearly equal log-probabilities that
     # float32 rounding would swamp; returned in the inputs' precision, gradients flowing back through the cast
-    loss = distillation_loss(z.double(), v.double(), labels, T, alpha).to(_checks.compute_dtype(z))
+    loss = distillation_loss(z.double(), v.double(), labels, T, alpha).to(compute_dtype(z))
     return _checks.finite_loss(loss, z)
 
 
@@ -38,7 +38,7 @@ def distillation_loss(student_logits, teacher_logits, labels, T, alpha):
     (K, N, C), and (N,) or (K, N)); T and alpha are scalars or (K,) tensors. labels=None: soft term alone.
     Computed in float32 at least; a -inf teacher logit is a class of probability 0 and adds nothing.
     """
-    dtype = _checks.compute_dtype(student_logits)
+    dtype = compute_dtype(student_logits)
     z, v = student_logits.to(dtype), teacher_logits.to(dtype)
     T_view = T.view(-1, 1, 1) if T.dim() else T
     log_q = F.log_softmax(z / T_view, dim=-1)
@@ -56,3 +56,8 @@ def distillation_loss(student_logits, teacher_logits, labels, T, alpha):
     zero_weight = torch.zeros_like(soft)
     # a weight of 0 drops its term, even one that overflowed (0 * inf would be nan)
     return torch.where(alpha > 0, alpha * soft, zero_weight) + torch.where(alpha < 1, (1 - alpha) * hard, zero_weight)
+
+
+def compute_dtype(logits):
+    """The precision of the loss: float32 for half, bfloat16 and float32 logits; float64 stays float64."""
+    return torch.float64 if logits.dtype == torch.float64 else torch.float32

@@ -282,13 +282,7 @@ def logits_of(model, x, batch_size=8192):
 
 def count_errors(logits, labels, class_bias=None):
     """Misclassified examples per model; ``class_bias`` (10,) is added to the logits first. Tensors or arrays."""
-    logits = torch.as_tensor(logits)
-    labels = torch.as_tensor(labels, device=logits.device)
-    if logits.dim() not in (2, 3) or labels.shape != logits.shape[-2:-1]:
-        raise ValueError(
-            f"logits (N, classes) or (models, N, classes) and labels (N,) must agree, got shapes "
-            f"{tuple(logits.shape)} and {tuple(labels.shape)}"
-        )
+    logits, labels = _checks.logits_and_labels(logits, labels)
     if class_bias is not None:
         logits = logits + torch.as_tensor(class_bias, dtype=logits.dtype, device=logits.device)
     wrong = (logits.argmax(-1) != labels).sum(-1)

@@ -61,9 +61,7 @@ TEACHER_PRESETS = {  # what `python -m kdviz teacher --preset NAME` trains
 
 def get_preset(name, T=None, alpha=None, hidden=None, seed=None, student_epochs=None, transfer_jitter=None):
     """A preset with any of its student settings overridden."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    preset = PRESETS[name]
+    preset = PRESETS[_checks.one_of(name, PRESETS, "preset")]
     student = replace(
         preset.student,
         **{k: v for k, v in {"hidden": hidden, "seed": seed, "epochs": student_epochs}.items() if v is not None},

@@ -9,7 +9,7 @@ import time
 
 import ipywidgets as widgets
 
-from .._checks import MAX_HIDDEN, count, is_integer, slider_start
+from .._checks import count, hidden_sizes, slider_start
 from ..figures.mnist import plot_lab_results, plot_training_curves
 from ..noise import spread
 from .panels import StaticPNG, figure_png, temperature_slider
@@ -43,12 +43,7 @@ class DistillationLab(StaticPNG, widgets.VBox):
     ):
         n_transfer = min(count(n_transfer, "n_transfer (images per press)"), len(workspace.x_train))
         epochs, sizes = count(epochs, "epochs"), list(sizes)
-        if not all(is_integer(h) for h in sizes):
-            raise TypeError(f"sizes must be whole numbers of hidden units, got {sizes}")
-        if not sizes or not all(1 <= h <= MAX_HIDDEN for h in sizes):
-            raise ValueError(f"sizes must be whole numbers of hidden units in 1..{MAX_HIDDEN}, got {sizes}")
-        if hidden not in sizes:
-            raise ValueError(f"hidden={hidden} is not one of the sizes offered, {sizes}")
+        hidden_sizes(sizes, hidden)
         slider_start(seeds, 1, 5, "seeds", integer=True)
         slider_start(alpha, 0, 1, "alpha")
         self.workspace, self.epochs, self.n_transfer = workspace, epochs, n_transfer

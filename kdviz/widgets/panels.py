@@ -18,7 +18,7 @@ import io
 import ipywidgets as widgets
 import numpy as np
 
-from .._checks import class_index, logit_list, slider_start
+from .._checks import class_index, logit_list, same_shape, slider_start
 from ..figures.beyond import plot_kl_split
 from ..figures.language import plot_next_symbols, plot_sampling, plot_two_jobs, plot_two_modes
 from ..figures.mnist import plot_class_similarity
@@ -164,10 +164,8 @@ def soft_share_panel(student_logits, teacher_logits, label, T=5.0, alpha=0.5):
     """Sliders for T and alpha: how much of the blended gradient the soft term supplies, with and without T^2."""
     student_logits = logit_list(student_logits, "student_logits")
     teacher_logits = logit_list(teacher_logits, "teacher_logits")
-    n = len(student_logits)
-    if len(teacher_logits) != n:
-        raise ValueError(f"student and teacher need the same number of classes, got {n} and {len(teacher_logits)}")
-    class_index(label, n, "label")
+    same_shape(student_logits, teacher_logits, ("student_logits", "teacher_logits"))
+    class_index(label, len(student_logits), "label")
     controls = {
         "T": temperature_slider(T, low=1.0, high=100.0),
         "alpha": widgets.FloatSlider(
