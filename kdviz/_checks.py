@@ -473,22 +473,29 @@ def sampling_cut(top_k, top_p):
     return top_k, top_p
 
 
-def next_symbol_table(table, name="table"):
-    """A model of kdviz.language: one row of next-symbol probabilities per context, (N_CONTEXTS, N_SYMBOLS), each
-    row in [0, 1] and summing to 1; as float64."""
-    from .language import N_CONTEXTS, N_SYMBOLS
-
-    table = real_array(table, name, "a table of next-symbol probabilities (real numbers)")
-    if table.shape != (N_CONTEXTS, N_SYMBOLS):
+def next_symbol_table(table, shape, name="table"):
+    """A model of kdviz.language: one row of next-symbol probabilities per context, of ``shape`` (contexts,
+    symbols), each row a distribution; as float64."""
+    table = probabilities(table, name=name)
+    if table.shape != tuple(shape):
         raise ValueError(
-            f"{name} must hold one row of {N_SYMBOLS} next-symbol probabilities per context, shape "
-            f"({N_CONTEXTS}, {N_SYMBOLS}), got {table.shape}"
+            f"{name} must hold one row of {shape[1]} next-symbol probabilities per context, shape {tuple(shape)}, "
+            f"got {table.shape}"
         )
-    if np.isnan(table).any() or (table < 0).any() or (table > 1).any():
-        raise ValueError(f"{name} must hold probabilities in [0, 1] (softmax the logits first)")
-    if not np.allclose(table.sum(axis=1), 1.0, rtol=0, atol=PROBABILITY_SUM_TOLERANCE):
-        raise ValueError(f"every row of {name} must sum to 1 (softmax the logits first)")
     return table
+
+
+def recipes(recipes, methods, keys):
+    """Recipes of students, {name: {keyword: value}}: at least one, each naming one of ``methods`` as its
+    "method" and using no keyword but ``keys``."""
+    non_empty(recipes, "recipe", mapping=True)
+    for name, recipe in recipes.items():
+        instance_of(recipe, dict, f"recipe {name!r}", '{"method": "reverse"}')
+        one_of(recipe.get("method"), methods, f"method of recipe {name!r}")
+        unknown = sorted(set(recipe) - set(keys))
+        if unknown:
+            raise ValueError(f"recipe {name!r} may give only {', '.join(keys)}; got {', '.join(unknown)}")
+    return recipes
 
 
 def number_list(values, name, what="a number or a non-empty list of numbers"):

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import MAX_SEED, count, next_symbol_table
+from ._checks import MAX_SEED, count, one_of
+from ._checks import next_symbol_table as _checked_table
 
 CONSONANTS, VOWELS = "bndk", "ao"
 LETTERS = CONSONANTS + VOWELS
@@ -45,6 +46,11 @@ NEXT_CONTEXT = np.array([[CONTEXT_INDEX[(START if s[1] == START else s[1]) + c] 
 # each context as two codes of START + LETTERS, what a model reads
 CONTEXT_CODES = np.array([[(START + LETTERS).index(x) for x in context] for context in CONTEXTS])
 N_CONTEXTS, N_SYMBOLS, END_INDEX = len(CONTEXTS), len(SYMBOLS), len(SYMBOLS) - 1
+
+
+def next_symbol_table(table, name="table"):
+    """``table`` checked to be a model of the source: one row of next-symbol probabilities per context."""
+    return _checked_table(table, (N_CONTEXTS, N_SYMBOLS), name)
 
 
 def source_rule(context):
@@ -175,11 +181,7 @@ def _string_set(name):
         "d-words": strings.d_family,
         "all": np.ones(len(strings.texts), dtype=bool),
     }
-    if not isinstance(name, str):
-        raise TypeError(f"strings must be one of {', '.join(map(repr, sets))}, got {name!r}")
-    if name not in sets:
-        raise ValueError(f"strings must be one of {', '.join(map(repr, sets))}, got {name!r}")
-    return sets[name]
+    return sets[one_of(name, sets, "strings")]
 
 
 def truth_log_probability(table):

@@ -32,6 +32,7 @@ from .language import (
     VOWEL_AFTER,
     coverage,
     greedy_string,
+    next_symbol_table,
     sample_strings,
     sequence_kl,
     string_entropy,
@@ -39,7 +40,7 @@ from .language import (
     truth_table,
     valid_share,
 )
-from .noise import compare, exceeds_noise, spread
+from .noise import compare, exceeds_noise, spread, with_quick_mode_note
 from .temperature import sampling_distribution, softmax
 
 N_CODES = len(START + LETTERS)  # what a model reads at each position: START or a letter
@@ -186,12 +187,10 @@ def distil(teacher_logits, method, seed=0, n_strings=2000, student=StudentSpec()
 
     Seeded: ``seed`` sets the student's first weights and the strings. Returns the student (a ContextModel)."""
     teacher_logits = _checks.as_logits(teacher_logits, "teacher_logits")
-    _checks.next_symbol_table(softmax(teacher_logits), "softmax(teacher_logits)")  # one row per context
+    next_symbol_table(softmax(teacher_logits), "softmax(teacher_logits)")  # one row per context
     table = sampling_distribution(teacher_logits, sample_T)
     _checks.instance_of(student, StudentSpec, "student", "StudentSpec(hidden=16)")
-    if not isinstance(method, str) or method not in METHODS:
-        kind = TypeError if not isinstance(method, str) else ValueError
-        raise kind(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    _checks.one_of(method, METHODS, "method")
     seed = _checks.count(seed, "seed", 0, _checks.MAX_SEED)
     n_strings = _checks.count(n_strings, "n_strings", 1)
     _checks.as_temperature(T, allow_zero=False)
@@ -341,7 +340,7 @@ def distil_students(teacher_logits, recipes, seeds=(0, 1, 2), n_strings=2000, st
     """Students of each recipe ({name: keyword arguments of ``distil``}, e.g. {"reverse KL": {"method":
     "reverse"}}), one per seed, each measured exactly at T = 1: a ``Students``."""
     seeds = tuple(_checks.count(seed, "seed", 0, _checks.MAX_SEED) for seed in _checks.distinct_names(seeds, "seeds"))
-    _checked_recipes(recipes)
+    _checks.recipes(recipes, METHODS, RECIPE_KEYS)
     logits, results = {}, {}
     for name, recipe in recipes.items():
         logits[name] = [
@@ -367,27 +366,10 @@ def _rounded(students, name, key):
 RECIPE_KEYS = ("method", "T", "sample_T")
 
 
-def _checked_recipes(recipes):
-    """Every recipe a dict of ``distil``'s keyword arguments with a known method, checked before any training."""
-    _checks.instance_of(recipes, dict, "recipes", '{"forward KL": {"method": "forward"}}')
-    if not recipes:
-        raise ValueError("recipes must name at least one recipe")
-    for name, recipe in recipes.items():
-        _checks.instance_of(recipe, dict, f"recipe {name!r}", '{"method": "reverse"}')
-        unknown = sorted(set(recipe) - set(RECIPE_KEYS))
-        if unknown or recipe.get("method") not in METHODS:
-            raise ValueError(
-                f"recipe {name!r} must give a method, one of {', '.join(map(repr, METHODS))}, and may give T and "
-                f"sample_T; got {recipe!r}"
-            )
-    return recipes
-
-
 def _known(students, *names):
-    """Refuse a recipe name the students do not have, listing those they have."""
+    """Refuse a recipe name the students do not have (a ValueError listing those they have)."""
     for name in names:
-        if name not in students.results:
-            raise ValueError(f"no students of the recipe {name!r}; these were trained: {', '.join(students.results)}")
+        _checks.one_of(name, students.results, "recipe")
 
 
 def results_table(students, keys=("kl", "valid", "rare", "frequent")):
@@ -418,7 +400,7 @@ def direction_report(students, forward="forward KL", reverse="reverse KL"):
             f"Here the toy's pattern does not show beyond the seed spread: more valid strings favour "
             f"{precise or 'neither'}, more rare coverage favours {covering or 'neither'}."
         )
-    return lines
+    return with_quick_mode_note(lines)
 
 
 def _better(a, b, name_a, name_b):
@@ -452,7 +434,7 @@ def level_report(students, token="forward KL", others=None):
     for name in others:
         lines.append(f"{name} against {token}:")
         lines += ["  " + _verdict(students, key, name, token) for key in ("kl", "valid", "rare")]
-    return lines
+    return with_quick_mode_note(lines)
 
 
 # ---- the two-mode toy: one Gaussian fitted to a mixture of two, each way -----------------------------------
@@ -543,4 +525,4 @@ def two_jobs_report(students, cool="forward KL", hot="forward KL, distilled at T
             "Here distilling at the higher T does not trade rare strings for valid ones beyond the seed spread "
             f"(more valid strings: {precise or 'neither'}; more rare strings covered: {covering or 'neither'})."
         )
-    return lines
+    return with_quick_mode_note(lines)

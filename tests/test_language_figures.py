@@ -87,8 +87,8 @@ def test_the_two_jobs_bars_are_the_soft_target_at_T():
 @pytest.mark.parametrize(
     "draw, words",
     [
-        (lambda: figures.plot_next_symbols(TEACHER, {}, "x"), "last_letter must be one of the letters"),
-        (lambda: figures.plot_two_jobs(TEACHER, "zz", 1.0), "context must be one the source writes"),
+        (lambda: figures.plot_next_symbols(TEACHER, {}, "x"), "unknown last_letter 'x'"),
+        (lambda: figures.plot_two_jobs(TEACHER, "zz", 1.0), "unknown context .one the source writes. 'zz'"),
         (lambda: figures.plot_two_jobs(TEACHER, "ba", 0.0), "T must be a finite temperature > 0"),
         (lambda: figures.plot_sampling(TEACHER, 1.0, top_k=0), "top_k"),
         (lambda: figures.plot_precision_coverage({}), "at least one recipe"),

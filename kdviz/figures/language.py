@@ -5,7 +5,7 @@ and the two jobs of one temperature. One function per figure; each takes numbers
 import numpy as np
 from scipy.stats import norm
 
-from .._checks import count, plot_temperature, sampling_cut
+from .._checks import count, non_empty, one_of, plot_temperature, sampling_cut
 from ..language import (
     CONTEXT_INDEX,
     CONTEXTS,
@@ -108,8 +108,7 @@ def plot_precision_coverage(results, references=None):
     """Each student as a dot: the rare strings it covers (%) against the valid strings it writes (%); ``results``
     maps a recipe to {measure: per-seed values} (``Students.results``), ``references`` a name to one measure dict
     (the teacher, say), drawn as stars."""
-    if not results:
-        raise ValueError("give at least one recipe's results")
+    non_empty(results, "recipe's results", mapping=True)
     fig, ax = new_figure(6.5, 4.0)
     for k, (name, values) in enumerate(results.items()):
         ax.plot(values["rare"], values["valid"], "o", color=f"C{k % 10}", alpha=0.8, label=name)
@@ -125,8 +124,7 @@ def plot_next_symbols(teacher_logits, student_logits, last_letter):
     """What follows ``last_letter``: the teacher's next-symbol distribution in each context of the source that ends
     with it (the letter before it is what a student that reads one letter cannot see), as lines, and each student's
     one distribution there ({name: logit table}, read in the first of those contexts), as bars."""
-    if not isinstance(last_letter, str) or len(last_letter) != 1 or last_letter not in LETTERS:
-        raise ValueError(f"last_letter must be one of the letters {LETTERS!r}, got {last_letter!r}")
+    one_of(last_letter, list(LETTERS), "last_letter")
     rows = [CONTEXT_INDEX[c] for c in source_contexts() if c[1] == last_letter]
     teacher = softmax(np.asarray(teacher_logits, dtype=float))
     fig, ax = new_figure(8.5, 3.8)
@@ -158,9 +156,7 @@ def plot_two_jobs(teacher_logits, context, T):
     vector (what the soft targets show of the small probabilities) and the share of valid strings the teacher
     writes when sampled at T, the current T marked."""
     T = plot_temperature(T, "T")
-    if context not in source_contexts():
-        choices = ", ".join(source_contexts())
-        raise ValueError(f"context must be one the source writes, one of {choices}; got {context!r}")
+    one_of(context, source_contexts(), "context (one the source writes)")
     logits = np.asarray(teacher_logits, dtype=float)
     row = logits[CONTEXT_INDEX[context]]
     q = softmax(row, T)
