@@ -457,6 +457,47 @@ def slider_start(value, low, high, name, integer=False):
     return value
 
 
+def sampling_cut(top_k, top_p):
+    """(top_k, top_p) of a sampler, each None (no cut) or checked: top_k an integer >= 1, top_p a number in (0, 1]."""
+    if top_k is not None:
+        top_k = count(top_k, "top_k (how many of the most probable classes to keep, or None)", 1)
+    if top_p is not None:
+        top_p = number(
+            top_p,
+            "top_p (the probability the kept classes must reach, or None)",
+            0,
+            1,
+            low_open=True,
+            must="a number in (0, 1] (for greedy decoding use T = 0)",
+        )
+    return top_k, top_p
+
+
+def next_symbol_table(table, shape, name="table"):
+    """A model of kdviz.language: one row of next-symbol probabilities per context, of ``shape`` (contexts,
+    symbols), each row a distribution; as float64."""
+    table = probabilities(table, name=name)
+    if table.shape != tuple(shape):
+        raise ValueError(
+            f"{name} must hold one row of {shape[1]} next-symbol probabilities per context, shape {tuple(shape)}, "
+            f"got {table.shape}"
+        )
+    return table
+
+
+def recipes(recipes, methods, keys):
+    """Recipes of students, {name: {keyword: value}}: at least one, each naming one of ``methods`` as its
+    "method" and using no keyword but ``keys``."""
+    non_empty(recipes, "recipe", mapping=True)
+    for name, recipe in recipes.items():
+        instance_of(recipe, dict, f"recipe {name!r}", '{"method": "reverse"}')
+        one_of(recipe.get("method"), methods, f"method of recipe {name!r}")
+        unknown = sorted(set(recipe) - set(keys))
+        if unknown:
+            raise ValueError(f"recipe {name!r} may give only {', '.join(keys)}; got {', '.join(unknown)}")
+    return recipes
+
+
 def number_list(values, name, what="a number or a non-empty list of numbers"):
     """One number or a non-empty 1-D list of them (a tensor or array too), as a list of floats."""
     array = np.atleast_1d(real_array(values, name, what))

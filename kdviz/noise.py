@@ -231,7 +231,7 @@ def describe_best(results, what="setting", lower_is_better=True, unit=""):
 
 
 QUICK_MODE_NOTE = (
-    "Quick mode (a test run): far fewer images and epochs than the lesson's full size, so this verdict may change with "
+    "Quick mode (a test run): far less data and training than the lesson's full size, so this verdict may change with "
     "other seeds and need not match the full-size run's."
 )
 

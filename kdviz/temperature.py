@@ -21,6 +21,7 @@ from ._checks import (
     probabilities,
     representable,
     same_shape,
+    sampling_cut,
     student_covers_teacher,
     target_classes,
 )
@@ -59,6 +60,51 @@ def softmax(z, T=1.0, axis=-1):
     """
     _, x, _, axis = _scaled_logits(z, T, axis)
     return _normalised(x, axis)
+
+
+def sampling_distribution(logits, T, top_k=None, top_p=None):
+    """The distribution a language model draws its next token from, over the last axis, in three steps:
+
+        q = softmax(logits / T)                           (T = 0: the argmax, tied maxima sharing it)
+        top-k: keep q_i >= the k-th largest q             (ties at the boundary kept)
+        top-p: keep q_i when sum_{j: q_j > q_i} q_j < p   (on top-k's result, renormalised)
+
+    and the kept probabilities renormalised. Top-p keeps the smallest set of most probable classes whose
+    probabilities reach p, so always at least the most probable class. The order and conventions are those of
+    Hugging Face transformers' TemperatureLogitsWarper, TopKLogitsWarper and TopPLogitsWarper, with one difference:
+    where classes tie at top-p's boundary, transformers keeps those its sort happens to put last, kdviz keeps them
+    all (as top-k does), so the result never depends on the order of the classes. None switches a cut off; top_k
+    larger than the number of classes keeps them all. T broadcasts against the logits like softmax's.
+    """
+    as_logits(logits, "logits")
+    as_temperature(T)
+    top_k, top_p = sampling_cut(top_k, top_p)
+    q = softmax(logits, T)
+    if top_k is not None:
+        kth_largest = np.sort(q, axis=-1)[..., -min(top_k, q.shape[-1]), None]
+        q = _renormalised(np.where(q >= kth_largest, q, 0.0))
+    if top_p is not None:
+        q = _renormalised(np.where(_mass_above(q) < top_p, q, 0.0))
+    return q
+
+
+def _renormalised(q):
+    return q / q.sum(axis=-1, keepdims=True)
+
+
+def _mass_above(q):
+    """sum_{j: q_j > q_i} q_j for every class i (the last axis): what the strictly more probable classes hold.
+
+    Sorted from the most probable down, it is the running sum before each class, taken at the first of a tie."""
+    order = np.argsort(-q, axis=-1, kind="stable")
+    ranked = np.take_along_axis(q, order, axis=-1)
+    before = np.concatenate([np.zeros_like(ranked[..., :1]), np.cumsum(ranked, axis=-1)[..., :-1]], axis=-1)
+    positions = np.arange(q.shape[-1])
+    starts_tie = np.concatenate([np.ones_like(ranked[..., :1], dtype=bool), ranked[..., 1:] != ranked[..., :-1]], -1)
+    first_of_tie = np.maximum.accumulate(np.where(starts_tie, positions, 0), axis=-1)
+    above = np.empty_like(q)
+    np.put_along_axis(above, order, np.take_along_axis(before, first_of_tie, axis=-1), axis=-1)
+    return above
 
 
 def expected_logit(z, T, axis=-1):

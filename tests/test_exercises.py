@@ -69,6 +69,12 @@ RIGHT = {
     "06_calibration_T_side": ["a", "below", "(a) below"],
     "06_smoothed_wrong_class": [0.01, "1%", "1/100"],
     "06_non_target_weight": [0.001, "0.1%", "1/1000"],
+    "07_top_p_kept": [{0, 1, 2}, [2, 1, 0], "0, 1, 2", np.array([0, 1, 2])],
+    "07_top_k_tie": [0.576, "57.6%", 0.57612, np.float32(0.5761)],
+    "07_reverse_fit": ["b", "one", "(b) one"],
+    "07_reverse_kl_one_mode": [0.693, "0.6931", np.log(2), torch.tensor(0.693)],
+    "07_sequence_level_targets": ["b", "strings", "(b) strings"],
+    "07_same_vector": [0.506, "50.6%", 0.50648],
 }
 RIGHT |= {
     f"03_bug_{letter}": [
@@ -157,6 +163,12 @@ WRONG = {
     "06_calibration_T_side": ["b", "above", "not below", "isn't above", "below or above", 0.6],
     "06_smoothed_wrong_class": [0.1, 0.0111, 1 / 90, 0.91, 0.9, 0.09, "0,01"],
     "06_non_target_weight": [0.999, 0.01, 0.0001, 1, "0,001"],
+    "07_top_p_kept": [{0, 1}, {0, 1, 2, 3}, {0}, {1, 2, 3}, {0, 1, 2, 4}, "0-2", set()],
+    "07_top_k_tie": [0.731, 0.534, 1, 0.58, 0.575, 0.5, "0,576"],
+    "07_reverse_fit": ["a", "middle", "c", "both", "not one", "one or middle"],
+    "07_reverse_kl_one_mode": [0.5, -0.693, 1, 0.69, 0.694, 0.936, 24.3, 3.71, "0,693"],
+    "07_sequence_level_targets": ["a", "soft", "c", "own", "not strings"],
+    "07_same_vector": [0.665, 1 / 3, 0.867, 0.51, 0.507, 0.5, "0,506"],
 }
 for _letter in BUGGY_LOSSES:
     _right = RIGHT[f"03_bug_{_letter}"][1]
@@ -327,6 +339,13 @@ def test_decimals_questions_never_speak_of_significant_digits():
         ("05_bias_odds_factor", 0.0302, "reciprocal"),
         ("05_where_to_choose_the_bias", "test", "leaks"),
         ("04_teacher_in_train_mode", "a", "training flag"),
+        ("07_top_p_kept", {0, 1}, "still below 0.8"),
+        ("07_top_p_kept", [1, 2, 3], "Python counts classes from 0"),
+        ("07_top_k_tie", 0.731, "ties at the boundary are kept"),
+        ("07_reverse_fit", "middle", "forward fit"),
+        ("07_reverse_kl_one_mode", 1.0, "bits"),
+        ("07_sequence_level_targets", "own", "on-policy"),
+        ("07_same_vector", 0.665, "T = 1"),
     ],
 )
 def test_common_mistakes_get_specific_hints(name, typed, words, capsys):
@@ -535,7 +554,7 @@ def test_a_quiz_is_only_for_choice_questions():
 
 def notebook_cells():
     cells = {}
-    for path in sorted((ROOT / "notebooks").glob("0[1-6]_*.ipynb")):
+    for path in sorted((ROOT / "notebooks").glob("0[1-7]_*.ipynb")):
         cells[path.name] = json.loads(path.read_text(encoding="utf-8"))["cells"]
     return cells
 

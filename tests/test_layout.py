@@ -17,10 +17,16 @@ PACKAGE = ROOT / "kdviz"
 # room: (floor, the modules it holds: a name, or a package and everything in it)
 ROOMS = {
     "ground": (0, ["kdviz._checks", "kdviz._files", "kdviz.runmode"]),
-    "mathematics": (1, ["kdviz", "kdviz.temperature", "kdviz.gradients", "kdviz.calibration", "kdviz.verify"]),
+    "mathematics": (
+        1,
+        ["kdviz", "kdviz.temperature", "kdviz.gradients", "kdviz.calibration", "kdviz.verify", "kdviz.language"],
+    ),
     "seed rule": (1, ["kdviz.noise"]),
     "MNIST engine": (2, ["kdviz.mnist"]),
-    "lessons": (3, ["kdviz.mnist_distillation", "kdviz.dark_knowledge", "kdviz.beyond_the_paper"]),
+    "lessons": (
+        3,
+        ["kdviz.mnist_distillation", "kdviz.dark_knowledge", "kdviz.beyond_the_paper", "kdviz.language_models"],
+    ),
     "figures": (4, ["kdviz.figures"]),
     "widgets": (5, ["kdviz.widgets"]),
     "exercises": (5, ["kdviz.exercises"]),

@@ -10,7 +10,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 from ..gradients import logit_matching_grad, soft_ce_grad
-from ..temperature import dq_dT, softmax, turning_temperature
+from ..language_models import two_mode_fits
+from ..temperature import dq_dT, sampling_distribution, softmax, turning_temperature
 from .answers import Choice, Code, Hint, IndexSet, Number
 from .loss_bugs import BUG_OF, BUG_OPTIONS, BUGGY_LOSSES, judge_kd_loss, worked_kd_loss
 
@@ -58,6 +59,11 @@ _LIMIT03 = 1e4**2 * logit_matching_grad(_Z03, _V03, 1e4)  # T^2 times the large-
 _GAP04 = np.log(0.999 / (0.001 / 9))  # top logit minus each of nine equal others, for 0.999 at T = 1
 _P04 = softmax(np.array([_GAP04] + [0.0] * 9), 20.0)[0]
 _BIAS05 = 3.5
+_P07 = np.array([0.5, 0.2, 0.15, 0.1, 0.05])
+_KEPT07 = {int(i) for i in np.flatnonzero(sampling_distribution(np.log(_P07), 1.0, top_p=0.8) > 0)}
+_TIE07 = np.array([2.0, 1.0, 1.0, 0.0])
+_FITS07 = two_mode_fits(separation=7.0, left_weight=0.5, sd=0.7)
+_SAME07 = np.array([2.0, 1.0, 0.0])
 
 EXERCISES = {
     "01_softmax_value": Number(
@@ -353,6 +359,114 @@ EXERCISES = {
         "The weight is 1 - p_t = 1 - 0.999 = **0.001**: at T = 1 a confident teacher's wrong-class structure (p_hat) "
         "barely reaches the loss. Raising T lowers p_t and raises this weight.",
         [Hint(0.999, "0.999 is p_t itself; the non-target term is weighted by the mass *outside* the target.")],
+    ),
+    "07_top_p_kept": IndexSet(
+        "A model's next-character probabilities are [0.5, 0.2, 0.15, 0.1, 0.05] (its logits are their logs). Sampled "
+        "at T = 1 with top_p = 0.8, which characters (0-based indices, as a set) can still be drawn?",
+        _KEPT07,
+        "Top-p keeps the most probable characters until their probabilities reach p: 0.5 (< 0.8), + 0.2 = 0.7 (< 0.8), "
+        "+ 0.15 = 0.85 (>= 0.8), so **{0, 1, 2}**; `sampling_distribution(np.log(p), 1.0, top_p=0.8)` renormalises "
+        "them to 0.5/0.85, 0.2/0.85 and 0.15/0.85.",
+        [
+            Hint({0, 1}, "0.5 + 0.2 = 0.7 is still below 0.8: top-p keeps adding characters until the sum reaches p."),
+            Hint(
+                {0, 1, 2, 3},
+                "0.5 + 0.2 + 0.15 = 0.85 already reaches 0.8: top-p keeps the *smallest* such set and stops there.",
+            ),
+            Hint(lambda read: 4 in read, "Character 4 (0.05) is the least probable: top-p drops from the bottom."),
+            Hint({0}, "0.5 alone is below 0.8: one character is kept only when it alone reaches p."),
+        ],
+        n_classes=5,
+    ),
+    "07_top_k_tie": Number(
+        "Logits [2, 1, 1, 0] sampled at T = 1 with top_k = 2: what probability does character 0 get?",
+        float(sampling_distribution(_TIE07, 1.0, top_k=2)[0]),
+        f"The second-largest probability is shared by characters 1 and 2; top-k keeps every character at least as "
+        f"probable as the k-th, so both stay: e^2 / (e^2 + 2 e) = "
+        f"**{sampling_distribution(_TIE07, 1.0, top_k=2)[0]:.3f}** (transformers' TopKLogitsWarper does the same).",
+        [
+            Hint(
+                softmax(np.array([2.0, 1.0]))[0],
+                "That keeps only two characters; the two with logit 1 tie for second place, and ties at the "
+                "boundary are kept.",
+            ),
+            Hint(
+                softmax(_TIE07)[0],
+                "That is the probability before the cut; top-k drops character 3, then renormalises.",
+            ),
+            Hint(1.0, "top_k = 2 keeps at least two characters, never the top one alone."),
+        ],
+        digits=3,
+    ),
+    "07_reverse_fit": Choice(
+        "One Gaussian q is fitted by reverse KL(q || p) to p, two far-apart modes of equal weight. Where does q sit?",
+        "one",
+        "Reverse KL charges q for every place where q has mass and p has little, the gap between the modes above all, "
+        "and charges nothing for a mode q leaves out: q sits on **one** mode, about as narrow as it (the forward fit "
+        "spreads over both).",
+        [
+            Hint(
+                "middle",
+                "That is the forward fit, KL(p || q): q must have mass wherever p has. Reverse KL punishes q for mass "
+                "where p has little, such as the gap between the modes.",
+            ),
+            Hint("both", "q is one Gaussian: it has one peak, whatever it is fitted to."),
+        ],
+        options=[
+            ("middle", "between the modes, wide enough to cover both"),
+            ("one", "on one mode, about as narrow as that mode"),
+            ("both", "on both modes at once, with two peaks"),
+        ],
+    ),
+    "07_reverse_kl_one_mode": Number(
+        "p is two modes of equal weight, 7 apart, each of sd 0.7. The reverse fit q sits on one of them. What is "
+        "KL(q || p), in nats?",
+        _FITS07["reverse"]["KL(q || p)"],
+        "Where q has its mass, p is half of q (the other half of p is at the other mode): log(q / p) = log 2 there, so "
+        f"KL(q || p) = log 2 = **{_FITS07['reverse']['KL(q || p)']:.3f}** nats (`two_mode_fits` integrates it).",
+        [
+            Hint(0.5, "0.5 is the weight of the mode q sits on; the KL is the log of q / p = 1 / 0.5."),
+            Hint(-np.log(2), "A KL is never negative."),
+            Hint(1.0, "That is log 2 in bits (log base 2); kdviz, like torch, measures in nats (the natural log)."),
+            Hint(
+                _FITS07["forward"]["KL(p || q)"],
+                "That is the forward fit's KL(p || q); the question asks for the reverse fit's KL(q || p).",
+            ),
+            Hint(_FITS07["reverse"]["KL(p || q)"], "That is KL(p || q) of the reverse fit: the other direction."),
+        ],
+        digits=3,
+    ),
+    "07_sequence_level_targets": Choice(
+        "Sequence-level distillation (Kim & Rush 2016) trains the student on what?",
+        "strings",
+        "On the **strings** the teacher writes, one character per position as a hard target (cross-entropy), as if "
+        "they were data; token-level distillation uses the teacher's whole distribution at each position, on-policy "
+        "distillation the student's own strings.",
+        [
+            Hint("soft", "That is token-level (word-level) distillation: the paper's soft targets at every position."),
+            Hint(
+                "own",
+                "That is on-policy distillation (GKD): the student writes the strings, the teacher gives the targets.",
+            ),
+        ],
+        options=[
+            ("soft", "the teacher's whole next-character distribution at every position of the teacher's strings"),
+            ("strings", "the teacher's own strings, one character per position as a hard target"),
+            ("own", "the student's own strings, scored by the teacher's next-character distributions"),
+        ],
+    ),
+    "07_same_vector": Number(
+        "A teacher's next-character logits are [2, 1, 0]. A chatbot samples from it at T = 2, and a distillation loss "
+        "reads its soft target at T = 2. What probability do both give character 0?",
+        float(sampling_distribution(_SAME07, 2.0)[0]),
+        f"Both are softmax(z / T): e^1 / (e^1 + e^0.5 + e^0) = **{softmax(_SAME07, 2.0)[0]:.3f}**. One vector, two "
+        "jobs: the sampler draws a character from it, the loss asks the student to match it.",
+        [
+            Hint(softmax(_SAME07)[0], "That is T = 1; both divide the logits by T = 2 first."),
+            Hint(1 / 3, "1/3 is the T -> infinity limit; at T = 2 character 0 is still the most probable."),
+            Hint(softmax(_SAME07, 0.5)[0], "That multiplies the logits by 2; softmax(z / T) divides them by T."),
+        ],
+        digits=3,
     ),
 }
 

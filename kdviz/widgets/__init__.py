@@ -11,12 +11,16 @@ from .panels import (
     curves_panel,
     figure_png,
     kl_split_panel,
+    next_symbol_panel,
     parse_logits,
+    sampling_panel,
     similarity_panel,
     soft_share_panel,
     temperature_panel,
     temperature_slider,
     turning_panel,
+    two_jobs_panel,
+    two_modes_panel,
 )
 
 __all__ = [
@@ -31,10 +35,14 @@ __all__ = [
     "curves_panel",
     "figure_png",
     "kl_split_panel",
+    "next_symbol_panel",
     "parse_logits",
+    "sampling_panel",
     "similarity_panel",
     "soft_share_panel",
     "temperature_panel",
     "temperature_slider",
     "turning_panel",
+    "two_jobs_panel",
+    "two_modes_panel",
 ]

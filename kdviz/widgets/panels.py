@@ -20,8 +20,10 @@ import numpy as np
 
 from .._checks import class_index, logit_list, same_shape, slider_start
 from ..figures.beyond import plot_kl_split
+from ..figures.language import plot_next_symbols, plot_sampling, plot_two_jobs, plot_two_modes
 from ..figures.mnist import plot_class_similarity
 from ..figures.softmax import plot_probabilities, plot_soft_share, plot_temperature_curves, plot_turning_point
+from ..language import LETTERS, N_SYMBOLS, source_contexts
 from ..temperature import random_logits
 
 
@@ -196,3 +198,70 @@ def kl_split_panel(teacher_logits, student_logits, targets, T=1.0):
     over a batch, with a temperature slider (0.5 to 50)."""
     controls = {"T": temperature_slider(T, low=0.5, high=50.0)}
     return Panel(lambda T: plot_kl_split(teacher_logits, student_logits, targets, T), controls)
+
+
+def sampling_panel(teacher_logits, T=1.0, top_k=N_SYMBOLS, top_p=1.0):
+    """The teacher's strings against the sampling T (0.05 to 5): entropy and valid share, and strings written at T,
+    with sliders for T, top-k (1 to the number of symbols: all kept) and top-p (1: no cut)."""
+    controls = {
+        "T": temperature_slider(T, low=0.05, high=5.0),
+        "top_k": widgets.IntSlider(
+            value=slider_start(top_k, 1, N_SYMBOLS, "top_k", integer=True), min=1, max=N_SYMBOLS, description="top-k"
+        ),
+        "top_p": widgets.FloatSlider(
+            value=slider_start(top_p, 0.05, 1.0, "top_p"), min=0.05, max=1.0, step=0.05, description="top-p"
+        ),
+    }
+
+    def draw(T, top_k, top_p):
+        return plot_sampling(teacher_logits, T, None if top_k == N_SYMBOLS else top_k, None if top_p >= 1 else top_p)
+
+    return Panel(draw, controls)
+
+
+def two_modes_panel(separation=5.0, left_weight=0.5):
+    """One Gaussian fitted to two modes by forward and by reverse KL, with sliders for the modes' distance (0 to 8)
+    and the left mode's weight."""
+    controls = {
+        "separation": widgets.FloatSlider(
+            value=slider_start(separation, 0.0, 8.0, "separation"), min=0.0, max=8.0, step=0.25, description="distance"
+        ),
+        "left_weight": widgets.FloatSlider(
+            value=slider_start(left_weight, 0.05, 0.95, "left_weight"),
+            min=0.05,
+            max=0.95,
+            step=0.05,
+            description="left weight",
+        ),
+    }
+    return Panel(lambda separation, left_weight: plot_two_modes(separation, left_weight), controls)
+
+
+def next_symbol_panel(teacher_logits, student_logits, last_letter="a", seed=0):
+    """Next-symbol distributions after one letter: the teacher's (one per letter before it) and each student's,
+    with a menu for the letter and a slider for the seed. ``student_logits`` maps a recipe to one logit table per
+    seed (``Students.logits``)."""
+    n_seeds = min(len(tables) for tables in student_logits.values())
+    controls = {
+        "last_letter": widgets.Dropdown(options=list(LETTERS), value=last_letter, description="after"),
+        "seed": widgets.IntSlider(
+            value=slider_start(seed, 0, n_seeds - 1, "seed", integer=True), min=0, max=n_seeds - 1, description="seed"
+        ),
+    }
+
+    def draw(last_letter, seed):
+        return plot_next_symbols(
+            teacher_logits, {name: tables[seed] for name, tables in student_logits.items()}, last_letter
+        )
+
+    return Panel(draw, controls)
+
+
+def two_jobs_panel(teacher_logits, context="ba", T=1.0):
+    """The teacher's next-symbol distribution in one context at T (0.1 to 20), as soft target and as sampling
+    distribution, with a menu for the context and a temperature slider."""
+    controls = {
+        "context": widgets.Dropdown(options=source_contexts(), value=context, description="context"),
+        "T": temperature_slider(T, low=0.1, high=20.0),
+    }
+    return Panel(lambda context, T: plot_two_jobs(teacher_logits, context, T), controls)
