@@ -866,3 +866,27 @@ def test_the_instructor_notes_list_every_exercise():
     for name in NAMES:
         shown = "03_bug_A to 03_bug_E" if name.startswith("03_bug_") else name
         assert any(shown in [cell.strip() for cell in row.split("|")[1].split(",")] for row in rows), name
+
+
+def test_the_fewest_disagreements_are_counted_on_an_arrangement_with_the_questions_errors():
+    from kdviz.beyond_the_paper import disagreements, errors_of
+    from kdviz.exercises import questions
+
+    top1, labels = questions._TOP1_06, questions._LABELS06
+    assert errors_of(np.stack([top1["teacher"], top1["student"]]), labels) == [78, 150]
+    assert disagreements(top1["teacher"], top1["student"][None]) == [EXERCISES["06_fewest_disagreements"].answer]
+    rng = np.random.default_rng(0)  # any other arrangement of the same errors disagrees on at least as many images
+    for _ in range(20):
+        teacher = np.where(np.isin(np.arange(10000), rng.choice(10000, 78, replace=False)), (labels + 1) % 10, labels)
+        student = np.where(np.isin(np.arange(10000), rng.choice(10000, 150, replace=False)), (labels + 2) % 10, labels)
+        assert disagreements(np.eye(10)[teacher], np.eye(10)[student][None])[0] >= 72
+
+
+def test_a_loss_that_changes_its_arguments_in_place_leaves_the_judges_batches_as_they_were():
+    def divides_in_place(z, v, y, T, alpha):
+        v /= T  # changes the tensor it was given
+        return right_by_hand(z, v * T, y, T, alpha)
+
+    judge_kd_loss(divides_in_place)
+    name_the_bug(divides_in_place)
+    assert judge_kd_loss(right_by_hand)[0]

@@ -234,10 +234,16 @@ def _fingerprint(loss, cases):
 
 
 def _values(loss, cases):
-    """The loss on each case, without gradients (for losses known to return a tensor)."""
+    """The loss on each case, without gradients (for losses known to return a tensor), on copies of the case's
+    tensors (a loss that divides its arguments in place leaves the cases as they were)."""
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # torch warns about reduction='mean', one of the bugs
-        return np.array([float(loss(c.student_logits, c.teacher_logits, c.labels, c.T, c.alpha)) for c in cases])
+        return np.array(
+            [
+                float(loss(c.student_logits.clone(), c.teacher_logits.clone(), c.labels.clone(), c.T, c.alpha))
+                for c in cases
+            ]
+        )
 
 
 @functools.cache
@@ -303,12 +309,12 @@ def _mixed_up_arguments(loss):
 def _mix_up_message(loss, swap):
     first, second = (ARGUMENTS[k] for k in swap)
     try:
-        parameters = f"def {loss.__name__}({', '.join(inspect.signature(loss).parameters)})"
-    except (TypeError, ValueError, AttributeError):
-        parameters = "your function"
+        parameters = f" ({', '.join(inspect.signature(loss).parameters)})"
+    except (TypeError, ValueError):
+        parameters = ""
     return (
-        f"Not yet: {parameters} takes its arguments in another order. It computes the right loss once {first} and "
-        f"{second} are swapped: the checker, like kd_loss and the training loop, calls it as "
+        f"Not yet: your function takes its parameters{parameters} in another order. It computes the right loss once "
+        f"{first} and {second} are swapped: the checker, like kd_loss and the training loop, calls it as "
         f"my_kd_loss({', '.join(ARGUMENTS)}). Put the parameters in that order."
     )
 

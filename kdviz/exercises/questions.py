@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from scipy.optimize import brentq
 
-from ..beyond_the_paper import disagreements, errors_of, smoothed_label_logits, top_k_logits
+from ..beyond_the_paper import disagreements, smoothed_label_logits, top_k_logits
 from ..gradients import logit_matching_grad, soft_ce_grad
 from ..noise import gap_and_range, spread, verdict
 from ..temperature import dq_dT, entropy, kl_divergence, softmax, turning_temperature
@@ -88,7 +88,6 @@ _TOP1_06 = {  # the arrangement with the fewest disagreements: every teacher err
     for who, n in (("teacher", _TEACHER_ERRORS06), ("student", _STUDENT_ERRORS06))
 }
 _FEWEST06 = disagreements(_TOP1_06["teacher"], _TOP1_06["student"][None])[0]
-assert errors_of(np.stack(list(_TOP1_06.values())), _LABELS06) == [_TEACHER_ERRORS06, _STUDENT_ERRORS06]
 
 EXERCISES = {
     "01_softmax_value": Number(
