@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from kdviz.exercises import EXERCISES, check, feedback, quiz, show_solution, solution
 from kdviz.exercises import loss_bugs as kd_bugs
-from kdviz.exercises.answers import Choice, Code, IndexSet, Number, _round, _rounded, read_index_set, read_number
+from kdviz.exercises.answers import Choice, Code, IndexSet, Number, _rounded, read_index_set, read_number
 from kdviz.exercises.loss_bugs import (
     BUG_OF,
     BUGGY_LOSSES,
@@ -286,9 +286,9 @@ def test_the_answer_to_the_asked_precision_passes_and_fires_no_hint(name):
     exercise = EXERCISES[name]
     rounded = exercise.answer
     if exercise.digits:
-        rounded = _round(exercise.answer, digits=exercise.digits)
+        rounded = float(_rounded(exercise.answer, digits=exercise.digits))
     elif exercise.decimals is not None:
-        rounded = _round(exercise.answer, decimals=exercise.decimals)
+        rounded = float(_rounded(exercise.answer, decimals=exercise.decimals))
     assert feedback(name, rounded)[0] and feedback(name, str(rounded))[0]
     assert not any(exercise.matches(value, hint) for hint in exercise.hints for value in (rounded, exercise.answer))
 

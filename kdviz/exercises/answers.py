@@ -168,14 +168,6 @@ def read_index_set(answer):
     return {int(x) for x in values}
 
 
-def _round(value, digits=None, decimals=None, how=round):
-    """``value`` rounded (or, with how=math.trunc, cut) to ``digits`` significant digits or ``decimals``."""
-    if digits is not None:
-        decimals = digits - 1 - math.floor(math.log10(abs(value)))
-    scale = 10.0**decimals
-    return how(value * scale) / scale
-
-
 def _rounded(number, digits=None, decimals=None, cut=False):
     """A Decimal (or float, read by its shortest repr) rounded half up (or cut off) to ``digits`` significant
     digits or to ``decimals``: exact decimal arithmetic, so 33.15 rounds to 33.2 as a student rounds it."""
@@ -439,7 +431,6 @@ def _paraphrases(text):
 @dataclass
 class Choice(Exercise):
     options: list = field(default_factory=list)  # (word, description): answered by its letter, word or description
-    also: dict = field(default_factory=dict)  # word -> more texts read as that option
 
     def words(self):
         return [word for word, _ in self.options]
@@ -452,10 +443,10 @@ class Choice(Exercise):
         return self.question + "\n" + "\n".join(f"  {label}" for label in self.labels())
 
     def texts(self, word):
-        """Every text read as the option ``word``, as compared (``_plain``): its word, its own description, the
-        plain rewordings of a comparison ('below 1' for 'T < 1'), and the exercise's ``also``."""
+        """Every text read as the option ``word``, as compared (``_plain``): its word, its own description, and the
+        plain rewordings of a comparison ('below 1' for 'T < 1')."""
         description = dict(self.options)[word]
-        found = [word, description, *_paraphrases(description), *self.also.get(word, ())]
+        found = [word, description, *_paraphrases(description)]
         return {_plain(text) for text in found}
 
     def read(self, answer):

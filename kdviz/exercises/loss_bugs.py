@@ -2,8 +2,10 @@
 
 Each classic bug of a distillation loss is written here as code (``LOSS_BUGS``) and recognised by its numbers:
 ``name_the_bug(loss)`` runs a loss on random batches (``kd_cases``) and returns the bug whose values it reproduces.
-``judge_kd_loss`` compares a student's loss with ``kdviz.mnist.losses.kd_loss``, value and gradient, and names the bug.
-``BUGGY_LOSSES`` are five short losses A to E with one bug each, for students to spot. (A bug no loss can show, the
+``judge_kd_loss`` compares a student's loss with ``kdviz.mnist.losses.kd_loss``, value and gradient, at the tolerance
+of the dtype the loss computed in, and names the bug, arguments taken in another order, a number of classes written
+into the code, or gradient flowing into the teacher's logits. ``BUGGY_LOSSES`` are five short losses A to E with one
+bug each, for students to spot, and ``FIXED_LOSSES`` the same five with that bug fixed. (A bug no loss can show, the
 teacher left in train mode, is measured by ``kdviz.mnist_distillation.soft_target_change``.)
 """
 
