@@ -6,6 +6,7 @@ the two losses) is autograded, as nbgrader runs each submission in a kernel of i
 import contextlib
 import io
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -74,7 +75,13 @@ def wrong_answers(exercise):
             f"from kdviz.exercises import BUGGY_LOSSES\n{answer_name(exercise)} = BUGGY_LOSSES[{k!r}]" for k in "ABCDE"
         ]
     wrongs = [hint.wrong for hint in exercise.hints if not callable(hint.wrong)]
-    return [f"{answer_name(exercise)} = {w if isinstance(w, (str, set)) else float(w)!r}" for w in wrongs]
+
+    def literal(value):  # source that gives the value back: float('nan') and float('-inf') have no other literal
+        if isinstance(value, (str, set)):
+            return repr(value)
+        return repr(float(value)) if math.isfinite(float(value)) else f"float({str(float(value))!r})"
+
+    return [f"{answer_name(exercise)} = {literal(w)}" for w in wrongs]
 
 
 # ---- the course as written (no nbgrader needed) ----

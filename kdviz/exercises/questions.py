@@ -4,16 +4,19 @@ Every expected value is computed here with the kdviz functions, never typed in. 
 of the lesson that asks it (``02_turning_temperature``).
 """
 
-import inspect
+import math
 
 import numpy as np
+import torch
 from scipy.optimize import brentq
 
+from ..beyond_the_paper import disagreements, smoothed_label_logits, top_k_logits
 from ..gradients import logit_matching_grad, soft_ce_grad
 from ..language_models import two_mode_fits
-from ..temperature import dq_dT, sampling_distribution, softmax, turning_temperature
+from ..noise import gap_and_range, spread, verdict
+from ..temperature import dq_dT, entropy, kl_divergence, sampling_distribution, softmax, turning_temperature
 from .answers import Choice, Code, Hint, IndexSet, Number
-from .loss_bugs import BUG_OF, BUG_OPTIONS, BUGGY_LOSSES, judge_kd_loss, worked_kd_loss
+from .loss_bugs import BUG_OF, BUG_OPTIONS, BUGGY_LOSSES, FIXED_LOSSES, judge_kd_loss, source_as, worked_kd_loss
 
 _WHERE_TO_LOOK = {
     "A": "Read the two arguments of F.kl_div: whose logits are the input, and whose the target?",
@@ -22,20 +25,23 @@ _WHERE_TO_LOOK = {
     "D": "Compare the soft term with the formula alpha * T^2 * KL + (1 - alpha) * CE factor by factor.",
     "E": "What does F.kl_div expect as its first argument?",
 }
-_FIXES = {
-    "A": "swap the arguments back: F.kl_div(F.log_softmax(student_logits / T), F.softmax(teacher_logits / T))",
-    "B": "nn.KLDivLoss(reduction='batchmean'): the default 'mean' divides by the number of classes too",
-    "C": "alpha on the soft term: alpha * soft + (1 - alpha) * F.cross_entropy(...)",
+_FIXES = {  # in words; the fixed code is FIXED_LOSSES, shown in full
+    "A": "swap the two arguments of F.kl_div back: the student's log-probabilities first, the teacher's "
+    "probabilities second",
+    "B": "give nn.KLDivLoss reduction='batchmean': its default, 'mean', divides by the number of classes too",
+    "C": "put alpha on the soft term and 1 - alpha on the cross-entropy",
     "D": "multiply the soft term by T**2",
-    "E": "F.log_softmax(student_logits / T, dim=1) as the first argument, not F.softmax",
+    "E": "pass F.log_softmax of the student's logits as the first argument, not F.softmax",
 }
 
-_WORKED_CODE = "```python\n" + inspect.getsource(worked_kd_loss).replace("worked_kd_loss", "my_kd_loss") + "```\n"
+_WORKED_CODE = source_as(worked_kd_loss, "my_kd_loss")
 
 
 def _bug_exercise(letter):
     word = BUG_OF[letter]
-    fix = f"**{word}**: {dict(BUG_OPTIONS)[word]}. Fix: {_FIXES[letter]}."
+    fix = (
+        f"**{word}**: {dict(BUG_OPTIONS)[word]}. Fix: {_FIXES[letter]}:\n\n{source_as(FIXED_LOSSES[letter], 'my_fix')}"
+    )
     return Choice(
         f"loss_{letter} (shown by show_buggy_losses()): which bug does it have?",
         word,
@@ -46,7 +52,13 @@ def _bug_exercise(letter):
 
 
 _Z01 = np.array([3.0, 1.0, 0.0])
-_Z02 = np.array([0.0, 1.0, 2.0, 5.0])
+_FAR01 = np.array([1000.0, 999.0, 0.0])
+_LOG_Q01 = -kl_divergence(np.where(np.arange(3) == 2, 0.0, -np.inf), _FAR01)  # KL(one-hot of 2 || q) = -log q_2
+_LOG_Q01_CLASS1 = -kl_divergence(np.where(np.arange(3) == 1, 0.0, -np.inf), _FAR01)
+_LOG_SUM01 = _FAR01[2] - _FAR01.max() - _LOG_Q01  # log sum_j exp(z_j - max z)
+_Z02 = np.array([1.0, 6.0, 3.0, 2.0])  # values and indices differ: {0, 2, 3} rise, the logits there are {1, 3, 2}
+_RISING02 = {int(i) for i in np.flatnonzero(_Z02 <= _Z02.mean())}
+_TOP02 = int(_Z02.argmax())
 _Z6 = np.array([0, 0, 0, 0, 10, 10.5])
 _Z03, _V03 = np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.0, 3.0])
 _GRAD_Z, _GRAD_V = np.array([2.0, -1.0, 0.5, 0.0]), np.array([0.0, 1.0, 3.0, -2.0])
@@ -58,7 +70,25 @@ _Q123 = softmax(np.array([1.0, 3.0, 2.0]))
 _LIMIT03 = 1e4**2 * logit_matching_grad(_Z03, _V03, 1e4)  # T^2 times the large-T gradient: T-free
 _GAP04 = np.log(0.999 / (0.001 / 9))  # top logit minus each of nine equal others, for 0.999 at T = 1
 _P04 = softmax(np.array([_GAP04] + [0.0] * 9), 20.0)[0]
+_SEEDS04 = {"T = 4": [151, 139, 160], "T = 20": [144, 146, 147]}  # test errors of three seeds each
+_VERDICT04 = verdict(_SEEDS04["T = 4"], _SEEDS04["T = 20"])  # T = 4 against T = 20: better, worse, within noise
+_SPREAD04 = {name: spread(errors) for name, errors in _SEEDS04.items()}
 _BIAS05 = 3.5
+_V06 = torch.tensor([[6.0, 4.0, 1.0, 0.0]])  # a teacher's logits for one image, for top-k
+_T06 = 2.0
+_TOP2_06 = softmax(top_k_logits(_V06, 2).numpy() / _T06)[0]
+_P06 = softmax(smoothed_label_logits(torch.tensor([0]), 0.1, 10, torch.float64).numpy())[0]  # 0.91, 0.01 x 9
+_Z06 = np.array([3.0, 1.0, 0.5, 0, 0, 0, 0, 0, -0.5, -1.0])  # a student's logits for the same image
+_CE06 = round(float(-(_P06 * np.log(softmax(_Z06))).sum()), 4)  # its label-smoothed cross-entropy, as printed
+_H06 = float(entropy(_P06))
+_KL06 = float(kl_divergence(np.log(_P06), _Z06))
+_N_TEST06, _TEACHER_ERRORS06, _STUDENT_ERRORS06 = 10000, 78, 150
+_LABELS06 = np.arange(_N_TEST06) % 10
+_TOP1_06 = {  # the arrangement with the fewest disagreements: every teacher error is a student error, the same class
+    who: np.eye(10)[np.where(np.arange(_N_TEST06) < n, (_LABELS06 + 1) % 10, _LABELS06)]
+    for who, n in (("teacher", _TEACHER_ERRORS06), ("student", _STUDENT_ERRORS06))
+}
+_FEWEST06 = disagreements(_TOP1_06["teacher"], _TOP1_06["student"][None])[0]
 _P07 = np.array([0.5, 0.2, 0.15, 0.1, 0.05])
 _KEPT07 = {int(i) for i in np.flatnonzero(sampling_distribution(np.log(_P07), 1.0, top_p=0.8) > 0)}
 _TIE07 = np.array([2.0, 1.0, 1.0, 0.0])
@@ -80,6 +110,7 @@ EXERCISES = {
             Hint(np.exp(3.0), "That is e^3 alone; divide it by the sum e^3 + e^1 + e^0."),
         ],
         digits=3,
+        share=True,
     ),
     "01_high_temperature_limit": Number(
         "softmax([1, 3, 2], T) as T grows without bound: the probability of class 1?",
@@ -91,6 +122,7 @@ EXERCISES = {
             Hint(_Q123[1], "That is q_1 at T = 1; as T grows it keeps falling, towards 1/n."),
         ],
         digits=3,
+        share=True,
     ),
     "01_ratio_at_T": Number(
         "A teacher gives P(3)/P(7) = 1000 at T = 1. What is the ratio at T = 10?",
@@ -108,16 +140,57 @@ EXERCISES = {
         ],
         digits=4,
     ),
-    "02_always_rising": IndexSet(
-        "For z = [0, 1, 2, 5], which classes (0-based indices, as a set) have a probability that rises for every T?",
-        {int(i) for i in range(4) if _Z02[i] <= _Z02.mean()},
-        "mean(z) = 2. A class rises for all T exactly when z_i <= mean(z) (E_q[z] falls from max to mean and never "
-        "goes below the mean): classes **{0, 1, 2}**. Class 3 is the largest and always falls.",
+    "01_log_softmax_far_class": Number(
+        "log_softmax([1000, 999, 0]): the log-probability of class 2 (the logit 0)?",
+        float(_LOG_Q01),
+        f"log q_i = (z_i - max z) - log sum_j exp(z_j - max z): every exponent is <= 0, so nothing overflows, and "
+        f"q_2 is never formed, so nothing underflows. Here (0 - 1000) - log(1 + e^-1 + e^-1000) = -1000 - "
+        f"{_LOG_SUM01:.4f} = **{_LOG_Q01:.2f}**. np.log(softmax(z)) gives -inf (q_2 = e^{_LOG_Q01:.2f} is 0 in "
+        "float64), and the naive exp(z) / sum gives nan.",
         [
-            Hint({0, 1}, "A logit *equal* to the mean also always rises: E_q[z] > mean(z) at every finite T."),
-            Hint(lambda read: 3 in read, "The largest logit always *falls*: E_q[z] < max(z) for every T > 0."),
+            Hint(
+                -math.inf,
+                "That is log(softmax(z)): q_2 = e^-1000.3 underflows to 0 in float64, and log 0 = -inf. "
+                "log_softmax never forms q_2: log q_i = (z_i - max z) - log sum_j exp(z_j - max z).",
+            ),
+            Hint(math.nan, "That is the naive formula: exp(1000) overflows to inf, and inf / inf is nan."),
+            Hint(
+                _FAR01[2] - _FAR01.max(),
+                "That is z_2 - max z alone; log_softmax also subtracts log sum_j exp(z_j - max z).",
+                within=1e-5,
+            ),
+            Hint(
+                _FAR01[2] - _FAR01.max() + _LOG_SUM01,
+                "The term log sum_j exp(z_j - max z) is subtracted, not added.",
+                within=1e-5,
+            ),
+            Hint(
+                _LOG_Q01_CLASS1, "That is the log-probability of class 1 (the logit 999); class 2 is the third entry."
+            ),
+            Hint(-_LOG_Q01, "That is -log q_2, the loss for class 2; a log-probability is negative.", within=1e-5),
         ],
-        n_classes=4,
+        decimals=2,
+    ),
+    "02_always_rising": IndexSet(
+        f"For z = {[int(x) for x in _Z02]}, which classes (0-based indices, as a set) have a probability that rises "
+        "for every T?",
+        _RISING02,
+        f"mean(z) = {_Z02.mean():g}. A class rises for all T exactly when z_i <= mean(z) (E_q[z] falls from max to "
+        f"mean and never goes below the mean): the logits {sorted(int(_Z02[i]) for i in _RISING02)}, classes "
+        f"**{{{', '.join(map(str, sorted(_RISING02)))}}}**. Class {_TOP02} (the logit {_Z02.max():g}) is the "
+        "largest and always falls.",
+        [
+            Hint(
+                {int(i) for i in np.flatnonzero(_Z02 < _Z02.mean())},
+                "A logit *equal* to the mean also always rises: E_q[z] > mean(z) at every finite T.",
+            ),
+            Hint(
+                {int(_Z02[i]) for i in _RISING02},
+                "Those are the logits themselves; the question asks for the classes' indices (positions in z).",
+            ),
+            Hint(lambda read: _TOP02 in read, "The largest logit always *falls*: E_q[z] < max(z) for every T > 0."),
+        ],
+        n_classes=len(_Z02),
     ),
     "02_turning_temperature": Number(
         "For z = [0, 0, 0, 0, 10, 10.5], at what T does q_4 stop rising?",
@@ -133,6 +206,7 @@ EXERCISES = {
             Hint(softmax(_Z6, _T_STAR6)[4], "That is q_4 at the turning temperature; the question asks for T."),
         ],
         decimals=2,
+        symbols=("T", "T*"),
     ),
     "02_derivative_value": Number(
         "dq_2/dT at T = 1 for z = [1, 3, 2] (q_2 is the third entry: Python counts from 0)?",
@@ -200,11 +274,12 @@ EXERCISES = {
     "03_distillation_loss": Code(
         "Write the distillation loss my_kd_loss(student_logits, teacher_logits, labels, T, alpha) = "
         "alpha * T^2 * KL(p_T || q_T) + (1 - alpha) * CE(y, q_1), each averaged over the batch, returned as a "
-        "tensor that carries the gradient.",
+        "tensor that carries the gradient to the student's logits and none to the teacher's (a fixed target).",
         worked_kd_loss,
         _WORKED_CODE + "**alpha * T^2 * KL(p_T || q_T) + (1 - alpha) * CE(y, q_1)**: log-probabilities as the first "
         "argument of F.kl_div, reduction='batchmean' for the KL averaged over the batch, T^2 to keep the soft "
-        "gradient from shrinking like 1/T^2, and the hard term at T = 1.",
+        "gradient from shrinking like 1/T^2, the hard term at T = 1, and the teacher's logits detached: a fixed "
+        "target, through which no gradient flows.",
         judge=judge_kd_loss,
     ),
     **{f"03_bug_{letter}": _bug_exercise(letter) for letter in BUGGY_LOSSES},
@@ -213,7 +288,9 @@ EXERCISES = {
         "bugs still in it.",
         worked_kd_loss,
         "\n".join(f"- loss_{letter} ({BUG_OF[letter]}): {fix}." for letter, fix in _FIXES.items())
-        + "\n\nEach fixed, all five become the same loss:\n\n"
+        + "\n\nEach loss fixed, and nothing else changed:\n\n"
+        + "\n".join(source_as(FIXED_LOSSES[letter], "my_fix") for letter in FIXED_LOSSES)
+        + "\nAll five compute the same loss as this one, written from scratch:\n\n"
         + _WORKED_CODE
         + "**alpha * T^2 * KL(p_T || q_T) + (1 - alpha) * CE(y, q_1)**.",
         judge=judge_kd_loss,
@@ -255,6 +332,7 @@ EXERCISES = {
             ),
         ],
         digits=3,
+        share=True,
     ),
     "04_alpha_for_labels_only": Number(
         "In kdviz's convention, which alpha trains the student on the labels alone?",
@@ -264,6 +342,7 @@ EXERCISES = {
             Hint(1.0, "In kdviz alpha weights the *soft* term (Keras and torchdistill weight the hard term by alpha)."),
             Hint(0.5, "At 0.5 both terms count equally; which alpha removes the soft term entirely?"),
         ],
+        symbols=("alpha", "α"),
     ),
     "04_teacher_in_train_mode": Choice(
         "A training loop makes the soft targets with teacher(images), but the teacher was left in train mode "
@@ -288,6 +367,35 @@ EXERCISES = {
             ("same", "the soft targets stay the same: dropout only acts while the teacher itself is trained"),
             ("noisy", "the soft targets for the same image change from call to call"),
             ("weights", "the teacher's weights change as the student trains"),
+        ],
+    ),
+    "04_seed_noise": Choice(
+        "Three seeds of each setting give these test errors: "
+        + "; ".join(f"{name}: {errors}" for name, errors in _SEEDS04.items())
+        + ". What does the run show, by the seed rule of kdviz.noise?",
+        {"better": "first", "worse": "second", "within noise": "noise"}[_VERDICT04],
+        "The rule counts a gap between two settings' means only when it is larger than the seed range of *both*. "
+        + "; ".join(f"{name}: {s.text()}" for name, s in _SPREAD04.items())
+        + f": {gap_and_range(*_SEEDS04.values())}, so the verdict is **{_VERDICT04}**. T = 20's seeds agree "
+        "closely, but T = 4's spread over a range wider than the gap: another three seeds could reverse the order.",
+        [
+            Hint(
+                "second",
+                f"T = 20's mean is lower by {_SPREAD04['T = 4'].mean - _SPREAD04['T = 20'].mean:.1f} errors, more than "
+                f"T = 20's own seed range ({_SPREAD04['T = 20'].range:g}) but not more than T = 4's "
+                f"({_SPREAD04['T = 4'].range:g}): the rule needs a gap larger than the seed range of both settings.",
+            ),
+            Hint(
+                "first",
+                f"T = 4 has the higher mean ({_SPREAD04['T = 4'].mean:.1f} errors against "
+                f"{_SPREAD04['T = 20'].mean:.1f}), and fewer errors is better. Then compare the gap with both seed "
+                "ranges.",
+            ),
+        ],
+        options=[
+            ("first", "T = 4 makes fewer errors, beyond the noise"),
+            ("second", "T = 20 makes fewer errors, beyond the noise"),
+            ("noise", "the gap is within noise: no finding either way"),
         ],
     ),
     "05_bias_sign": Choice(
@@ -331,6 +439,32 @@ EXERCISES = {
             ("test", "the test set"),
         ],
     ),
+    "05_consistent_teaching": Choice(
+        "Consistent teaching (section 5) shows the student a fresh randomly shifted view of an image each time it "
+        "sees the image. Which soft target does the student learn from for that view?",
+        "view",
+        "The teacher's soft target for **that very view**: the target describes exactly what the student is looking "
+        "at, so every view is one more question the teacher answers. kdviz computes the teacher's logits for every "
+        "view of every transfer image once (kdviz.mnist.train.teacher_view_logits) and looks them up: the same "
+        "numbers as a teacher pass at every step.",
+        [
+            Hint(
+                "original",
+                "That is fixed targets with augmented inputs: the target describes the unshifted image while the "
+                "student sees a shifted one. Consistent means the teacher labels the very view the student sees.",
+            ),
+            Hint(
+                "average",
+                "An average over the views gives every view of an image the same target, which cannot describe the "
+                "shift the student sees: consistent means the teacher labels that very view.",
+            ),
+        ],
+        options=[
+            ("original", "the teacher's soft target for the unshifted image, computed once before training"),
+            ("view", "the teacher's soft target for that very shifted view"),
+            ("average", "the teacher's soft targets averaged over all the views of the image"),
+        ],
+    ),
     "06_calibration_T_side": Choice(
         "A classifier is right on 99% of its test digits, but its mean confidence (its largest probability) is 97%. "
         "On which side of 1 is the temperature that calibrates it?",
@@ -351,6 +485,97 @@ EXERCISES = {
             Hint(0.91, "0.91 is the right class's share; the question asks for one wrong class."),
             Hint(0.9, "1 - eps = 0.9 is what the right class keeps before eps / C is added back to every class."),
         ],
+        share=True,
+    ),
+    "06_calibration_vs_distillation_T": Choice(
+        "Temperature scaling fitted a calibration temperature T_cal to the shipped teacher on validation data "
+        "(section 1). Distilling a student from that teacher, which temperature should the soft targets use?",
+        "separate",
+        "A **separate** distillation T, chosen for the student by its validation errors. T_cal makes the teacher's "
+        "own probabilities honest (it minimises the teacher's NLL); the distillation T is a transfer knob, raised "
+        "until the soft targets give the wrong classes enough weight for a student to learn from (section 1 prints "
+        "the two, and the wrong-class mass at each).",
+        [
+            Hint(
+                "calibration",
+                "T_cal is fitted to the teacher's own NLL on held-out data: it makes the teacher honest, not its soft "
+                "targets informative. At T_cal the wrong classes still get little mass (section 1 prints how much).",
+            ),
+            Hint(
+                "one",
+                "At T = 1 a confident teacher gives its wrong classes almost nothing: section 3's weight 1 - p_t. The "
+                "distillation T is raised for the student's sake, and chosen by the student's errors.",
+            ),
+        ],
+        options=[
+            ("calibration", "T_cal: the temperature that makes the teacher's probabilities honest"),
+            ("separate", "a distillation T of its own, chosen by the student's validation errors"),
+            ("one", "T = 1: the teacher's own probabilities, unscaled"),
+        ],
+    ),
+    "06_ce_is_kl_plus_entropy": Number(
+        "Label smoothing with eps = 0.1 over 10 classes gives the target p = (0.91, 0.01, ..., 0.01). A student's "
+        f"label-smoothed cross-entropy CE(p, q) on one image is {_CE06:.4f} nats. What is KL(p || q), its KL to "
+        "that know-nothing teacher, in nats?",
+        _KL06,
+        f"CE(p, q) = KL(p || q) + H(p), and the target's entropy is H(p) = -0.91 ln 0.91 - 9 x 0.01 ln 0.01 = "
+        f"{_H06:.4f} nats, so KL(p || q) = {_CE06:.4f} - {_H06:.4f} = **{_CE06 - _H06:.3g}** (kl_divergence of the "
+        f"two gives {_KL06:.5f}). H(p) does not depend on the student: minimising the smoothed cross-entropy is "
+        "minimising the KL to the know-nothing teacher.",
+        [
+            Hint(_CE06, "That is the cross-entropy itself; the KL is what remains after the target's entropy.", 1e-4),
+            Hint(_CE06 + _H06, "Sign: CE = KL + H(p), so KL = CE - H(p).", within=1e-3),
+            Hint(_H06, "That is the target's entropy H(p); the KL is CE - H(p).", within=1e-3),
+            Hint(_CE06 - _H06 / np.log(2), "Use natural logs: the cross-entropy is in nats, so H(p) must be too."),
+            Hint(_CE06 - _H06 / np.log(10), "Use natural logs: the cross-entropy is in nats, so H(p) must be too."),
+        ],
+        digits=3,
+    ),
+    "06_top_k_target": Number(
+        f"A teacher's logits for an image are {[int(x) for x in _V06[0]]}. Distilling at T = {_T06:g} from its "
+        "top-2 soft targets (the other classes dropped, the kept ones renormalised), what target probability does "
+        "class 1 get?",
+        float(_TOP2_06[1]),
+        f"Dropping the other classes and renormalising is the softmax of the kept logits: e^(4/{_T06:g}) / "
+        f"(e^(6/{_T06:g}) + e^(4/{_T06:g})) = 1 / (1 + e^((6 - 4)/{_T06:g})) = **{_TOP2_06[1]:.3f}** "
+        "(kdviz.beyond_the_paper.top_k_logits sets the dropped logits to -inf). The two dropped classes get exactly 0.",
+        [
+            Hint(
+                softmax(_V06[0].numpy() / _T06)[1],
+                "That is class 1's share before the other two classes are dropped: renormalise the kept two.",
+            ),
+            Hint(_TOP2_06[0], "That is class 0's target (the logit 6); class 1 is the second entry."),
+            Hint(softmax(top_k_logits(_V06, 2).numpy())[0, 1], f"That is at T = 1: divide the logits by T = {_T06:g}."),
+            Hint(0.5, "Renormalising keeps the ratio of the kept probabilities, e^((6 - 4)/T), not equal shares."),
+            Hint(0.0, "Class 1 has the second largest logit, so the top 2 keep it."),
+        ],
+        digits=3,
+        share=True,
+    ),
+    "06_fewest_disagreements": Number(
+        f"The teacher errs on {_TEACHER_ERRORS06} of the {_N_TEST06:,} test images and a student on "
+        f"{_STUDENT_ERRORS06}. On at least how many test images must the student's top-1 class differ from the "
+        "teacher's?",
+        float(_FEWEST06),
+        f"Wherever the teacher is right and the student wrong, the two disagree. At most {_TEACHER_ERRORS06} of the "
+        f"student's errors lie where the teacher errs too (and agree only if both pick the same wrong class), so at "
+        f"least {_STUDENT_ERRORS06} - {_TEACHER_ERRORS06} = **{_FEWEST06}** images disagree, and at most "
+        f"{_STUDENT_ERRORS06} + {_TEACHER_ERRORS06} = {_STUDENT_ERRORS06 + _TEACHER_ERRORS06}. With a teacher this "
+        "accurate, a student's disagreements are tied to its own errors, so on these test images accuracy and "
+        "agreement can hardly come apart: fidelity shows more where the teacher errs, or in the KL (section 4).",
+        [
+            Hint(
+                _STUDENT_ERRORS06,
+                "On an image where both err, the two can agree (the same wrong class): not every error of the "
+                "student is a disagreement.",
+            ),
+            Hint(
+                _STUDENT_ERRORS06 + _TEACHER_ERRORS06,
+                "That is the most, when the two never err on the same image; the question asks for the fewest.",
+            ),
+            Hint(_TEACHER_ERRORS06, "Where the teacher is right and the student wrong they must disagree."),
+            Hint(0, "Where the teacher is right and the student wrong they must disagree."),
+        ],
     ),
     "06_non_target_weight": Number(
         "In KL(p || q) = KL(b_p || b_q) + (1 - p_t) KL(p_hat || q_hat), a teacher gives its target class p_t = "
@@ -359,6 +584,7 @@ EXERCISES = {
         "The weight is 1 - p_t = 1 - 0.999 = **0.001**: at T = 1 a confident teacher's wrong-class structure (p_hat) "
         "barely reaches the loss. Raising T lowers p_t and raises this weight.",
         [Hint(0.999, "0.999 is p_t itself; the non-target term is weighted by the mass *outside* the target.")],
+        share=True,
     ),
     "07_top_p_kept": IndexSet(
         "A model's next-character probabilities are [0.5, 0.2, 0.15, 0.1, 0.05] (its logits are their logs). Sampled "
@@ -397,6 +623,7 @@ EXERCISES = {
             Hint(1.0, "top_k = 2 keeps at least two characters, never the top one alone."),
         ],
         digits=3,
+        share=True,
     ),
     "07_reverse_fit": Choice(
         "One Gaussian q is fitted by reverse KL(q || p) to p, two far-apart modes of equal weight. Where does q sit?",
@@ -467,6 +694,7 @@ EXERCISES = {
             Hint(softmax(_SAME07, 0.5)[0], "That multiplies the logits by 2; softmax(z / T) divides them by T."),
         ],
         digits=3,
+        share=True,
     ),
 }
 

@@ -36,10 +36,11 @@ def distillation_loss(student_logits, teacher_logits, labels, T, alpha):
 
     student_logits (N, C) or (K, N, C); teacher_logits and labels broadcast against them ((N, C) or
     (K, N, C), and (N,) or (K, N)); T and alpha are scalars or (K,) tensors. labels=None: soft term alone.
-    Computed in float32 at least; a -inf teacher logit is a class of probability 0 and adds nothing.
+    Computed in float32 at least; a -inf teacher logit is a class of probability 0 and adds nothing. The teacher is
+    a fixed target: no gradient flows into teacher_logits.
     """
     dtype = compute_dtype(student_logits)
-    z, v = student_logits.to(dtype), teacher_logits.to(dtype)
+    z, v = student_logits.to(dtype), teacher_logits.detach().to(dtype)
     T_view = T.view(-1, 1, 1) if T.dim() else T
     log_q = F.log_softmax(z / T_view, dim=-1)
     log_p = F.log_softmax(v / T_view, dim=-1)
