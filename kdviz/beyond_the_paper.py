@@ -5,13 +5,14 @@ targets, and how well a student calibrates and imitates its teacher. MNIST exper
 
 import numpy as np
 import torch
+from scipy.optimize import brentq
 
 from . import _checks
 from .calibration import expected_calibration_error, fit_temperature
 from .mnist.losses import kd_loss
 from .mnist.train import StudentConfig, TrainingOptions
 from .mnist_distillation import class_similarity
-from .noise import compare, exceeds_noise, spread
+from .noise import compare, exceeds_noise, gap_and_range, spread, verdict, with_quick_mode_note
 from .temperature import kl_divergence, softmax
 
 
@@ -180,30 +181,56 @@ def top_k_report(errors_by_k, alone, n_classes=10):
     return lines
 
 
-def fidelity_report(errors, disagreeing, kls):
-    """Sentences comparing the student alone and the distilled student on accuracy and on fidelity to the teacher
-    (test disagreements, mean KL(teacher || student) at T = 1); each argument maps the two names to per-seed values,
-    student alone first."""
-    (alone, distilled) = list(errors)
-    lines = [
-        "Test errors. " + compare(alone, errors[alone], distilled, errors[distilled]),
-        "Disagreements with the teacher's top-1 class. "
-        + compare(alone, disagreeing[alone], distilled, disagreeing[distilled], "test images"),
-        "Mean KL(teacher || student) at T = 1. " + compare(alone, kls[alone], distilled, kls[distilled], "nats"),
+def copied_mistakes(teacher_logits, student_logits, labels):
+    """Fidelity where it costs accuracy: of the test images the teacher gets wrong, the share (%) on which each
+    student gives the teacher's wrong class. (N, C), (K, N, C), (N,) -> K floats; an accurate student that does not
+    imitate the teacher repeats few of its mistakes."""
+    teacher_top = np.asarray(teacher_logits).argmax(-1)
+    labels = np.asarray(labels)
+    wrong = teacher_top != labels
+    if not wrong.any():
+        raise ValueError("the teacher gets every image right: it has no mistake a student could copy")
+    copied = np.asarray(student_logits).argmax(-1)[:, wrong] == teacher_top[wrong]
+    return [round(100 * float(share), 2) for share in copied.mean(-1)]
+
+
+def fidelity_report(errors, kls, copied, reference="student alone"):
+    """Whether accuracy and fidelity to the teacher go together, student by student: each argument maps the same
+    students' names to per-seed values (test errors, mean KL(teacher || student), copied mistakes in %). Each
+    student is judged against ``reference`` on errors and on KL, by the seed rule, and the verdict says whether
+    the more accurate one is also the closer one, whichever way it turns out; then the copied mistakes."""
+    lines = []
+    for name in errors:
+        if name == reference:
+            continue
+        accurate = _winner(errors[name], errors[reference], name, reference)
+        closer = _winner(kls[name], kls[reference], name, reference)
+        if accurate is None or closer is None:
+            outcome = "not both beyond the noise, so no verdict on whether accuracy and fidelity go together"
+        elif accurate == closer:
+            outcome = f"the {accurate} is both more accurate and closer to the teacher: they go together here"
+        else:
+            outcome = (
+                f"the {accurate} is more accurate but the {closer} is closer to the teacher: accuracy and fidelity "
+                "come apart here"
+            )
+        errors_said = _direction(errors[name], errors[reference], "fewer", "more")
+        kl_said = _direction(kls[name], kls[reference], "smaller", "larger")
+        lines.append(f"{name} against the {reference}: test errors {errors_said}; KL(teacher || student) {kl_said}; "
+                     f"{outcome}.")  # fmt: skip
+    repeat = [name for name in copied if name != reference]
+    lines += [
+        "The teacher's own mistakes that each student repeats (%). "
+        + compare(reference, copied[reference], name, copied[name], "percentage points", unit="%")
+        for name in repeat[:1]
     ]
-    accuracy = _winner(errors[alone], errors[distilled], alone, distilled)
-    agreement = _winner(disagreeing[alone], disagreeing[distilled], alone, distilled)
-    if accuracy is not None and accuracy == agreement:
-        lines.append(f"Here higher accuracy and higher agreement go together: the {accuracy} is ahead on both.")
-    elif accuracy is None and agreement is None:
-        lines.append("Here neither accuracy nor agreement separates the two beyond the noise.")
-    else:
-        lines.append(
-            "Here accuracy and agreement do not go together: "
-            f"accuracy {'favours the ' + accuracy if accuracy else 'is within noise'}, "
-            f"agreement {'favours the ' + agreement if agreement else 'is within noise'}."
-        )
-    return lines
+    return with_quick_mode_note(lines)
+
+
+def _direction(a, b, lower, higher):
+    """'fewer (gap 12.3 vs range 8)': a against b, by the seed rule, with the numbers it compared."""
+    word = {"better": lower, "worse": higher}.get(verdict(a, b), "within noise")
+    return f"{word} ({gap_and_range(a, b)})"
 
 
 def _winner(a, b, name_a, name_b):
@@ -230,11 +257,95 @@ def wrong_class_spreads(logits_by_name, labels, T):
     return matrices, {name: off_diagonal_spread(matrix) for name, matrix in matrices.items()}
 
 
-def smoothing_report(errors_by_teacher):
-    """The student of the plain teacher against the student of the smoothed teacher, by the seed rule; the argument
-    maps the two students' names to their per-seed test errors, plain teacher's first."""
-    (plain, plain_errors), (smoothed, smoothed_errors) = errors_by_teacher.items()
-    return compare(plain, plain_errors, smoothed, smoothed_errors)
+def smoothing_report(errors_by_student):
+    """Label smoothing against distillation's gain, by the seed rule: ``errors_by_student`` maps three names to
+    per-seed test errors: the student alone, the student of the plain teacher, the student of the smoothed
+    teacher. Says whether each teacher's student beats the student alone beyond the noise, how the two teachers'
+    students compare, and what share of the plain teacher's gain the smoothed teacher's student keeps."""
+    (alone, alone_errors), (plain, plain_errors), (smoothed, smoothed_errors) = errors_by_student.items()
+    lines = [
+        f"The {plain} against the {alone}: " + compare(plain, plain_errors, alone, alone_errors),
+        f"The {smoothed} against the {alone}: " + compare(smoothed, smoothed_errors, alone, alone_errors),
+        "The two teachers' students: " + compare(plain, plain_errors, smoothed, smoothed_errors),
+    ]
+    share = fraction_of_gain(alone_errors, plain_errors, smoothed_errors)
+    if share is None:
+        lines.append(f"The plain teacher's gain over the {alone} is not beyond the noise: no share of it is computed.")
+    else:
+        lines.append(
+            f"The {smoothed} keeps {100 * share:.0f}% of the plain teacher's gain over the {alone} (in mean errors): "
+            + ("label smoothing took part of what distillation transfers, not all of it." if 0 < share < 1
+               else "label smoothing took none of it." if share >= 1 else "label smoothing took all of it.")
+        )  # fmt: skip
+    return with_quick_mode_note(lines)
+
+
+def matched_temperature(logits, labels, mass, T_min=1e-2, T_max=1e4):
+    """The T at which the soft targets softmax(logits / T) give the wrong classes ``mass`` of the probability on
+    average (``wrong_class_mass``): the temperature that makes one teacher as flat as another. brentq on log T."""
+    mass = _checks.number(mass, "mass (the mean probability of the wrong classes)", 0, 1, True, True)
+    T_min, T_max = _checks.temperature_range(T_min, T_max)
+
+    def gap(log_T):
+        return wrong_class_mass(logits, labels, np.exp(log_T)) - mass
+
+    if gap(np.log(T_min)) * gap(np.log(T_max)) > 0:
+        raise ValueError(
+            f"no T in [{T_min:g}, {T_max:g}] gives the wrong classes {mass:.3g} of the probability on average"
+        )
+    return float(np.exp(brentq(gap, np.log(T_min), np.log(T_max), xtol=1e-12)))
+
+
+def wrong_class_structure(logits, labels, T):
+    """How unequally an image's wrong classes share what the teacher gives them, averaged over images: the
+    coefficient of variation (sd / mean) of p_hat = softmax over the wrong classes' logits / T alone. 0 when every
+    wrong class of every image gets the same share. It does not see how much the wrong classes get in all (the
+    flatness, ``wrong_class_mass``): the two measure different things."""
+    z = _checks.logit_batch(logits, "logits", min_classes=3, allow_neg_inf=False)
+    labels = _checks.label_array(labels, z.shape[1], len(z))
+    wrong = np.ones(z.shape, dtype=bool)
+    wrong[np.arange(len(z)), labels] = False
+    shares = softmax(z[wrong].reshape(len(z), -1), T)
+    return float(np.mean(shares.std(axis=1) / shares.mean(axis=1)))
+
+
+def flatness_and_structure(teachers, labels, T):
+    """For two teachers ({name: test logits}, the plain one first): each one's wrong-class mass at T (flatness);
+    the T at which the second is exactly as flat as the first is at T; and the per-image structure of both
+    (``wrong_class_structure``) at those equally flat temperatures. A dict of the numbers the report prints."""
+    (first, first_logits), (second, second_logits) = teachers.items()
+    mass = {name: wrong_class_mass(logits, labels, T) for name, logits in teachers.items()}
+    T_matched = matched_temperature(second_logits, labels, mass[first])
+    return {
+        "T": float(T),
+        "mass": mass,
+        "matched T": T_matched,
+        "structure": {
+            first: wrong_class_structure(first_logits, labels, T),
+            second: wrong_class_structure(second_logits, labels, T_matched),
+        },
+    }
+
+
+def flatness_and_structure_report(result):
+    """Sentences from ``flatness_and_structure``: how much flatter the second teacher's soft targets are at T, and
+    how unequal each one's wrong classes are once both are equally flat."""
+    (first, mass_first), (second, mass_second) = result["mass"].items()
+    T, T_matched = result["T"], result["matched T"]
+    structure = result["structure"]
+    flatter = "flatter" if mass_second > mass_first else "less flat"
+    return [
+        f"Flatness: at T = {T:g} the {second} gives the wrong classes {100 * mass_second:.1f}% of the probability on "
+        f"average, the {first} {100 * mass_first:.1f}%: its soft targets are {flatter}.",
+        f"Structure at equal flatness: the {second} at T = {T_matched:.3g} gives the wrong classes as much as the "
+        f"{first} at T = {T:g}; there the spread of each image's wrong-class shares (sd / mean) is "
+        f"{structure[second]:.3f} for the {second} against {structure[first]:.3f} for the {first}: "
+        + (
+            "label smoothing also evened out which wrong class is likelier."
+            if structure[second] < structure[first]
+            else "label smoothing did not even out which wrong class is likelier."
+        ),
+    ]
 
 
 def measured_figures(scaling, ece, spreads, errors_by_teacher, errors_by_k, disagreeing):

@@ -164,22 +164,65 @@ def test_the_top_k_report_calls_only_differences_beyond_the_seed_range():
     assert "no share of it is computed" in no_gain
 
 
+@pytest.fixture
+def full_mode(monkeypatch):
+    monkeypatch.setattr("kdviz.noise.quick_mode", lambda: False)
+
+
 @pytest.mark.parametrize(
-    "errors, disagreeing, verdict",
+    "top_1, kl, outcome",
     [
-        (([100, 102], [50, 51]), ([90, 91], [40, 42]), "go together: the distilled is ahead on both"),
-        (([100, 102], [50, 51]), ([40, 45], [42, 44]), "do not go together"),
-        (([100, 102], [101, 100]), ([40, 45], [42, 44]), "neither accuracy nor agreement"),
+        ([60, 62, 61], [0.30, 0.31, 0.32], "top-1 is more accurate but the student alone is closer to the teacher"),
+        ([60, 62, 61], [0.05, 0.06, 0.05], "the top-1 is both more accurate and closer to the teacher"),
+        ([99, 101, 100], [0.30, 0.31, 0.32], "not both beyond the noise"),
     ],
 )
-def test_the_fidelity_report_says_whether_accuracy_and_agreement_go_together(errors, disagreeing, verdict):
-    names = ("alone", "distilled")
-    lines = beyond.fidelity_report(
-        dict(zip(names, errors, strict=True)),
-        dict(zip(names, disagreeing, strict=True)),
-        {"alone": [0.1, 0.11], "distilled": [0.05, 0.06]},
+def test_the_fidelity_verdict_could_go_either_way(full_mode, top_1, kl, outcome):
+    """Issue #32: the verdict is read from the numbers; accuracy and fidelity can come apart, or not."""
+    errors = {"student alone": [100, 102, 101], "top-1": top_1}
+    kls = {"student alone": [0.10, 0.11, 0.12], "top-1": kl}
+    copied = {"student alone": [20.0, 22.0, 21.0], "top-1": [40.0, 41.0, 39.0]}
+    lines = beyond.fidelity_report(errors, kls, copied)
+    assert outcome in lines[0] and "gap" in lines[0] and "vs range" in lines[0]
+    assert lines[1].startswith("The teacher's own mistakes that each student repeats (%). student alone: 21")
+
+
+def test_copied_mistakes_count_the_teachers_wrong_class_where_it_is_wrong():
+    labels = np.array([0, 1, 2, 3])
+    teacher = np.eye(4)[[1, 1, 2, 0]]  # wrong on images 0 (says 1) and 3 (says 0)
+    students = np.stack([np.eye(4)[[1, 1, 2, 3]], np.eye(4)[[0, 1, 2, 0]], np.eye(4)[[2, 1, 2, 1]]])
+    assert beyond.copied_mistakes(teacher, students, labels) == [50.0, 50.0, 0.0]
+    with pytest.raises(ValueError, match="no mistake"):
+        beyond.copied_mistakes(np.eye(4), students, labels)
+
+
+def test_the_smoothing_report_says_how_much_of_the_gain_survives(full_mode):
+    names = ("student alone", "student of the plain teacher", "student of the smoothed teacher")
+    kept = beyond.smoothing_report(dict(zip(names, ([729, 730, 728], [288, 290, 286], [386, 390, 383]), strict=True)))
+    assert "keeps 78% of the plain teacher's gain" in kept[-1] and "part of what distillation transfers" in kept[-1]
+    assert "a real difference in favour of student of the plain teacher" in kept[2]
+    nothing = beyond.smoothing_report(
+        dict(zip(names, ([729, 730, 728], [720, 740, 730], [700, 760, 730]), strict=True))
     )
-    assert verdict in lines[-1]
+    assert "no share of it is computed" in nothing[-1]
+
+
+def test_flatness_and_structure_are_measured_apart():
+    """A teacher that gives every wrong class the same logit has no structure at any T; raising T only makes it
+    flatter. Matching flatness finds the T at which two teachers give the wrong classes as much."""
+    labels = np.arange(40) % 10
+    structured = np.where(np.eye(10)[labels] > 0, 8.0, np.tile(np.linspace(0, 3, 10), (40, 1)))
+    even = np.where(np.eye(10)[labels] > 0, 6.0, 0.0)
+    assert beyond.wrong_class_structure(even, labels, 8.0) == pytest.approx(0, abs=1e-12)
+    assert beyond.wrong_class_structure(structured, labels, 8.0) > 0.05
+    result = beyond.flatness_and_structure({"plain": structured, "smoothed": even}, labels, 8.0)
+    matched = beyond.wrong_class_mass(even, labels, result["matched T"])
+    assert matched == pytest.approx(result["mass"]["plain"], rel=1e-9)
+    lines = beyond.flatness_and_structure_report(result)
+    assert "Flatness: at T = 8 the smoothed gives the wrong classes" in lines[0]
+    assert "also evened out which wrong class is likelier" in lines[1]
+    with pytest.raises(ValueError, match="no T in"):
+        beyond.matched_temperature(even, labels, 0.95)  # 9 even wrong classes can never hold 95% of 10 at T <= 1e4
 
 
 @pytest.mark.parametrize(
