@@ -341,22 +341,27 @@ def flatness_and_structure_report(result):
         f"{first} at T = {T:g}; there the spread of each image's wrong-class shares (sd / mean) is "
         f"{structure[second]:.3f} for the {second} against {structure[first]:.3f} for the {first}: "
         + (
-            "label smoothing also evened out which wrong class is likelier."
+            "label smoothing also evened out which wrong class is likelier"
             if structure[second] < structure[first]
-            else "label smoothing did not even out which wrong class is likelier."
-        ),
+            else "label smoothing did not even out which wrong class is likelier"
+        )
+        + " (one teacher of each kind: a measurement, not a verdict over seeds).",
     ]
 
 
-def measured_figures(scaling, ece, spreads, errors_by_teacher, errors_by_k, disagreeing):
+def measured_figures(scaling, ece, shape, errors_by_student, errors_by_k, kls):
     """The lesson's results in one place, each printed from its numbers: the teacher's calibration, the students'
-    ECE, the wrong-class spreads, label smoothing, top-k and disagreements (per-seed values as mean and range)."""
+    ECE, the smoothed teacher's flatness and structure, what label smoothing left of the gain, top-k, and each
+    student's KL to the teacher (per-seed values as mean and range)."""
+    (plain, mass_plain), (smoothed, mass_smoothed) = shape["mass"].items()
     return [
         f"shipped teacher: fitted T = {scaling['T']:.3f}; test ECE {scaling['ECE before (%)']:.2f}% -> "
         f"{scaling['ECE after (%)']:.2f}%",
         "students' test ECE (%): " + "; ".join(f"{name} {spread(values)}" for name, values in ece.items()),
-        "wrong-class spread: " + "; ".join(f"{name} {value:.3f}" for name, value in spreads.items()),
-        "label smoothing: " + smoothing_report(errors_by_teacher),
+        f"wrong-class mass at T = {shape['T']:g}: {plain} {100 * mass_plain:.1f}%, {smoothed} "
+        f"{100 * mass_smoothed:.1f}%; structure at equal flatness: {plain} {shape['structure'][plain]:.3f}, "
+        f"{smoothed} {shape['structure'][smoothed]:.3f}",
+        "label smoothing: " + smoothing_report(errors_by_student)[3],
         "top-k test errors: " + "; ".join(f"k = {k}: {spread(e)}" for k, e in errors_by_k.items()),
-        "disagreements with the teacher: " + "; ".join(f"{name} {spread(v)}" for name, v in disagreeing.items()),
+        "KL(teacher || student) at T = 1: " + "; ".join(f"{name} {spread(v)}" for name, v in kls.items()),
     ]
