@@ -119,13 +119,15 @@ def check_executed(folder, names):
     missing = [name for name in names if name not in present]
     if missing:
         raise ValueError(f"{folder} lacks {', '.join(missing)}: {how}")
+    problems = []
     for name in names:
         notebook = read_notebook(folder / name)
         if unexecuted := unexecuted_cells(notebook):
-            raise ValueError(f"{folder / name} was not executed (code cell {unexecuted[0]} has no output): {how}")
-        if failed := failed_cells(notebook):
-            index, error = failed[0]
-            raise ValueError(f"{folder / name} is broken: cell {index} failed with {error}")
+            problems.append(f"{name} was not executed (code cell {unexecuted[0]} has no output)")
+        elif failed := failed_cells(notebook):
+            problems.append(f"{name} is broken (cell {failed[0][0]} failed with {failed[0][1]})")
+    if problems:
+        raise ValueError(f"{folder}: {'; '.join(problems)}: {how}")
     return [folder / name for name in names]
 
 
@@ -150,7 +152,7 @@ def solutions_page():
         if name[:2] != lesson:
             lesson = name[:2]
             lines += ["", f"## Lesson {lesson}"]
-        lines += ["", f"**{name}.** {exercise.question}", "", f"> {exercise.solution}"]
+        lines += ["", f"**{name}.** {exercise.question}", "", exercise.solution]
     return "\n".join(lines) + "\n"
 
 
@@ -158,9 +160,8 @@ def write_book_files(source, stems, repository, lecturer):
     """_config.yml and _toc.yml for Jupyter Book: the syllabus first, the lessons, then the lecturer's pages."""
     root = START_PAGE if START_PAGE in stems else stems[0]
     chapters = [stem for stem in stems if stem != root] + (["instructor_notes", "solutions"] if lecturer else [])
-    (source / "_toc.yml").write_text(
-        f"format: jb-book\nroot: {root}\nchapters:\n" + "".join(f"- file: {stem}\n" for stem in chapters)
-    )
+    listed = "chapters:\n" + "".join(f"- file: {stem}\n" for stem in chapters) if chapters else ""
+    (source / "_toc.yml").write_text(f"format: jb-book\nroot: {root}\n{listed}")
     edition = "lecturer's edition" if lecturer else "students' edition"
     repository_url = f"https://github.com/{repository}" if repository else ""
     (source / "_config.yml").write_text(
@@ -172,14 +173,20 @@ def write_book_files(source, stems, repository, lecturer):
         "html:\n  use_repository_button: false\n  use_issues_button: false\n  use_edit_page_button: false\n"
         "launch_buttons:\n  notebook_interface: ''\n  binderhub_url: ''\n  thebe: false\n"
         "parse:\n  myst_enable_extensions: [dollarmath, amsmath]\n"
-        "sphinx:\n  config:\n"
-        f"    extensions: [{', '.join(EXTENSIONS)}]\n"
+        "sphinx:\n  recursive_update: true\n  config:\n"  # merged into Jupyter Book's own settings
+        f"    extensions: [{', '.join(EXTENSIONS)}]\n"  # a list replaces Jupyter Book's
+        # the theme's script rejects an empty mode ("Got invalid theme mode" in the console) unless one is set
+        "    html_context: {default_mode: light}\n"
         "    html_show_copyright: false\n"  # no copyright line in the footer
         f"    mathjax_path: 'mathjax/MathJax.js?config={MATHJAX_CONFIG}'\n"
         "    html_show_sphinx: false\n"
         # the fonts jupyter-server-mathjax ships: STIX-Web only
         '    mathjax2_config: {"HTML-CSS": {"availableFonts": [], "preferredFont": null, "imageFont": null, '
-        '"webFont": "STIX-Web"}, "SVG": {"font": "STIX-Web"}, '
+        '"webFont": "STIX-Web", '
+        # MathJax 2 measures with a blank font loaded from about:blank, which Chromium reports as a CORS error in
+        # the console on every page with a formula; a local() font that no system has loads nothing
+        '"styles": {"@font-face": {"font-family": "MathJax_Blank", "src": "local(\'MathJax_Blank\')"}}}, '
+        '"SVG": {"font": "STIX-Web"}, '
         # the page body is marked tex2jax_ignore: MathJax 2 must look inside the formulas Sphinx marks "math"
         '"tex2jax": {"processClass": "math|output_area"}}\n'
         "    nb_ipywidgets_js: {}\n"  # no widget manager from a CDN
@@ -242,11 +249,18 @@ def build_site(
             (source / "solutions.md").write_text(solutions_page(), encoding="utf-8")
         write_book_files(source, [Path(name).stem for name in names], repository, lecturer)
         progress("building the site with Jupyter Book")
-        jupyter_book(source, Path(tmp))
-        html = Path(tmp) / "_build" / "html"
-        # after the build: Jupyter Book would add a script tag for every .js file in a source _static folder
-        shutil.copytree(mathjax_folder(), html / "_static" / "mathjax")
-        move_into_place(html, out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        try:  # built beside ``out`` and renamed into place: an interrupted build leaves no half site
+            jupyter_book(source, staging)
+            html = staging / "_build" / "html"
+            # after the build: Jupyter Book would add a script tag for every .js file in a source _static folder
+            shutil.copytree(mathjax_folder(), html / "_static" / "mathjax")
+            if out.exists():
+                out.rmdir()  # empty: checked before the build
+            os.rename(html, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return out / "index.html"
 
 
@@ -257,17 +271,3 @@ def jupyter_book(source, output):
     if finished.returncode != 0:
         said = [line.strip() for line in (finished.stdout + finished.stderr).splitlines() if line.strip()]
         raise RuntimeError(f"jupyter-book build failed: {' '.join(said[-3:])}")
-
-
-def move_into_place(html, out):
-    """Copy the built site beside ``out`` and rename it to ``out``: an interrupted copy leaves no half site."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
-        shutil.copytree(html, staging, dirs_exist_ok=True)
-        if out.exists():
-            out.rmdir()  # empty: checked before the build
-        os.rename(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
