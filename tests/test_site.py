@@ -81,7 +81,8 @@ def lecturer_site(executed, tmp_path_factory):
 def normal(text):
     """``text`` as a page's words compare: Sphinx's curly quotes and dashes straight, emphasis and code marks
     gone, one space between words."""
-    for curly, plain in (("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\u2013", "--"), ("\u2026", "...")):
+    straight = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "--", "\u2026": "..."}
+    for curly, plain in straight.items():
         text = text.replace(curly, plain)
     return " ".join(re.sub(r"[*`]", "", text).split())
 
