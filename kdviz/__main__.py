@@ -374,7 +374,7 @@ def _record(args):
     canonical = root / record.RECORD_FILE
     if args.docs_only or args.check:
         source = Path(args.out) if args.out else canonical
-        recorded = record.read_record(source)
+        recorded = documents.read_record(source)
         if args.check:
             stale = documents.stale_blocks(recorded, root)
             print(f"differ from {source}: {', '.join(stale)}" if stale else f"every recorded block matches {source}")

@@ -11,7 +11,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from kdviz import __main__ as cli
 from kdviz.course import pages, site
-from kdviz.course.record import RECORD_FILE, read_record, source_hash
+from kdviz.course.documents import read_record
+from kdviz.course.record import RECORD_FILE, source_hash
 from kdviz.exercises import EXERCISES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -100,6 +100,29 @@ def is_quiet(record):
     return record["mode"] == "full" and load is not None and load < QUIET_LOAD
 
 
+def read_record(path):
+    """The record at ``path``, checked to hold what the documentation needs; one ValueError naming the file
+    for a missing, unreadable or damaged one."""
+    path, again = Path(path), "make it again with `python -m kdviz record`"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"no record at {path}: make one with `python -m kdviz record`") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"the record {path} cannot be read ({err})") from None
+    try:
+        recorded = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"the record {path} is damaged: bad JSON at line {err.lineno} ({err.msg}); {again}") from None
+    if not isinstance(recorded, dict):
+        raise ValueError(f"the record {path} is damaged: a JSON {type(recorded).__name__}, not an object; {again}")
+    missing = check_record(recorded)
+    if missing:
+        shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+        raise ValueError(f"the record {path} is incomplete: it lacks {shown}; {again}")
+    return recorded
+
+
 # ---- formatting ------------------------------------------------------------------------------------------
 
 

@@ -23,8 +23,9 @@ from pathlib import Path
 import nbformat
 
 from .binder import binder_url, choose_repository
+from .documents import read_record
 from .pages import BuilderFolders, failed_cells, lesson_page, unexecuted_cells
-from .record import RECORD_FILE, read_record
+from .record import RECORD_FILE
 from .runner import read_notebook, run_notebook
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: kdviz/course/site.py
