@@ -214,6 +214,20 @@ def chromium():
     return found
 
 
+@pytest.fixture(scope="session")
+def browser(chromium):
+    """One headless Chromium for every browser test of the session (JupyterLab's and the course site's)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    with sync_api.sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
+        )
+        yield launched
+        launched.close()
+
+
 # --- the checkout as the session found it ------------------------------------------------------
 
 

@@ -127,41 +127,35 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def page_opener(chromium, served, tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+def page_opener(browser, served, tmp_path_factory):
     screenshots = tmp_path_factory.mktemp("site_screenshots")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
 
-        def open_page(name):
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            outside = []
+    def open_page(name):
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        outside = []
 
-            def route(r):
-                if urlparse(r.request.url).hostname == "127.0.0.1":
-                    r.continue_()
-                else:
-                    outside.append(r.request.url)
-                    r.abort()
+        def route(r):
+            if urlparse(r.request.url).hostname == "127.0.0.1":
+                r.continue_()
+            else:
+                outside.append(r.request.url)
+                r.abort()
 
-            page.route("**/*", route)
-            errors = []  # what a reader's console shows: script errors and console.error
-            page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
-            page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-            missing = []
-            page.on(
-                "response", lambda r: r.status >= 400 and not r.url.endswith("favicon.ico") and missing.append(r.url)
-            )
-            page.goto(f"{served}/{name}.html", wait_until="networkidle")
-            if page.locator("span.math, div.math").count():  # MathJax 2 is done when its queue is empty
-                page.wait_for_function("() => window.MathJax && MathJax.isReady && MathJax.Hub.queue.pending === 0")
-            outside.extend(f"missing: {url}" for url in missing)
-            outside.extend(errors)
-            page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
-            return page, outside
+        page.route("**/*", route)
+        errors = []  # what a reader's console shows: script errors and console.error
+        page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        missing = []
+        page.on("response", lambda r: r.status >= 400 and not r.url.endswith("favicon.ico") and missing.append(r.url))
+        page.goto(f"{served}/{name}.html", wait_until="networkidle")
+        if page.locator("span.math, div.math").count():  # MathJax 2 is done when its queue is empty
+            page.wait_for_function("() => window.MathJax && MathJax.isReady && MathJax.Hub.queue.pending === 0")
+        outside.extend(f"missing: {url}" for url in missing)
+        outside.extend(errors)
+        page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
+        return page, outside
 
-        yield open_page
-        browser.close()
+    yield open_page
 
 
 def test_the_start_page_is_the_syllabus_and_every_page_links_to_binder_of_the_chosen_repository(site):

@@ -55,13 +55,16 @@ class BuilderFolders:
             for form in {str(folder), str(folder.resolve())}:
                 if len(form) > 1:  # never the root folder itself
                     spelled.setdefault(form, name)
-        self.names = sorted(spelled.items(), key=lambda item: -len(item[0]))  # longest first: the most specific
+        self.names = []  # (a path under the folder, its new start, the folder itself, its name): longest first
+        for form, name in sorted(spelled.items(), key=lambda item: -len(item[0])):
+            under = re.compile(re.escape(form + os.sep))
+            itself = re.compile(re.escape(form) + r"(?![\w.+-])")
+            self.names.append((under, name + os.sep if name else "", itself, name or "<kdviz checkout>"))
 
     def __call__(self, text):
         """``text`` with each known folder by its name, and any other absolute path as SOME_FOLDER."""
-        for folder, name in self.names:
-            text = text.replace(folder + os.sep, f"{name}{os.sep}" if name else "")
-            text = text.replace(folder, name or "<kdviz checkout>")
+        for under, start, itself, name in self.names:
+            text = itself.sub(lambda match, name=name: name, under.sub(lambda match, start=start: start, text))
         return ABSOLUTE_PATH.sub(SOME_FOLDER, text)
 
 
@@ -145,7 +148,7 @@ def figure_descriptions():
                 doc = inspect.getdoc(function)
                 if name.startswith("_") or function.__module__ != module.__name__ or not doc:
                     continue
-                first = " ".join(doc.split("\n\n")[0].split())
+                first = " ".join(doc.split("\n\n")[0].replace("``", "").split())
                 described[name] = first.split(". ")[0].rstrip(".") + "."
     return described
 
