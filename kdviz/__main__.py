@@ -1,5 +1,5 @@
-"""Command line: python -m kdviz fetch | teacher | distill | sweep | consistency | record | site | assignment
-(also installed as `kdviz`)."""
+"""Command line: python -m kdviz fetch | teacher | distill | sweep | consistency | record | record-lab | site |
+assignment (also installed as `kdviz`)."""
 
 import argparse
 import difflib
@@ -16,6 +16,7 @@ import numpy as np
 from . import _checks
 from ._checks import MAX_HIDDEN, MAX_SEED
 from .course.documents import DOC_FILES
+from .course.lab_record import FULL_GRID
 
 ROOT_NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -28,6 +29,7 @@ DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line
   consistency  fixed soft targets against consistent teaching, chosen on a validation split
   site     the course as a static website (executed notebooks, Jupyter Book; needs the site extra)
   record   run the lessons at full size and rewrite the docs' recorded blocks from that run
+  record-lab  train lesson 04's lab over a grid of T, alpha and student size, for the course site
   assignment  the exercises as an nbgrader course to grade, or (--student-copy) a self-study copy
 
 Every argument is checked before any data is loaded or any network trained."""
@@ -444,6 +446,36 @@ def _rewrite_docs(recorded, root):
     return 0
 
 
+def _record_lab(args):
+    from .course.lab_record import LAB_RECORD_FILE, checked_grid, record_lab, write_lab_record
+    from .mnist.data import load_mnist
+    from .mnist.workspace import get_preset, prepare
+    from .runmode import pick, quick_mode
+    from .widgets.lab import PRESS_EPOCHS, PRESS_IMAGES
+
+    grid = checked_grid(args.T, args.alpha, args.hidden)
+    canonical = ROOT_NOTEBOOKS.parent / LAB_RECORD_FILE
+    if args.out is None and quick_mode():
+        raise ValueError("quick mode (KDVIZ_QUICK=1) would overwrite the full-size lab record: give --out")
+    if args.out is None and not canonical.parent.is_dir():
+        raise ValueError(f"no {canonical.parent} folder (kdviz is not run from its checkout): give --out")
+    out = Path(args.out) if args.out else canonical
+    if args.out is not None:
+        _check_new_file(out, "--out")
+    mnist = load_mnist(args.data_dir)
+    workspace = prepare(mnist, get_preset(pick(full="paper", quick="quick")), args.device)
+    epochs = pick(full=PRESS_EPOCHS, quick=1)
+    n = len(grid["T"]) * (len(grid["alpha"]) - (0.0 in grid["alpha"])) + (0.0 in grid["alpha"])
+    print(
+        f"training {n} settings x 3 seeds for each of {len(grid['hidden'])} student sizes, {epochs} epochs on the "
+        f"first {min(PRESS_IMAGES, len(workspace.x_train)):,} transfer images, as the lab's presses do"
+    )
+    recorded = record_lab(workspace, mnist.test_images, grid, epochs, PRESS_IMAGES)
+    recorded.update(mode="quick" if quick_mode() else "full", command=args.command_line)
+    write_lab_record(recorded, out)
+    print(f"wrote {out} ({recorded['seconds']:.0f} s of training and counting)")
+
+
 def _site(args):
     from .course.site import build_site
 
@@ -456,6 +488,7 @@ def _site(args):
         lecturer=args.lecturer,
         binder_repo=args.binder_repo,
         record=args.record,
+        lab_record=args.lab_record,
         timeout=args.timeout,
     )
     size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
@@ -613,6 +646,22 @@ def build_parser():
     )
     record.set_defaults(run=_record)
 
+    lab = commands.add_parser(
+        "record-lab",
+        help="train lesson 04's lab over a grid of settings once, for the course site (docs/lab_run.json)",
+        formatter_class=shown,
+        description="Trains every setting of the grid as one press of the lab's Train button does (3 seeds, "
+        "PRESS_EPOCHS epochs on the first PRESS_IMAGES transfer images of the paper preset), the settings of one "
+        "student size stacked, and writes the test errors with the date and the machine. The course site's lab "
+        "shows them. The default grid takes about half an hour on a 2-core CPU.",
+    )
+    lab.add_argument("--T", type=temperature, nargs="+", default=FULL_GRID["T"], help="temperatures, 1 to 50")
+    lab.add_argument("--alpha", type=weight, nargs="+", default=FULL_GRID["alpha"], help="weights of the soft term")
+    lab.add_argument("--hidden", type=hidden_units, nargs="+", default=FULL_GRID["hidden"], help="student sizes")
+    lab.add_argument("--out", help="a new file (default: docs/lab_run.json of the checkout; required in quick mode)")
+    data_and_device(lab)
+    lab.set_defaults(run=_record_lab)
+
     site = commands.add_parser(
         "site",
         help="build the course website",
@@ -648,6 +697,11 @@ def build_parser():
         "--record",
         metavar="FILE",
         help="the record whose quiet times the pages quote (default: docs/full_run.json of the checkout)",
+    )
+    site.add_argument(
+        "--lab-record",
+        metavar="FILE",
+        help="the recorded lab run the lab shows (default: docs/lab_run.json of the checkout, where there is one)",
     )
     site.add_argument("--timeout", type=count, default=3600, help="seconds any one cell may run")
     site.set_defaults(run=_site)

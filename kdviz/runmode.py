@@ -1,7 +1,8 @@
 """How the environment configures a run: quick mode, yes/no flags and folders named by variables.
 
 Quick mode is on when ``KDVIZ_QUICK`` says yes (1, true, yes, on) or when pytest is running
-(``PYTEST_CURRENT_TEST``); it shrinks workloads, never code paths.
+(``PYTEST_CURRENT_TEST``); it shrinks workloads, never code paths. ``KDVIZ_FRAMES`` says yes when the lessons run
+for the course site: each widget panel then also draws its frames (kdviz.widgets.frames).
 """
 
 import functools
@@ -42,3 +43,8 @@ def quick_mode():
 def pick(full, quick):
     """Return ``quick`` in quick mode and ``full`` otherwise: ``epochs = pick(full=30, quick=2)``."""
     return quick if quick_mode() else full
+
+
+def frames_wanted():
+    """True when widget panels should carry their frames for the course site (``KDVIZ_FRAMES``: yes/no)."""
+    return env_flag("KDVIZ_FRAMES")

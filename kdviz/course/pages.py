@@ -9,6 +9,8 @@
 - The student edition shows no worked solution: an output holding an exercise's solution is left out.
 - An image's alt text says what the figure shows: the first sentence of the docstring of the kdviz figure or
   panel function the cell calls (myst-nb reads it from the cell's ``mystnb.image.alt`` metadata).
+- Given a ``kdviz.course.live.LiveOutputs``, widget panels that carry their frames, quizzes and the lab (where a
+  recorded run is given) become HTML that works without a kernel.
 """
 
 import copy
@@ -153,17 +155,21 @@ def figure_descriptions():
     return described
 
 
-def alt_text(cell, section, title):
-    """What the cell's image shows: the docstring of the figure or panel the cell calls, else where it is."""
+def alt_text(cell, section, title, live=False):
+    """What the cell's image shows: the docstring of the figure or panel the cell calls, else where it is. ``live``:
+    the image is a live panel's frame (else a panel's image is a still picture of it)."""
     described = figure_descriptions()
     for name in re.findall(r"\b([A-Za-z_]\w*)\(", source(cell)):
         if name in described:
             panel = name.endswith("_panel") or name == "distillation_lab"
-            return ("A still picture of an interactive panel: " if panel else "Figure: ") + described[name]
+            still = (
+                "An interactive panel at the values shown: " if live else "A still picture of an interactive panel: "
+            )
+            return (still if panel else "Figure: ") + described[name]
     return f"A figure from section {section!r} of {title!r}."
 
 
-def lesson_page(notebook, stem, lecturer=False, record=None, folders=None):
+def lesson_page(notebook, stem, lecturer=False, record=None, folders=None, live=None):
     """A copy of the executed ``notebook`` as the site shows it (see the module's docstring)."""
     page = copy.deepcopy(notebook)
     folders = folders or BuilderFolders()
@@ -175,6 +181,8 @@ def lesson_page(notebook, stem, lecturer=False, record=None, folders=None):
         if not lecturer:
             cell.outputs = [output for output in cell.outputs if not holds_a_solution(output)]
         hide_machine(cell, recorded, folders)
+        for output in cell.outputs if live is not None else ():
+            live.convert(output, alt_text(cell, section, title, live=True))
         if any(key.startswith("image/") for output in cell.outputs for key in output.get("data", {})):
             cell.metadata.setdefault("mystnb", {})["image"] = {"alt": alt_text(cell, section, title)}
     return page

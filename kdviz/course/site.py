@@ -5,6 +5,11 @@ or executes them through ``kdviz.course.runner``, makes each a page (``kdviz.cou
 machine-specific time), puts at its top a box with its launch-on-Binder link and the local command, and builds
 HTML with Jupyter Book (Sphinx, myst-nb, sphinx-book-theme) into a new folder.
 
+The pages work without a kernel (``kdviz.course.live``): a widget panel executed with KDVIZ_FRAMES=1 (as this
+module and the test suite execute the lessons) carries frames drawn by its own plot function, between which the page
+switches as the reader moves a slider; a quiz answers as ``check`` does; and lesson 04's lab shows a recorded run of
+its grid (``kdviz.course.lab_record``, docs/lab_run.json) where there is one.
+
 Two editions: the students' (the default: every lesson, no instructor notes, no answer table, no worked solution)
 and the lecturer's (``lecturer=True``: adds the instructor notes and a page of the worked solutions). The Binder
 links launch the repository the site is built from (``kdviz.course.binder``). The site is offline: MathJax comes
@@ -24,6 +29,8 @@ import nbformat
 
 from .binder import binder_url, choose_repository
 from .documents import read_record
+from .lab_record import LAB_RECORD_FILE, read_lab_record
+from .live import FRAMES_FOLDER, LiveOutputs, copy_live_files
 from .pages import BuilderFolders, failed_cells, lesson_page, unexecuted_cells
 from .record import RECORD_FILE
 from .runner import read_notebook, run_notebook
@@ -45,16 +52,23 @@ EXTENSIONS = [
 ]
 
 
-def run_box(notebook_name, repository):
-    """The markdown put at the top of each page: how to run this notebook rather than read it."""
+def run_box(notebook_name, repository, live=False):
+    """The markdown put at the top of each page: how to run this notebook rather than read it. ``live``: the page's
+    sliders move between frames drawn in advance (else they are still pictures)."""
     binder = (
         f"[Launch it on Binder]({binder_url(repository, notebook_name)}) (starts in a few minutes), or run it"
         if repository
         else "Run it"
     )
+    reads = (
+        "This page runs no Python: its sliders move between figures drawn in advance, and its quizzes answer. To "
+        "change anything else or train,"
+        if live
+        else "This page is a read-only copy: its sliders do not move. To move them,"
+    )
     return (
         "```{admonition} Run this lesson\n"
-        f"This page is a read-only copy: its sliders do not move. {binder} "
+        f"{reads} {binder[0].lower()}{binder[1:]} "
         "locally from a clone of the repository:\n"
         '`pip install -e ".[lab]"` and then '
         f"`jupyter lab notebooks/{notebook_name}`.\n"
@@ -139,7 +153,8 @@ def execute_lessons(notebooks, names, target, quick, timeout, progress):
     size = "quick mode" if quick or quick_mode() else "full size: minutes for 04-06; --quick runs them smaller"
     for name in names:
         progress(f"executing {name} ({size})")
-        run = run_notebook(Path(notebooks) / name, {"KDVIZ_QUICK": "1"} if quick else {}, timeout)
+        env = {"KDVIZ_FRAMES": "1"} | ({"KDVIZ_QUICK": "1"} if quick else {})
+        run = run_notebook(Path(notebooks) / name, env, timeout)
         nbformat.write(run.notebook, target / name)
 
 
@@ -202,6 +217,22 @@ def default_record():
     return path if path.is_file() else None
 
 
+def default_lab_record():
+    """The checkout's recorded lab run (docs/lab_run.json), or None where there is none."""
+    path = ROOT / LAB_RECORD_FILE
+    return path if path.is_file() else None
+
+
+def describe_live(counts):
+    """What the site's pages do without a kernel, in a line."""
+    still = f"; {counts['still']} widget outputs stay still pictures (executed without KDVIZ_FRAMES=1)"
+    return (
+        f"live without a kernel: {counts['panels']} panels ({counts['frames']} frames, "
+        f"{counts['frame_bytes'] / 1e6:.1f} MB), {counts['quizzes']} quizzes, {counts['labs']} recorded lab"
+        + (still if counts["still"] else "")
+    )
+
+
 def build_site(
     out,
     executed=None,
@@ -211,6 +242,7 @@ def build_site(
     lecturer=False,
     binder_repo=None,
     record=None,
+    lab_record=None,
     timeout=3600,
     progress=print,
 ):
@@ -220,7 +252,8 @@ def build_site(
     in ``notebooks`` are executed now (``quick``: in quick mode). ``names``: the lessons to include (default:
     every one). ``lecturer``: the lecturer's edition. ``binder_repo``: OWNER/NAME the Binder links launch
     (default: the git remote origin's). ``record``: the record whose quiet times the pages quote (default: the
-    checkout's docs/full_run.json, where there is one).
+    checkout's docs/full_run.json, where there is one). ``lab_record``: the recorded lab run the lab shows (default:
+    the checkout's docs/lab_run.json, where there is one; without one the lab is a picture).
     """
     out = Path(out)
     check_out_folder(out)
@@ -231,6 +264,8 @@ def build_site(
     repository, why = choose_repository(binder_repo, ROOT)
     record = Path(record) if record is not None else default_record()
     recorded = read_record(record) if record is not None else None
+    lab_record = Path(lab_record) if lab_record is not None else default_lab_record()
+    lab = read_lab_record(lab_record) if lab_record is not None else None
     mathjax_folder()  # say what is missing before any notebook runs
     progress(f"Binder links: {repository or 'none'} ({why})")
     with tempfile.TemporaryDirectory(prefix="kdviz-site-") as tmp:
@@ -241,10 +276,15 @@ def build_site(
             execute_lessons(notebooks, names, ran, quick, timeout, progress)
             sources = [ran / name for name in names]
         folders = BuilderFolders(extra=[(Path(executed or ran), "<executed notebooks>"), (Path(tmp), "<tmp>")])
+        copy_live_files(source / "_static")
+        live = LiveOutputs(source / "_static" / FRAMES_FOLDER, lab)
         for path in sources:
-            page = lesson_page(read_notebook(path), path.stem, lecturer, recorded, folders)
-            page.cells.insert(1, nbformat.v4.new_markdown_cell(run_box(path.name, repository)))
+            before = dict(live.counts)
+            page = lesson_page(read_notebook(path), path.stem, lecturer, recorded, folders, live)
+            moving = live.counts["panels"] > before["panels"] or live.counts["labs"] > before["labs"]
+            page.cells.insert(1, nbformat.v4.new_markdown_cell(run_box(path.name, repository, moving)))
             nbformat.write(page, source / path.name)
+        progress(describe_live(live.counts))
         if lecturer:
             shutil.copyfile(ROOT / "docs" / "instructor_notes.md", source / "instructor_notes.md")
             (source / "solutions.md").write_text(solutions_page(), encoding="utf-8")

@@ -1,5 +1,6 @@
 """A choice exercise as a quiz: radio buttons that answer as ``check`` does, with the question as HTML and
-text for where no kernel runs."""
+text for where no kernel runs, and its name under QUIZ_MIME, from which the course site makes a quiz that answers
+without a kernel (kdviz.course.live)."""
 
 import html
 
@@ -7,6 +8,8 @@ import ipywidgets as widgets
 
 from .answers import Choice
 from .checking import exercise_named, feedback
+
+QUIZ_MIME = "application/vnd.kdviz.quiz+json"
 
 
 class Quiz(widgets.VBox):
@@ -46,6 +49,7 @@ class Quiz(widgets.VBox):
         bundle = dict(super()._repr_mimebundle_(**kwargs) or {})
         bundle["text/html"] = self.static_html()
         bundle["text/plain"] = f"{self.exercise_name}: {self.exercise.prompt()}"
+        bundle[QUIZ_MIME] = {"name": self.exercise_name}
         return bundle
 
 

@@ -24,7 +24,9 @@ from ..figures.language import plot_next_symbols, plot_sampling, plot_two_jobs, 
 from ..figures.mnist import plot_class_similarity
 from ..figures.softmax import plot_probabilities, plot_soft_share, plot_temperature_curves, plot_turning_point
 from ..language import LETTERS, N_SYMBOLS, source_contexts
+from ..runmode import frames_wanted
 from ..temperature import random_logits
+from .frames import FRAMES_MIME, render_frames
 
 
 def figure_png(fig):
@@ -59,10 +61,15 @@ class StaticPNG:
 
 
 class Panel(StaticPNG, widgets.VBox):
-    """Controls, a message line and the figure ``draw(**control_values)`` returns."""
+    """Controls, a message line and the figure ``draw(**control_values)`` returns.
 
-    def __init__(self, draw, controls):
-        self.draw, self.controls = draw, controls
+    ``frames()`` draws the figure over a grid of the control values (kdviz.widgets.frames; ``steps``: how many
+    values a slider gets there, by name); when ``runmode.frames_wanted()`` the display bundle carries them as
+    FRAMES_MIME, so the course site moves the panel's sliders without a kernel.
+    """
+
+    def __init__(self, draw, controls, steps=None):
+        self.draw, self.controls, self.steps = draw, controls, dict(steps or {})
         self.message = widgets.HTML()
         self.image = widgets.Image(format="png")
         self.figure, self.error = None, None
@@ -88,6 +95,16 @@ class Panel(StaticPNG, widgets.VBox):
     def static_png(self):
         """The figure the panel shows now, as PNG bytes (None before a first successful drawing)."""
         return self.image.value or None
+
+    def frames(self):
+        """The panel's figure over a grid of its control values (``kdviz.widgets.frames.render_frames``)."""
+        return render_frames(self.draw, self.controls, self.steps)
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if frames_wanted():
+            bundle[FRAMES_MIME] = self.frames()
+        return bundle
 
 
 def parse_logits(text):
@@ -123,7 +140,7 @@ def temperature_panel(logits=(1.0, 3.0, 2.0), T=1.0):
             value=", ".join(f"{v:g}" for v in logits), description="logits", continuous_update=False
         ),
     }
-    return Panel(lambda T, logits: plot_probabilities(parse_logits(logits), T), controls)
+    return Panel(lambda T, logits: plot_probabilities(parse_logits(logits), T), controls, steps={"T": 33})
 
 
 def curves_panel(n=7, seed=0, T_max=5.0, log_T=False):
@@ -148,7 +165,7 @@ def curves_panel(n=7, seed=0, T_max=5.0, log_T=False):
     def draw(n, seed, T_max, log_T):
         return plot_temperature_curves(random_logits(n, seed), T_max=T_max, log_T=log_T)
 
-    return Panel(draw, controls)
+    return Panel(draw, controls, steps={"n": 4, "seed": 3, "T_max": 4})
 
 
 def turning_panel(logits, i=None):
@@ -176,7 +193,7 @@ def soft_share_panel(student_logits, teacher_logits, label, T=5.0, alpha=0.5):
     def draw(T, alpha):
         return plot_soft_share(student_logits, teacher_logits, label, T, alpha)
 
-    return Panel(draw, controls)
+    return Panel(draw, controls, steps={"T": 17, "alpha": 5})
 
 
 def similarity_panel(teacher_logits, labels, T=20.0, show_diagonal=False):
@@ -190,14 +207,14 @@ def similarity_panel(teacher_logits, labels, T=20.0, show_diagonal=False):
     def draw(T, show_diagonal):
         return plot_class_similarity(teacher_logits, labels, T, hide_diagonal=not show_diagonal)
 
-    return Panel(draw, controls)
+    return Panel(draw, controls, steps={"T": 15})
 
 
 def kl_split_panel(teacher_logits, student_logits, targets, T=1.0):
     """The distillation KL split at the target class (kdviz.temperature.kl_decomposition) against T, averaged
     over a batch, with a temperature slider (0.5 to 50)."""
     controls = {"T": temperature_slider(T, low=0.5, high=50.0)}
-    return Panel(lambda T: plot_kl_split(teacher_logits, student_logits, targets, T), controls)
+    return Panel(lambda T: plot_kl_split(teacher_logits, student_logits, targets, T), controls, steps={"T": 17})
 
 
 def sampling_panel(teacher_logits, T=1.0, top_k=N_SYMBOLS, top_p=1.0):
@@ -216,7 +233,7 @@ def sampling_panel(teacher_logits, T=1.0, top_k=N_SYMBOLS, top_p=1.0):
     def draw(T, top_k, top_p):
         return plot_sampling(teacher_logits, T, None if top_k == N_SYMBOLS else top_k, None if top_p >= 1 else top_p)
 
-    return Panel(draw, controls)
+    return Panel(draw, controls, steps={"T": 13, "top_k": 3, "top_p": 3})
 
 
 def two_modes_panel(separation=5.0, left_weight=0.5):
@@ -234,7 +251,8 @@ def two_modes_panel(separation=5.0, left_weight=0.5):
             description="left weight",
         ),
     }
-    return Panel(lambda separation, left_weight: plot_two_modes(separation, left_weight), controls)
+    draw = lambda separation, left_weight: plot_two_modes(separation, left_weight)  # noqa: E731
+    return Panel(draw, controls, steps={"separation": 17, "left_weight": 3})
 
 
 def next_symbol_panel(teacher_logits, student_logits, last_letter="a", seed=0):
@@ -254,7 +272,7 @@ def next_symbol_panel(teacher_logits, student_logits, last_letter="a", seed=0):
             teacher_logits, {name: tables[seed] for name, tables in student_logits.items()}, last_letter
         )
 
-    return Panel(draw, controls)
+    return Panel(draw, controls, steps={"seed": n_seeds})
 
 
 def two_jobs_panel(teacher_logits, context="ba", T=1.0):
@@ -264,4 +282,4 @@ def two_jobs_panel(teacher_logits, context="ba", T=1.0):
         "context": widgets.Dropdown(options=source_contexts(), value=context, description="context"),
         "T": temperature_slider(T, low=0.1, high=20.0),
     }
-    return Panel(lambda context, T: plot_two_jobs(teacher_logits, context, T), controls)
+    return Panel(lambda context, T: plot_two_jobs(teacher_logits, context, T), controls, steps={"T": 9})
