@@ -995,3 +995,22 @@ def consistent_teaching(teacher, transfer_jitter, x):
     if shape != (len(x[:2]), 10):
         raise ValueError(f"the teacher must give 10 logits per image, got shape {shape} for {len(x[:2])}")
     return transfer_jitter
+
+
+def function_matching(transfer_mixup, transfer_jitter, alpha):
+    """``transfer_mixup``, the a of mixup's Beta(a, a) weights: 0 (off) or a finite number > 0, which needs the
+    shifts of consistent teaching (transfer_jitter >= 1) and every alpha 1, since a mixed image has no one label."""
+    mixup = number(transfer_mixup, "transfer_mixup (the a of mixup's Beta(a, a); 0: no mixup)", 0)
+    if not mixup:
+        return 0.0
+    if not transfer_jitter:
+        raise ValueError(
+            "transfer_mixup mixes the shifted views of consistent teaching (function matching): give transfer_jitter "
+            f"1..{MAX_SHIFT} and the teacher as well"
+        )
+    if (np.asarray(alpha) != 1).any():
+        raise ValueError(
+            "transfer_mixup mixes two images into one, which has no one label for the hard term: function matching "
+            f"trains the soft term alone, so every alpha must be 1; got {np.asarray(alpha).tolist()}"
+        )
+    return mixup
