@@ -40,6 +40,11 @@ BAD = [
     (["fetch", "--dir", " "], "--dir"),
     (["distill", "--transfer-jitter", "14"], "--transfer-jitter"),
     (["sweep", "--transfer-jitter", "1.5"], "--transfer-jitter"),
+    (["consistency", "--transfer-mixup", "0"], "--transfer-mixup"),
+    (["consistency", "--transfer-mixup", "nan"], "--transfer-mixup"),
+    (["consistency", "--arms", "mixup"], "--arms"),
+    (["consistency", "--images", "60001"], "--images"),
+    (["consistency", "--validation", "-1"], "--validation"),
     (["nonsense"], "command"),
 ]
 if not torch.cuda.is_available():
@@ -193,6 +198,11 @@ def test_site_refuses_a_folder_that_holds_files_before_any_notebook_runs(tmp_pat
         (["--save", "/no/such/folder/run.json"], "is in no folder"),
         (["--validation", "10000", "--preset", "quick"], "leaves no training images"),
         (["--transfer-jitter", "0"], "--transfer-jitter 0 is fixed soft targets"),
+        (["--arms", "matching", "--alpha", "0.9"], "--arms matching trains the soft term alone"),
+        (["--transfer-mixup", "1"], "--transfer-mixup is for the matching arm"),
+        (["--validation", "0"], "--validation 0 trains on every image"),
+        (["--arms", "matching", "consistent", "matching"], "--arms names matching more than once"),
+        (["--images", "5000", "--validation", "5000"], "leaves no training images of the 5000"),
     ],
 )
 def test_consistency_refuses_bad_settings_before_loading_data(extra, message, tmp_path, capsys):

@@ -242,8 +242,12 @@ def write_record(record, path):
     """Write the record as indented JSON (never half-written)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:  # interrupted (Ctrl-C) or failed: the file keeps its last whole version, no .tmp is left
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_record(path):
