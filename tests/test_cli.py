@@ -64,14 +64,14 @@ def test_consistency_saves_both_arms_and_prints_the_choice(data_dir, tmp_path, c
 @tiny_students
 def test_consistency_trains_function_matching_against_consistent_teaching(data_dir, tmp_path, capsys):
     save = tmp_path / "run.json"
-    args = ["consistency", "--preset", "quick", "--hidden", "20", "--epochs", "2", "--seeds", "2", "--images", "3000"]
-    args += ["--arms", "matching", "consistent", "--transfer-mixup", "0.5", "--validation", "1000", "--alpha", "1"]
+    args = ["consistency", "--preset", "quick", "--hidden", "20", "--epochs", "1", "--seeds", "2", "--images", "2000"]
+    args += ["--arms", "matching", "consistent", "--transfer-mixup", "0.5", "--validation", "500", "--alpha", "1"]
     assert main([*args, "--data-dir", data_dir, "--save", str(save)]) == 0
     out = capsys.readouterr().out
     result = json.loads(save.read_text())
     assert list(result["arms"]) == ["consistent teaching", "function matching"] and "fixed targets" not in out
-    assert (result["n_train"], result["n_validation"], result["transfer_mixup"]) == (2000, 1000, 0.5)
-    assert result["complete"] and np.shape(result["arms"]["function matching"]["val_errors"]) == (2, 2)
+    assert (result["n_train"], result["n_validation"], result["transfer_mixup"]) == (1500, 500, 0.5)
+    assert result["complete"] and np.shape(result["arms"]["function matching"]["val_errors"]) == (1, 2)
     assert result["verdict"] in out and f"Chosen: {result['chosen']}" in out
 
 
@@ -101,7 +101,7 @@ def test_a_stopped_consistency_run_keeps_every_finished_epoch_in_a_whole_file(da
 
     monkeypatch.setattr(record.os, "replace", replace_then_stop)
     save = tmp_path / "run.json"
-    args = ["consistency", "--preset", "quick", "--alpha", "1", "--hidden", "20", "--epochs", "4", "--images", "2000"]
+    args = ["consistency", "--preset", "quick", "--alpha", "1", "--hidden", "20", "--epochs", "3", "--images", "1000"]
     assert (
         main([*args, "--arms", "matching", "--validation", "500", "--data-dir", data_dir, "--save", str(save)]) == 130
     )

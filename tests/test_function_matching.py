@@ -163,6 +163,28 @@ def test_without_mixup_consistent_teaching_gives_the_results_it_gave_before_func
         assert float(model.biases[-1].detach().sum()) == pytest.approx(-1.0015226602554321, rel=1e-5)
 
 
+def test_the_chance_loss_that_warns_is_that_of_uniform_guessing_on_mixed_views(toy, monkeypatch):
+    """Mixed views have flatter soft targets than single images, so uniform guessing loses less on them: the
+    warning for a student that did not learn compares its loss with that, not with the loss on unmixed images."""
+    x, y = toy
+    teacher, seen = RecordingTeacher().eval(), {}
+
+    def warn(names, final_losses, chance_losses, *rest):
+        seen[len(seen)] = chance_losses
+
+    monkeypatch.setattr(train, "_warn_if_untrustworthy", warn)
+    config = StudentConfig(hidden=8, epochs=1, batch_size=100)
+    for mixup in (0.0, 1.0):
+        train_students(x, y, None, 4.0, 1.0, config, options=matching(teacher, mixup), progress=False)
+    with torch.no_grad():
+        mixed = mix_views(
+            jitter(x, 2, torch.Generator().manual_seed(0)), mixup_weights(300, 1.0, np.random.default_rng(0))
+        )
+        expected = train._chance_losses(teacher.linear(mixed), None, np.array([4.0]), np.array([1.0]))
+    np.testing.assert_allclose(seen[1], expected, rtol=1e-6)
+    assert seen[1][0] < seen[0][0]  # less than uniform guessing's loss on the unmixed images
+
+
 @pytest.mark.parametrize(
     ("options", "alpha", "error", "message"),
     [

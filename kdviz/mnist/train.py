@@ -488,7 +488,10 @@ def train_students(x, y, teacher_logits, T, alpha, config=StudentConfig(), seeds
         and (2 * transfer_jitter + 1) ** 2 * len(x) * N_CLASSES * 4 <= VIEW_TABLE_MAX_BYTES
     ):
         view_logits = teacher_view_logits(teacher, x, transfer_jitter)
-    chance = _chance_losses(None if (alpha == 0).all() else teacher_logits, y, T, alpha)
+    if mixup:  # uniform guessing scores less on mixed views (flatter targets): its loss on a draw of them
+        chance = _chance_losses(_mixed_view_logits(teacher, x, transfer_jitter, mixup), None, T, alpha)
+    else:
+        chance = _chance_losses(None if (alpha == 0).all() else teacher_logits, y, T, alpha)
     distinct = list(dict.fromkeys(seeds.tolist()))  # each seed's batch order, in order of first appearance
     seed_of_student = torch.as_tensor([distinct.index(s) for s in seeds], device=x.device)
     # one seed: one batch for every student, so the first layer is one wide GEMM; else (students, batch)
@@ -582,6 +585,15 @@ def mix_views(views, weights):
     mixing with the last (big_vision's pairing: the batch rolled by one; the batch order is already random)."""
     w = weights.to(views.device).view(-1, 1)
     return w * views + (1 - w) * views.roll(1, dims=0)
+
+
+def _mixed_view_logits(teacher, x, max_shift, concentration, n=10000):
+    """The teacher's logits of one draw of mixed views of (up to n of) the transfer images, from generators of its
+    own (seed 0), so the students' draws are left as they are: what the chance loss of function matching is
+    measured on."""
+    sample = x[:n]
+    shifted = jitter(sample, max_shift, torch.Generator().manual_seed(0))
+    return logits_of(teacher, mix_views(shifted, mixup_weights(len(sample), concentration, np.random.default_rng(0))))
 
 
 @torch.no_grad()
