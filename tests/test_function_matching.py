@@ -23,12 +23,19 @@ from kdviz.mnist.train import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::kdviz.mnist.train.TrainingWarning")  # random toy data
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+DEVICES += ["mps"] if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else []
 
 
 @pytest.fixture
-def toy():
+def device():
+    return "cpu"
+
+
+@pytest.fixture
+def toy(device):
     g = torch.Generator().manual_seed(1)
-    return torch.randn(300, 784, generator=g), torch.randint(0, 10, (300,), generator=g)
+    return torch.randn(300, 784, generator=g).to(device), torch.randint(0, 10, (300,), generator=g).to(device)
 
 
 class RecordingTeacher(torch.nn.Module):
@@ -50,14 +57,15 @@ def matching(teacher, mixup=1.0, jitter_=2):
     return TrainingOptions(teacher=teacher, transfer_jitter=jitter_, transfer_mixup=mixup)
 
 
-def test_a_mixed_batch_is_a_convex_combination_of_two_shifted_images_with_the_drawn_weights(toy):
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_mixed_batch_is_a_convex_combination_of_two_shifted_images_with_the_drawn_weights(toy, device):
     x, _ = toy
-    idx = torch.arange(60).view(2, 30)
+    idx = torch.arange(60, device=device).view(2, 30)
     shift_seeds, mix_seeds = (3, 4), (5, 6)
     views, targets = train._matching_batches(
         x,
         idx,
-        RecordingTeacher().eval(),
+        RecordingTeacher().to(device).eval(),
         2,
         [torch.Generator().manual_seed(s) for s in shift_seeds],
         [np.random.default_rng(s) for s in mix_seeds],
@@ -66,7 +74,7 @@ def test_a_mixed_batch_is_a_convex_combination_of_two_shifted_images_with_the_dr
     assert views.shape == (2, 30, 784) and targets.shape == (2, 30, 10)
     for rows, batch, shift_seed, mix_seed in zip(idx, views, shift_seeds, mix_seeds, strict=True):
         shifted = jitter(x[rows], 2, torch.Generator().manual_seed(shift_seed))  # consistent teaching's views
-        lam = torch.from_numpy(np.random.default_rng(mix_seed).beta(1.0, 1.0, 30)).float()
+        lam = torch.from_numpy(np.random.default_rng(mix_seed).beta(1.0, 1.0, 30)).float().to(device)
         assert ((lam > 0) & (lam < 1)).all() and lam.std() > 0.1  # real mixes, one weight per image
         for i in range(30):
             expected = lam[i] * shifted[i] + (1 - lam[i]) * shifted[i - 1]  # image i with image i - 1 (0 with 29)
@@ -118,9 +126,10 @@ def test_the_teacher_labels_exactly_the_mixed_view_the_student_sees(toy, monkeyp
         torch.testing.assert_close(pairs[0][0][seed], mix_views(shifted, lam), rtol=0, atol=0)
 
 
-def test_a_stacked_student_equals_the_same_student_trained_alone(toy):
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_stacked_student_equals_the_same_student_trained_alone(toy, device):
     x, y = toy
-    teacher = RecordingTeacher().eval()
+    teacher = RecordingTeacher().to(device).eval()
     config = StudentConfig(hidden=8, epochs=2, batch_size=64)
     stacked, _ = train_students(x, y, None, 4.0, 1.0, config, [0, 1, 0], matching(teacher), progress=False)
     alone, _ = train_students(x, y, None, 4.0, 1.0, replace(config, seed=1), options=matching(teacher), progress=False)
