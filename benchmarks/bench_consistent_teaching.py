@@ -2,6 +2,7 @@
 batch, against fixed soft targets.
 
     python benchmarks/bench_consistent_teaching.py [--n 60000] [--hidden 800] [--seeds 1] [--epochs 3] [--repeats 3]
+        [--threads N]
 
 Each arm trains the same stacked students with kdviz.mnist.train.train_students (T = 8, alpha = 1, the patient
 preset's) for --epochs epochs; its cost per epoch is the time between the ends of consecutive epochs after the
@@ -20,6 +21,7 @@ import time
 import warnings
 
 import numpy as np
+import torch
 from _common import header, timed, transfer_set, warm_up
 
 from kdviz.mnist import train
@@ -44,7 +46,15 @@ def main():
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run: each run times epochs - 1 of them")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads (default: torch's). On a shared machine 1 keeps the timings steady: with 2 threads on 2 "
+        "busy cores this benchmark timed fixed targets, the cheapest arm, at twice the view table's epoch (2026-12-06)",
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = choose_device()
     x, y, _, source = transfer_set(args.n, device)
     shipped = load_shipped(TEACHER_PRESETS["paper"])
