@@ -274,3 +274,9 @@ def test_the_readmes_function_matching_commands_pass_every_check_and_reach_the_d
     for command in commands:
         assert main(command[3:]) == 1
         assert "data was loaded before the arguments were checked" in capsys.readouterr().err
+
+
+def test_the_arm_flags_name_the_arms_compare_teaching_trains_in_its_order():
+    from kdviz.dark_knowledge import ARMS
+
+    assert tuple(cli.ARM_FLAGS.values()) == ARMS  # the parser names them without importing torch
