@@ -18,6 +18,8 @@ from . import _checks
 from ._checks import MAX_HIDDEN, MAX_SEED
 from .course.documents import DOC_FILES
 
+ROOT_NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
 DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line.
 
   fetch    download MNIST and check every file's sha256
@@ -140,6 +142,15 @@ def existing_folder(text):
             f"no such folder: {path} (make one with `python -m kdviz fetch --dir {shlex.quote(text)}`)"
         )
     return str(path)
+
+
+def binder_repository(text):
+    from .course.binder import checked_repository
+
+    try:
+        return checked_repository(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--binder-repo ")) from None
 
 
 def device_name(text):
@@ -412,37 +423,73 @@ def _record(args):
             f"run `python -m kdviz record` at the top of a kdviz checkout ({root} lacks one of "
             f"{', '.join(documents.DOC_FILES)})"
         )
+    canonical = root / record.RECORD_FILE
+    if args.docs_only or args.check:
+        source = Path(args.out) if args.out else canonical
+        recorded = documents.read_record(source)
+        if args.check:
+            stale = documents.stale_blocks(recorded, root)
+            print(f"differ from {source}: {', '.join(stale)}" if stale else f"every recorded block matches {source}")
+            return 1 if stale else 0
+        refusal = _docs_refusal(recorded, args.rewrite_docs)
+        if refusal:
+            raise ValueError(f"{source}: {refusal}")
+        return _rewrite_docs(recorded, root)
     quick = quick_mode()
-    if args.out is None and quick and not (args.docs_only or args.check):
+    if args.out is None and quick:
         raise ValueError(
             "quick mode (KDVIZ_QUICK=1) would overwrite the full-size record: give --out for a quick record"
         )
-    out = Path(args.out) if args.out else root / record.RECORD_FILE
-    if args.docs_only or args.check:
-        recorded = record.read_record(out)
-        if args.check:
-            stale = documents.stale_blocks(recorded, root)
-            print(f"differ from {out}: {', '.join(stale)}" if stale else f"every recorded block matches {out}")
-            return 1 if stale else 0
-    else:
-        if not out.parent.is_dir():
-            raise ValueError(f"--out {out}: no folder {out.parent}")
-        if env_flag("KDVIZ_NO_SHIPPED_TEACHER"):
-            raise ValueError("unset KDVIZ_NO_SHIPPED_TEACHER: the record measures the lessons as they ship")
-        if args.keep_executed:
-            Path(args.keep_executed).mkdir(parents=True, exist_ok=True)
-        try:
-            import nbclient  # noqa: F401
-        except ImportError:
-            raise ValueError("the record runs notebooks with nbclient: pip install -e '.[lab]'") from None
-        from .mnist.data import MNIST_FILES, default_dir, ensure_file
+    out = Path(args.out) if args.out else canonical
+    if args.out is not None and (out.exists() or out.is_symlink()):
+        raise ValueError(f"--out {out} exists (nothing is overwritten): choose a new file")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: no folder {out.parent}")
+    if env_flag("KDVIZ_NO_SHIPPED_TEACHER"):
+        raise ValueError("unset KDVIZ_NO_SHIPPED_TEACHER: the record measures the lessons as they ship")
+    if args.keep_executed:
+        Path(args.keep_executed).mkdir(parents=True, exist_ok=True)
+    try:
+        import nbclient  # noqa: F401
+        import psutil  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "the record runs notebooks with nbclient and samples the load with psutil: pip install -e '.[lab]'"
+        ) from None
+    from .mnist.data import MNIST_FILES, default_dir, ensure_file
 
-        for name in MNIST_FILES:  # fail now, not after an hour, when MNIST cannot be had
-            ensure_file(name, default_dir())
-        commands = {"distill": record.distill_command(quick)}
-        recorded = record.record_run(root / "notebooks", commands, quick, timeout=args.timeout, keep=args.keep_executed)
-        record.write_record(recorded, out)
-        print(f"wrote {out} ({recorded['seconds']:.0f} s in all)")
+    for name in MNIST_FILES:  # fail now, not after an hour, when MNIST cannot be had
+        ensure_file(name, default_dir())
+    commands = {"distill": record.distill_command(quick)}
+    recorded = record.record_run(root / "notebooks", commands, quick, timeout=args.timeout, keep=args.keep_executed)
+    record.write_record(recorded, out)
+    print(f"wrote {out} ({recorded['seconds']:.0f} s in all; {documents.load_phrase(recorded)})")
+    refusal = _docs_refusal(recorded, args.rewrite_docs)
+    if refusal is None and out.resolve() != canonical.resolve():
+        refusal = f"the documentation quotes {record.RECORD_FILE}, not {out}"
+    if refusal:
+        print(f"the documentation is left alone: {refusal}")
+        return 0
+    return _rewrite_docs(recorded, root)
+
+
+def _docs_refusal(recorded, rewrite_anyway):
+    """Why the documentation must not be rendered from ``recorded`` (None when it may)."""
+    from .course import documents
+
+    if recorded["mode"] != "full":
+        return "a quick-mode record (test sizes): the documentation quotes full-size runs only"
+    if not documents.is_quiet(recorded) and not rewrite_anyway:
+        return (
+            f"the run was {documents.load_phrase(recorded)}; record again on a quiet machine, or give "
+            "--rewrite-docs to quote these times anyway"
+        )
+    return None
+
+
+def _rewrite_docs(recorded, root):
+    from .course import documents
+
     changed = documents.write_docs(recorded, root)
     print(f"rewrote the recorded blocks in {', '.join(changed)}" if changed else "the recorded blocks were up to date")
     return 0
@@ -452,10 +499,20 @@ def _site(args):
     from .course.site import build_site
 
     start = time.perf_counter()
-    index = build_site(args.out, executed=args.executed, quick=args.quick)
+    index = build_site(
+        args.out,
+        executed=args.executed,
+        quick=args.quick,
+        notebooks=args.notebooks,
+        lecturer=args.lecturer,
+        binder_repo=args.binder_repo,
+        record=args.record,
+        timeout=args.timeout,
+    )
     size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
+    edition = "the lecturer's edition" if args.lecturer else "the students' edition"
     print(
-        f"site built in {time.perf_counter() - start:.0f} s ({size / 1e6:.0f} MB): open {index}, "
+        f"{edition} built in {time.perf_counter() - start:.0f} s ({size / 1e6:.0f} MB): open {index}, "
         f"or serve it with `python -m http.server -d {args.out}`"
     )
 
@@ -607,13 +664,23 @@ def build_parser():
         formatter_class=shown,
         description="Run at the top of a kdviz checkout, on a quiet machine. Executes every notebook in "
         "notebooks/ from a temporary copy with an empty teacher cache, then `distill --preset paper --json`, "
-        "writes the record, and rewrites the blocks between <!-- record:start NAME --> and "
+        "sampling the machine's load throughout, writes the record, and, when the run was full-size and quiet "
+        "and went to docs/full_run.json, rewrites the blocks between <!-- record:start NAME --> and "
         "<!-- record:end NAME --> in " + ", ".join(DOC_FILES) + ".",
     )
-    record.add_argument("--out", help="the record file (default: docs/full_run.json; required in quick mode)")
+    record.add_argument(
+        "--out",
+        help="a new record file (default: docs/full_run.json; required in quick mode); with --docs-only or "
+        "--check, the record to read",
+    )
     action = record.add_mutually_exclusive_group()
     action.add_argument("--docs-only", action="store_true", help="rewrite the blocks from the existing record")
     action.add_argument("--check", action="store_true", help="exit 1 when a block differs from the record")
+    record.add_argument(
+        "--rewrite-docs",
+        action="store_true",
+        help="rewrite the blocks even from a run that was not quiet (never from a quick-mode run)",
+    )
     record.add_argument("--timeout", type=count, default=3600, help="seconds any one cell or command may run")
     record.add_argument(
         "--keep-executed",
@@ -622,10 +689,43 @@ def build_parser():
     )
     record.set_defaults(run=_record)
 
-    site = commands.add_parser("site", help="build the course website", formatter_class=shown)
-    site.add_argument("--out", type=new_folder, required=True, help="a new or empty folder for the site")
-    site.add_argument("--executed", help="reuse the executed notebooks in this folder")
-    site.add_argument("--quick", action="store_true", help="execute the notebooks in quick mode (smaller runs)")
+    site = commands.add_parser(
+        "site",
+        help="build the course website",
+        formatter_class=shown,
+        description="The students' edition by default: every lesson, without instructor notes, answer table or "
+        "worked solutions; --lecturer adds them. Pages quote the times of the quiet full-size record, never the "
+        "building machine's.",
+    )
+    site.add_argument(
+        "--out", type=new_folder, required=True, help="a new or empty folder for the site (outside pytest's folders)"
+    )
+    site.add_argument(
+        "--executed",
+        metavar="DIR",
+        help="the lessons already executed, every one (python -m kdviz record --keep-executed DIR); "
+        "without it the lessons are executed now",
+    )
+    site.add_argument("--quick", action="store_true", help="execute the lessons in quick mode (smaller runs)")
+    site.add_argument(
+        "--lecturer",
+        action="store_true",
+        help="the lecturer's edition: add the instructor notes and the worked solutions",
+    )
+    site.add_argument(
+        "--binder-repo",
+        type=binder_repository,
+        metavar="OWNER/NAME",
+        help="the GitHub repository the Binder links launch (default: the git remote origin's; without one, "
+        "the README badge's)",
+    )
+    site.add_argument("--notebooks", metavar="DIR", default=str(ROOT_NOTEBOOKS), help="the lessons' source notebooks")
+    site.add_argument(
+        "--record",
+        metavar="FILE",
+        help="the record whose quiet times the pages quote (default: docs/full_run.json of the checkout)",
+    )
+    site.add_argument("--timeout", type=count, default=3600, help="seconds any one cell may run")
     site.set_defaults(run=_site)
 
     assignment = commands.add_parser(

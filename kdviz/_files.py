@@ -1,5 +1,5 @@
 """Files kdviz reads and keeps: regular files only, read with a size cap; damaged files moved aside, never
-over another file.
+over another file; documents written atomically (``write_atomically``).
 
 A FIFO, a device (a link to /dev/zero) or a socket where a data or teacher file should be would make a plain
 read hang or run until memory is gone; ``open_regular`` refuses them before reading a byte (opening never
@@ -8,7 +8,8 @@ blocks), and ``read_regular`` stops at a cap taken from the size the file is kno
 
 import os
 import stat
-from contextlib import contextmanager
+import tempfile
+from contextlib import contextmanager, suppress
 
 
 class NotRegularFile(OSError):
@@ -76,3 +77,37 @@ def move_aside(path):
             return aside
         path.unlink()
         return aside
+
+
+def write_atomically(path, data):
+    """Replace ``path`` by ``data`` (str is written as UTF-8) in one step: a temporary file beside it, then
+    os.replace. On any failure (a full disk, Ctrl-C) the old file stays whole and the temporary file is removed."""
+    path = os.fspath(path)
+    data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    folder, name = os.path.split(path)
+    handle, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            _write_all(out, data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, _usual_mode(path))
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _write_all(out, data):
+    out.write(data)
+
+
+def _usual_mode(path):
+    """The permissions of the file at ``path``, else those a new file gets (mkstemp makes its file private)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

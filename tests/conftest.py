@@ -10,11 +10,16 @@ import tempfile
 import threading
 import time
 import urllib.request
+from concurrent.futures import Future
 from functools import cache, partial
 from pathlib import Path
 
+import nbformat
 import pytest
 from hypothesis import settings
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+from nbmake.nb_result import NotebookError, NotebookResult
 from nbmake.nb_run import NotebookRun
 from nbmake.pytest_items import NotebookFailedException
 
@@ -90,18 +95,24 @@ def mnist_dir():
     return folder
 
 
-# --- every notebook executes once, from a temporary copy ---------------------------------------
+# --- every notebook executes once, from a temporary copy, most of them while other tests run ------------
 
+# The kernels of the shared executions get the environment the session started with (tests change os.environ
+# while a notebook runs in the background), in quick mode whatever started pytest, and one torch thread each:
+# they run beside the unit tests, and two processes each spinning two threads on two cores waste a core.
+KERNEL_ENV = {**os.environ, "KDVIZ_QUICK": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 _copies = []
+_lock = threading.Lock()
 
 
 def notebook_copy(path):
     """A copy of ``path`` in a temporary copy of its folder (kernels run there, not in the checkout)."""
-    if not _copies:
-        _copies.append(Path(tempfile.mkdtemp(prefix="kdviz-notebooks-")))
-    folder = _copies[0] / path.parent.name
-    if not folder.exists():
-        shutil.copytree(path.parent, folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    with _lock:
+        if not _copies:
+            _copies.append(Path(tempfile.mkdtemp(prefix="kdviz-notebooks-")))
+        folder = _copies[0] / path.parent.name
+        if not folder.exists():
+            shutil.copytree(path.parent, folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     return folder / path.name
 
 
@@ -110,24 +121,53 @@ def pytest_unconfigure(config):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-_executions = {}
+class SharedRun(NotebookRun):
+    """nbmake's run of one notebook (its outputs, and the failing cell as nbmake reports it), the kernel given
+    KERNEL_ENV rather than whatever os.environ holds at that moment."""
+
+    def execute(self):
+        notebook = nbformat.read(str(self.filename), as_version=4)
+        kernel = {"kernel_name": self.kernel} if self.kernel else {}
+        client = NotebookClient(notebook, timeout=self.default_timeout, record_timing=True, **kernel)
+        try:
+            client.execute(cwd=str(self.filename.parent), env=KERNEL_ENV)
+        except CellExecutionError:
+            return NotebookResult(nb=notebook, error=self._get_error(notebook))
+        except CellTimeoutError as err:
+            trace = err.args[0]
+            error = NotebookError(trace.split("\n")[0], trace, self._get_timeout_cell(notebook))
+            return NotebookResult(nb=notebook, error=error)
+        return NotebookResult(nb=notebook, error=None)
+
+
+_executions = {}  # notebook -> Future of its SharedRun result
+
+
+def _claim(source):
+    """(the notebook's future, whether the caller is the one to execute it)."""
+    with _lock:
+        if source in _executions:
+            return _executions[source], False
+        _executions[source] = Future()
+        return _executions[source], True
 
 
 def execute_once(source, config):
     """nbmake's result of executing a copy of the notebook ``source`` (its ``nb`` holds the outputs, its
     ``error`` the failing cell or None), executed once per session with the session's nbmake options.
-    The notebook's nbmake test and any test that inspects its outputs share this one execution."""
-    if source not in _executions:
+    The notebook's nbmake test and any test that inspects its outputs share this one execution, which may
+    already be running in the background (``pytest_collection_finish``): then this waits for it."""
+    future, mine = _claim(source)
+    if mine:
         option = vars(config.option)  # nbmake's options, or its defaults where its plugin is left out
-        run = NotebookRun(
-            notebook_copy(source),
-            option.get("nbmake_timeout", 600),
-            verbose=bool(option.get("verbose")),
-            kernel=option.get("nbmake_kernel"),
-            find_import_errors=option.get("nbmake_find_import_errors", False),
-        )
-        _executions[source] = run.execute()
-    return _executions[source]
+        try:
+            run = SharedRun(
+                notebook_copy(source), option.get("nbmake_timeout", 600), kernel=option.get("nbmake_kernel")
+            )
+            future.set_result(run.execute())
+        except BaseException as err:
+            future.set_exception(err)
+    return future.result()
 
 
 @pytest.fixture(scope="session")
@@ -143,6 +183,24 @@ def _run_shared_execution(item, source):
         raise NotebookFailedException(result)
 
 
+def pytest_collection_finish(session):
+    """Start executing the selected notebooks, the longest first, in one background thread: their kernels run
+    on the second core while the unit tests run on the first (a 2-core machine otherwise idles one core for
+    most of the run). A test that needs a notebook waits for it, or executes it itself if it is not begun."""
+    items = [item for item in session.items if hasattr(item, "shared_source")]
+    sources = [item.shared_source for item in items]
+    needs_mnist = {item.shared_source for item in items if item.get_closest_marker("mnist")}
+
+    def execute_all():
+        for source in reversed(sources):  # 06, 05, 04 first: the lessons that train
+            if source in needs_mnist and mnist_missing():
+                continue  # the gate skips (or fails) these; nothing to execute
+            execute_once(source, session.config)
+
+    if sources and not session.config.option.collectonly:
+        threading.Thread(target=execute_all, name="kdviz-notebooks", daemon=True).start()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
@@ -153,7 +211,8 @@ def pytest_collection_modifyitems(config, items):
             if "load_mnist(" in source.read_text(encoding="utf-8"):
                 item.add_marker("mnist")
             item.filename = str(notebook_copy(source))  # where the kernel runs, as nbmake reports it
-            item.runtest = partial(_run_shared_execution, item, source.resolve())
+            item.shared_source = source.resolve()
+            item.runtest = partial(_run_shared_execution, item, item.shared_source)
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)  # stable: the rest keep order
 
 
@@ -212,6 +271,20 @@ def chromium():
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
     return found
+
+
+@pytest.fixture(scope="session")
+def browser(chromium):
+    """One headless Chromium for every browser test of the session (JupyterLab's and the course site's)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    with sync_api.sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
+        )
+        yield launched
+        launched.close()
 
 
 # --- the checkout as the session found it ------------------------------------------------------

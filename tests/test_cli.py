@@ -89,9 +89,9 @@ def test_consistency_trains_one_chosen_arm_on_every_image_and_labels_its_test_er
 def test_a_stopped_consistency_run_keeps_every_finished_epoch_in_a_whole_file(data_dir, tmp_path, monkeypatch, capsys):
     """Ctrl-C while the third epoch's errors are being written: the file keeps the first two, whole, marked
     incomplete; no temporary file is left; the command says where the curve is and exits 130."""
-    from kdviz.course import record
+    from kdviz import _files
 
-    real_replace, calls = record.os.replace, []
+    real_replace, calls = _files.os.replace, []
 
     def replace_then_stop(source, target):
         calls.append(target)
@@ -99,7 +99,7 @@ def test_a_stopped_consistency_run_keeps_every_finished_epoch_in_a_whole_file(da
             raise KeyboardInterrupt
         real_replace(source, target)
 
-    monkeypatch.setattr(record.os, "replace", replace_then_stop)
+    monkeypatch.setattr(_files.os, "replace", replace_then_stop)
     save = tmp_path / "run.json"
     args = ["consistency", "--preset", "quick", "--alpha", "1", "--hidden", "20", "--epochs", "3", "--images", "1000"]
     assert (

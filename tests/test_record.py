@@ -5,9 +5,11 @@ quote anything else; the rest check the machinery on fake notebooks and records 
 """
 
 import json
+import math
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -209,9 +211,18 @@ def test_a_record_without_what_a_block_needs_is_refused_with_the_missing_keys():
         recorded_docs.render("nope", fake_record())
 
 
-def test_an_unmatched_marker_is_an_error():
-    with pytest.raises(ValueError, match="markers"):
-        recorded_docs.blocks("<!-- record:start plan -->\ntext\n<!-- record:end run -->\n")
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("<!-- record:start plan -->\ntext\n<!-- record:end run -->\n", "block 'run' has an end marker but no start"),
+        ("<!-- record:start plan -->\ntext\n", "block 'plan' has no end marker"),
+        ("a\n<!-- record:end plan -->\n", "block 'plan' has an end marker but no start"),
+        ("<!-- record:start plan -->\n<!-- record:start run -->\n", "block 'plan' has no end marker"),
+    ],
+)
+def test_an_unpaired_marker_is_an_error_naming_the_place_and_the_block(text, words):
+    with pytest.raises(ValueError, match=f"^somewhere.md: {words}"):
+        recorded_docs.blocks(text, "somewhere.md")
 
 
 def docs_copy(tmp_path, blocks=("plan",)):
@@ -273,6 +284,218 @@ def test_the_command_refuses_a_wrong_folder_a_quick_overwrite_and_an_unshipped_t
     assert not (tmp_path / "quick.json").exists()
 
 
+def doc_bytes(root):
+    return {doc: (root / doc).read_bytes() for doc in recorded_docs.DOC_FILES}
+
+
+def test_an_unpaired_marker_stops_docs_only_naming_file_and_block_and_nothing_is_rewritten(
+    tmp_path, monkeypatch, capsys
+):
+    root = docs_copy(tmp_path, ["plan", "run"])
+    record.write_record(fake_record(), root / "docs" / "full_run.json")
+    notes = root / "docs" / "instructor_notes.md"
+    notes.write_text(notes.read_text() + "<!-- record:start results -->\nleft open\n")
+    before = doc_bytes(root)
+    monkeypatch.chdir(root)
+    assert cli.main(["record", "--docs-only"]) == 2
+    err = capsys.readouterr().err
+    assert "instructor_notes.md" in err and "'results' has no end marker" in err and len(err.splitlines()) == 1
+    assert doc_bytes(root) == before  # README.md comes first and was due a rewrite: it was left alone too
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("{not json", "damaged: bad JSON at line 1"),
+        ("[]", "damaged: a JSON list, not an object"),
+        ('{"format": 1, "notebooks": []}', "incomplete: it lacks record.mode"),
+        ("", "damaged: bad JSON"),
+    ],
+)
+@pytest.mark.parametrize("action", ["--docs-only", "--check"])
+def test_a_damaged_record_gives_one_message_naming_the_file(tmp_path, monkeypatch, capsys, content, words, action):
+    root = docs_copy(tmp_path)
+    (root / "docs" / "full_run.json").write_text(content)
+    before = doc_bytes(root)
+    monkeypatch.chdir(root)
+    assert cli.main(["record", action]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and f"the record {root / 'docs' / 'full_run.json'} is {words}" in err, err
+    assert doc_bytes(root) == before
+
+
+def test_a_record_with_a_wrong_shape_inside_is_listed_not_a_crash():
+    broken = fake_record(notebooks={"01_fast": []}, commands={"distill": "python"}, shipped_teacher=7)
+    missing = recorded_docs.check_record(broken)
+    assert "notebooks.01_fast (not a JSON object)" in missing
+    assert "commands.distill (not a JSON object)" in missing and "shipped_teacher (not a JSON object)" in missing
+
+
+def test_a_full_disk_leaves_every_document_whole_and_no_temporary_file(tmp_path, monkeypatch, capsys):
+    """A write that fails halfway (ENOSPC) must not truncate README.md, as a plain write_text did."""
+    import errno
+
+    from kdviz import _files
+
+    root = docs_copy(tmp_path, ["plan", "run"])
+    record.write_record(fake_record(), root / "docs" / "full_run.json")
+    before = doc_bytes(root)
+
+    def half_then_full(out, data):
+        out.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_files, "_write_all", half_then_full)
+    monkeypatch.chdir(root)
+    assert cli.main(["record", "--docs-only"]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert doc_bytes(root) == before
+    leftovers = [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+    with pytest.raises(OSError, match="No space"):
+        record.write_record(fake_record(mode="quick"), root / "docs" / "full_run.json")
+    assert json.loads((root / "docs" / "full_run.json").read_text())["mode"] == "full"
+
+
+def test_write_atomically_keeps_the_files_permissions(tmp_path):
+    from kdviz._files import write_atomically
+
+    path = tmp_path / "notes.md"
+    path.write_text("old")
+    path.chmod(0o640)
+    write_atomically(path, "new")
+    assert path.read_text() == "new" and (path.stat().st_mode & 0o777) == 0o640
+    write_atomically(tmp_path / "fresh.md", b"bytes")
+    assert (tmp_path / "fresh.md").read_bytes() == b"bytes" and [p.name for p in tmp_path.iterdir()].count("fresh.md")
+
+
+def fake_run(monkeypatch, recorded):
+    """`record` with the run itself replaced: ``recorded`` is what record_run returns; MNIST is not looked for."""
+    from kdviz.mnist import data
+
+    monkeypatch.setattr(record, "record_run", lambda *args, **kwargs: recorded)
+    monkeypatch.setattr(data, "ensure_file", lambda name, folder: None)
+
+
+def test_record_out_refuses_an_existing_file(tmp_path, monkeypatch, capsys):
+    root = docs_copy(tmp_path)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("KDVIZ_QUICK", "1")
+    fake_run(monkeypatch, fake_record(mode="quick"))
+    existing = tmp_path / "mine.json"
+    existing.write_text("keep me")
+    assert cli.main(["record", "--out", str(existing)]) == 2
+    assert f"--out {existing} exists (nothing is overwritten)" in capsys.readouterr().err
+    assert existing.read_text() == "keep me"
+
+
+def test_a_quick_record_is_written_but_never_rewrites_the_documentation(tmp_path, monkeypatch, capsys):
+    root = docs_copy(tmp_path)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("KDVIZ_QUICK", "1")
+    fake_run(monkeypatch, fake_record(mode="quick"))
+    before = doc_bytes(root)
+    for extra in ([], ["--rewrite-docs"]):
+        out = tmp_path / f"quick{len(extra)}.json"
+        assert cli.main(["record", "--out", str(out), *extra]) == 0
+        assert json.loads(out.read_text())["mode"] == "quick"
+        assert "the documentation is left alone: a quick-mode record" in capsys.readouterr().out
+        assert doc_bytes(root) == before
+    assert cli.main(["record", "--docs-only", "--out", str(out)]) == 2
+    assert "quick-mode record" in capsys.readouterr().err and doc_bytes(root) == before
+
+
+def test_a_run_that_was_not_quiet_writes_the_record_but_not_the_documentation_unless_told(
+    tmp_path, monkeypatch, capsys
+):
+    import kdviz.runmode
+
+    root = docs_copy(tmp_path)
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(kdviz.runmode, "quick_mode", lambda: False)
+    busy = fake_record(other_load_max=1.7, load_average_max=3.6, load_samples=12, load_sample_seconds=5.0)
+    fake_run(monkeypatch, busy)
+    before = doc_bytes(root)
+    assert cli.main(["record"]) == 0
+    out = capsys.readouterr().out
+    assert "the documentation is left alone: the run was NOT quiet (other work's load reached 1.7" in out
+    assert json.loads((root / "docs" / "full_run.json").read_text()) == busy and doc_bytes(root) == before
+    assert cli.main(["record", "--docs-only"]) == 2
+    assert "--rewrite-docs" in capsys.readouterr().err and doc_bytes(root) == before
+    assert cli.main(["record", "--docs-only", "--rewrite-docs"]) == 0
+    assert recorded_docs.stale_blocks(busy, root) == []
+    assert "NOT quiet" in (root / "README.md").read_text()  # and the blocks say so
+
+
+def test_a_quiet_run_rewrites_the_documentation_only_from_the_records_own_file(tmp_path, monkeypatch, capsys):
+    import kdviz.runmode
+
+    root = docs_copy(tmp_path)
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(kdviz.runmode, "quick_mode", lambda: False)
+    quiet = fake_record(other_load_max=0.2, load_average_max=2.2, load_samples=12, load_sample_seconds=5.0)
+    fake_run(monkeypatch, quiet)
+    before = doc_bytes(root)
+    assert cli.main(["record", "--out", str(tmp_path / "elsewhere.json")]) == 0
+    assert "quotes docs/full_run.json" in capsys.readouterr().out and doc_bytes(root) == before
+    assert cli.main(["record"]) == 0
+    assert "rewrote the recorded blocks" in capsys.readouterr().out
+    assert recorded_docs.stale_blocks(quiet, root) == []
+    assert "quiet (other work's load at most 0.20 through the run, sampled every 5 s)" in " ".join(
+        (root / "README.md").read_text().split()
+    )
+
+
+def test_quiet_means_a_full_run_whose_other_load_stayed_under_quiet_load():
+    limit = recorded_docs.QUIET_LOAD
+    assert recorded_docs.is_quiet(fake_record(other_load_max=limit - 0.01, load_sample_seconds=5))
+    assert not recorded_docs.is_quiet(fake_record(other_load_max=limit, load_sample_seconds=5))
+    assert not recorded_docs.is_quiet(fake_record(mode="quick"))
+    assert recorded_docs.is_quiet(fake_record(load_average_at_start=0.1))  # older records: the load at the start
+    assert not recorded_docs.is_quiet(fake_record(load_average_at_start=None))
+
+
+def test_the_load_sampler_subtracts_the_runs_own_smoothed_cpu_from_the_load_average():
+    from kdviz.course.machine_load import LOAD_WINDOW_SECONDS, LoadSampler
+
+    ticks = iter(range(0, 1000, 5))
+    # the run keeps 2 cores busy from the start; another process keeps 1 core busy from 60 s on
+    state = {"t": 0.0, "own": 0.0, "load": 0.0}
+
+    def clock():
+        state["t"] = float(next(ticks))
+        return state["t"]
+
+    def cpu():
+        return 2.0 * state["t"]
+
+    def load():
+        return state["load"]
+
+    sampler = LoadSampler(interval=5, load=load, cpu=cpu, clock=clock)
+    keep = math.exp(-5 / LOAD_WINDOW_SECONDS)
+    for step in range(60):
+        other = 1.0 if step >= 12 else 0.0
+        state["load"] = keep * state["load"] + (1 - keep) * (2.0 + other) if step else 0.0
+        sampler.sample()
+    assert max(sampler.others[:12]) < 1e-9  # the run's own load is not counted as other work
+    expected = [1 - keep ** (step - 11) for step in range(12, 60)]  # the other core, as the load average sees it
+    assert sampler.others[12:] == pytest.approx(expected, abs=1e-9)
+    summary = sampler.summary()
+    assert summary["other_load_max"] == round(expected[-1], 2) and summary["load_samples"] == 60
+
+
+def test_the_load_sampler_samples_a_real_run_from_start_to_end():
+    from kdviz.course.machine_load import LoadSampler
+
+    with LoadSampler(interval=0.05) as sampler:
+        time.sleep(0.5)  # about ten intervals
+    summary = sampler.summary()
+    if summary["load_average_at_start"] is None:
+        pytest.skip("this system has no load average")
+    assert summary["load_samples"] >= 3 and summary["other_load_max"] >= 0
+
+
 # ---- running notebooks (a kernel, no training) --------------------------------------------------------
 
 
@@ -306,8 +529,11 @@ def test_record_run_times_sections_and_quotes_only_tagged_stdout(tmp_path):
         ],
     )
     commands = {"distill": [sys.executable, "-c", "import json; print(json.dumps({'teacher_errors': 1}))"]}
-    rec = record.record_run(folder, commands, quick=True, keep=tmp_path, progress=lambda line: None)
+    rec = record.record_run(folder, commands, quick=True, keep=tmp_path, progress=lambda line: None, sample_seconds=0.2)
     notebook = rec["notebooks"]["01_fake"]
+    if rec["load_average_at_start"] is not None:  # sampled from start to end, not once
+        assert rec["load_samples"] >= 3 and rec["load_sample_seconds"] == 0.2
+        assert 0 <= rec["other_load_max"] <= rec["load_average_max"]
     assert notebook["title"] == "01 Fake" and rec["mode"] == "quick"
     assert [s["title"] for s in notebook["sections"]] == ["Set-up", "1. Wait", "2. Cache"]
     wait = notebook["sections"][1]

@@ -13,6 +13,7 @@ import re
 import textwrap
 from pathlib import Path
 
+from .._files import write_atomically
 from .record import TAG
 
 DOC_FILES = ("README.md", "docs/instructor_notes.md", "notebooks/00_start_here.ipynb")
@@ -32,34 +33,94 @@ REQUIRED = {
 }  # fmt: skip
 
 
+def _lacking(entry, keys, where):
+    """[where.key for each key ``entry`` lacks]; [where (not an object)] when it is not a dict at all."""
+    if not isinstance(entry, dict):
+        return [f"{where} (not a JSON object)"]
+    return [f"{where}.{key}" for key in keys if key not in entry]
+
+
 def check_record(record):
     """The list of what the blocks need and the record lacks (empty when it has everything)."""
-    missing = [f"record.{key}" for key in REQUIRED["record"] if key not in record]
-    for stem, notebook in record.get("notebooks", {}).items():
-        missing += [f"notebooks.{stem}.{key}" for key in REQUIRED["notebook"] if key not in notebook]
+    missing = _lacking(record, REQUIRED["record"], "record")
+    if not isinstance(record, dict):
+        return missing
+    notebooks = record.get("notebooks", {})
+    if not isinstance(notebooks, dict):
+        return [*missing, "record.notebooks (not a JSON object)"]
+    for stem, notebook in notebooks.items():
+        lacks = _lacking(notebook, REQUIRED["notebook"], f"notebooks.{stem}")
+        missing += lacks
+        if lacks:
+            continue
         for part in ("section", "cell"):
-            for k, entry in enumerate(notebook.get(part + "s", [])):
-                missing += [f"notebooks.{stem}.{part}s[{k}].{key}" for key in REQUIRED[part] if key not in entry]
+            entries = notebook[part + "s"]
+            if not isinstance(entries, list):
+                missing.append(f"notebooks.{stem}.{part}s (not a JSON list)")
+                continue
+            for k, entry in enumerate(entries):
+                missing += _lacking(entry, REQUIRED[part], f"notebooks.{stem}.{part}s[{k}]")
+        cells = (
+            [cell for cell in notebook["cells"] if isinstance(cell, dict)]
+            if isinstance(notebook["cells"], list)
+            else []
+        )
         missing += [
             f"notebooks.{stem}: text of cell {cell.get('id')} (tagged {TAG!r} but it printed nothing)"
-            for cell in notebook.get("cells", [])
+            for cell in cells
             if cell.get("text") == ""
         ]
         missing += [
             f"notebooks.{stem}: source_sha256 of quoted cell {cell.get('id')}"
-            for cell in notebook.get("cells", [])
+            for cell in cells
             if "text" in cell and "source_sha256" not in cell
         ]
-    if not record.get("notebooks"):
+    if not notebooks:
         missing.append("record.notebooks (none recorded)")
-    distill = record.get("commands", {}).get("distill")
+    commands = record.get("commands", {})
+    distill = commands.get("distill") if isinstance(commands, dict) else None
     if distill is None:
         missing.append("commands.distill")
     else:
-        missing += [f"commands.distill.output.{k}" for k in REQUIRED["distill"] if k not in distill.get("output", {})]
-    teacher = record.get("shipped_teacher", {})
-    missing += [f"shipped_teacher.{k}" for k in REQUIRED["shipped_teacher"] if k not in teacher]
+        missing += _lacking(distill, ("command", "seconds", "output"), "commands.distill")
+        if isinstance(distill, dict) and "output" in distill:
+            missing += _lacking(distill["output"], REQUIRED["distill"], "commands.distill.output")
+    missing += _lacking(record.get("shipped_teacher", {}), REQUIRED["shipped_teacher"], "shipped_teacher")
     return missing
+
+
+def other_load(record):
+    """The largest load other work put on the machine during the run (older records: the load at the start)."""
+    return record.get("other_load_max", record["load_average_at_start"])
+
+
+def is_quiet(record):
+    """A full-size run during which other work's load stayed under QUIET_LOAD: its times may be quoted."""
+    load = other_load(record)
+    return record["mode"] == "full" and load is not None and load < QUIET_LOAD
+
+
+def read_record(path):
+    """The record at ``path``, checked to hold what the documentation needs; one ValueError naming the file
+    for a missing, unreadable or damaged one."""
+    path, again = Path(path), "make it again with `python -m kdviz record`"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"no record at {path}: make one with `python -m kdviz record`") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"the record {path} cannot be read ({err})") from None
+    try:
+        recorded = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"the record {path} is damaged: bad JSON at line {err.lineno} ({err.msg}); {again}") from None
+    if not isinstance(recorded, dict):
+        raise ValueError(f"the record {path} is damaged: a JSON {type(recorded).__name__}, not an object; {again}")
+    missing = check_record(recorded)
+    if missing:
+        shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+        raise ValueError(f"the record {path} is incomplete: it lacks {shown}; {again}")
+    return recorded
 
 
 # ---- formatting ------------------------------------------------------------------------------------------
@@ -75,12 +136,17 @@ def paragraph(text):
 
 
 def load_phrase(record):
-    load = record["load_average_at_start"]
+    load = other_load(record)
     if load is None:
         return "machine load not measured"
+    if "other_load_max" not in record:  # a record from before the load was sampled through the run
+        if load < QUIET_LOAD:
+            return f"quiet (load average {load:.2f} at the start)"
+        return f"NOT quiet (load average {load:.1f} at the start: the times are inflated)"
+    sampled = f"sampled every {record['load_sample_seconds']:g} s"
     if load < QUIET_LOAD:
-        return f"quiet (load average {load:.2f} at the start)"
-    return f"NOT quiet (load average {load:.1f} at the start: the times are inflated)"
+        return f"quiet (other work's load at most {load:.2f} through the run, {sampled})"
+    return f"NOT quiet (other work's load reached {load:.1f} during the run, {sampled}: the times are inflated)"
 
 
 def short_name(stem, notebook):
@@ -182,10 +248,12 @@ def render_results(record):
 RENDERERS = {"run": render_run, "plan": render_plan, "outputs": render_outputs, "results": render_results}
 
 
-def render(name, record):
+def render(name, record, where=None):
     """The text of block ``name`` (a blank line before and after, so Markdown sees its own paragraphs)."""
     if name not in RENDERERS:
-        raise ValueError(f"unknown recorded block {name!r}; the blocks are {sorted(RENDERERS)}")
+        raise ValueError(
+            f"{where + ': ' if where else ''}unknown recorded block {name!r}; the blocks are {sorted(RENDERERS)}"
+        )
     missing = check_record(record)
     if missing:
         raise ValueError(f"the record lacks {', '.join(missing)}: run `python -m kdviz record` again")
@@ -195,37 +263,59 @@ def render(name, record):
 # ---- the files that hold blocks --------------------------------------------------------------------------
 
 
+START, END = "<!-- record:start {} -->", "<!-- record:end {} -->"
+MARKER = re.compile(r"<!-- record:(?P<kind>start|end) (?P<name>[\w-]+) -->")
+
+
 def blocks(text, where="text"):
-    """[(name, body)] of every block in ``text``; a marker without its partner is an error."""
+    """[(name, body)] of every block in ``text``; a marker without its partner is a ValueError naming ``where``
+    and the block."""
+    open_name = None
+    for marker in MARKER.finditer(text):
+        kind, name = marker["kind"], marker["name"]
+        if kind == "start" and open_name is not None:
+            raise ValueError(f"{where}: block {open_name!r} has no end marker (<!-- record:end {open_name} -->)")
+        if kind == "end" and open_name != name:
+            raise ValueError(f"{where}: block {name!r} has an end marker but no start marker before it")
+        open_name = name if kind == "start" else None
+    if open_name is not None:
+        raise ValueError(f"{where}: block {open_name!r} has no end marker (<!-- record:end {open_name} -->)")
     found = [(match["name"], match["body"]) for match in BLOCK.finditer(text)]
-    for marker in ("<!-- record:start", "<!-- record:end"):
-        if text.count(marker) != len(found):
-            raise ValueError(f"{where}: {text.count(marker)} '{marker} NAME -->' markers but {len(found)} whole blocks")
+    if len(found) != len(MARKER.findall(text)) // 2:
+        raise ValueError(f"{where}: a marker is not on a line of its own")
     return found
 
 
-def refilled(text, record):
-    """``text`` with every block rendered again from ``record``."""
+def refilled(text, record, where="text"):
+    """``text`` with every block rendered again from ``record`` (its markers checked first)."""
+    blocks(text, where)
     return BLOCK.sub(
-        lambda m: f"<!-- record:start {m['name']} -->\n{render(m['name'], record)}<!-- record:end {m['name']} -->",
+        lambda m: (
+            f"<!-- record:start {m['name']} -->\n{render(m['name'], record, where)}<!-- record:end {m['name']} -->"
+        ),
         text,
     )
 
 
 def _texts(path):
-    """The texts of a file that may hold blocks: the whole of a Markdown file, each markdown cell of a notebook."""
+    """(where, text) of each part of a file that may hold blocks: the whole of a Markdown file, each markdown
+    cell of a notebook."""
     if path.suffix != ".ipynb":
-        return [path.read_text(encoding="utf-8")]
+        return [(str(path), path.read_text(encoding="utf-8"))]
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown"]
+    return [
+        (f"{path} (cell {k})", "".join(cell["source"]))
+        for k, cell in enumerate(cells)
+        if cell["cell_type"] == "markdown"
+    ]
 
 
 def block_names(root):
     """{name: [files holding it]} over DOC_FILES under ``root``."""
     names = {}
     for doc in DOC_FILES:
-        for text in _texts(Path(root, doc)):
-            for name, _ in blocks(text, doc):
+        for where, text in _texts(Path(root, doc)):
+            for name, _ in blocks(text, where):
                 names.setdefault(name, []).append(doc)
     return names
 
@@ -234,26 +324,29 @@ def stale_blocks(record, root):
     """['FILE: NAME', ...] for every block under ``root`` that differs from what ``record`` renders."""
     stale = []
     for doc in DOC_FILES:
-        for text in _texts(Path(root, doc)):
-            stale += [f"{doc}: {name}" for name, body in blocks(text, doc) if body != render(name, record)]
+        for where, text in _texts(Path(root, doc)):
+            stale += [f"{doc}: {name}" for name, body in blocks(text, where) if body != render(name, record)]
     return stale
 
 
 def write_docs(record, root):
-    """Render every block under ``root`` again; the files changed."""
-    changed = []
+    """Render every block under ``root`` again; the files changed. Every file is rendered (and every marker
+    checked) before any is written, and each is written atomically."""
+    rewritten = {}
     for doc in DOC_FILES:
         path = Path(root, doc)
         original = path.read_text(encoding="utf-8")
         if path.suffix == ".ipynb":
             nb = json.loads(original)
-            for cell in nb["cells"]:
+            for k, cell in enumerate(nb["cells"]):
                 if cell["cell_type"] == "markdown":
-                    cell["source"] = refilled("".join(cell["source"]), record).splitlines(keepends=True)
+                    text = refilled("".join(cell["source"]), record, f"{path} (cell {k})")
+                    cell["source"] = text.splitlines(keepends=True)
             text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
         else:
-            text = refilled(original, record)
+            text = refilled(original, record, str(path))
         if text != original:
-            path.write_text(text, encoding="utf-8")
-            changed.append(doc)
-    return changed
+            rewritten[doc] = text
+    for doc, text in rewritten.items():
+        write_atomically(Path(root, doc), text)
+    return list(rewritten)

@@ -116,10 +116,12 @@ class DistillationLab(StaticPNG, widgets.VBox):
         figure = plot_training_curves(history, labels, title=f"epoch {epoch + 1}")
         self.live.value = figure_png(figure)
 
-    HEADINGS = ("run", "T", "alpha", "hidden", "seeds", "test errors: mean +- sd", "range", "seconds")
+    HEADINGS = ("run", "T", "alpha", "hidden", "seeds", "test errors: mean +- sd", "range", "time")
 
     def table_rows(self):
         """The results table as rows of strings, one per press (the HTML table and ``results_text`` show them)."""
+        from ..mnist.timing import format_seconds
+
         rows = []
         for k, row in enumerate(self.rows):
             s = spread(row["errors"])
@@ -132,7 +134,7 @@ class DistillationLab(StaticPNG, widgets.VBox):
                     str(s.n),
                     f"{s.mean:.1f} +- {s.sd:.1f}" if s.n > 1 else f"{s.mean:.0f}",
                     f"{s.low}-{s.high}",
-                    f"{row['seconds']:.1f}",
+                    format_seconds(row["seconds"]),
                 )
             )
         return rows
