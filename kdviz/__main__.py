@@ -9,6 +9,7 @@ import shlex
 import sys
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ DESCRIPTION = """The Dark Knowledge notebooks' experiments from the command line
   teacher  train a preset's teacher and export it as float16 weights plus a JSON record
   distill  the paper's comparison: teacher, student alone, distilled student
   sweep    a T x alpha grid of students, trained together in one stacked pass
-  consistency  fixed soft targets against consistent teaching, chosen on a validation split
+  consistency  fixed soft targets, consistent teaching and function matching, chosen on a validation split
   site     the course as a static website (executed notebooks, Jupyter Book; needs the site extra)
   record   run the lessons at full size and rewrite the docs' recorded blocks from that run
   record-lab  train lesson 04's lab over a grid of T, alpha and student size, for the course site
@@ -104,6 +105,18 @@ def hidden_units(text):
 def temperature(text):
     maximum = _checks.MAX_TEMPERATURE["float32"]
     return _checked(_checks.number, text, float, "a temperature", 0, maximum, True, False)
+
+
+def images(text):
+    return _checked(_checks.count, text, int, "the value", 1, 60000)
+
+
+def held_out(text):
+    return _checked(_checks.count, text, int, "the value", 0)
+
+
+def mixup_concentration(text):
+    return _checked(_checks.number, text, float, "the value", 0, float("inf"), True)
 
 
 def pixels(text):
@@ -315,49 +328,87 @@ def _sweep(args):
         print("one seed per cell: differences between cells may be noise (use --seeds 3 to measure the spread)")
 
 
+ARM_FLAGS = {"fixed": "fixed targets", "consistent": "consistent teaching", "matching": "function matching"}
+
+
 def _consistency(args):
     import torch
 
     from .course.record import write_record
-    from .dark_knowledge import CONSISTENT, FIXED, choice_sentence, compare_teaching, errors_table
+    from .dark_knowledge import choice_sentence, compare_teaching, errors_table
     from .mnist.data import load_mnist
     from .mnist.workspace import get_preset, prepare
     from .noise import spread
 
     preset = get_preset(args.preset, args.T, args.alpha, args.hidden, args.seed, args.epochs, args.transfer_jitter)
+    args.arms = args.arms or ["fixed", "consistent"]
+    n_images = args.images or preset.n_transfer
     save = Path(args.save) if args.save else None
     if args.transfer_jitter == 0:
         raise ValueError(
-            f"--transfer-jitter 0 is fixed soft targets, which this command always trains: give 1-{_checks.MAX_SHIFT}"
+            f"--transfer-jitter 0 is fixed soft targets (the arm fixed): give 1-{_checks.MAX_SHIFT} for consistent "
+            "teaching and function matching"
         )
-    if args.validation >= preset.n_transfer:
-        raise ValueError(f"--validation {args.validation} leaves no training images of the {preset.n_transfer}")
+    repeated = sorted({arm for arm in args.arms if args.arms.count(arm) > 1})
+    if repeated:
+        raise ValueError(f"--arms names {', '.join(repeated)} more than once")
+    if args.validation >= n_images:
+        raise ValueError(f"--validation {args.validation} leaves no training images of the {n_images}")
+    if args.validation == 0 and len(args.arms) != 1:
+        raise ValueError(
+            "--validation 0 trains on every image and leaves nothing to choose on: give one arm, the recipe chosen "
+            "before on validation images (e.g. --arms matching)"
+        )
+    if args.transfer_mixup is not None and "matching" not in args.arms:
+        raise ValueError("--transfer-mixup is for the matching arm: add matching to --arms")
+    if "matching" in args.arms and preset.alpha != 1:
+        raise ValueError(
+            f"--arms matching trains the soft term alone (a mixed image has no one label): give --alpha 1, not "
+            f"{preset.alpha:g}"
+        )
+    preset = replace(preset, n_transfer=n_images)
+    run = {"preset": args.preset, "command": args.command_line, "date": time.strftime("%Y-%m-%d")}
+    run.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
     start = time.perf_counter()
     workspace = prepare(load_mnist(args.data_dir), preset, args.device, progress=not args.json)
 
-    def write(result):
-        result["seconds_total"] = round(time.perf_counter() - start, 1)
+    def write(result, complete=False):
+        result.update(run, complete=complete, seconds_total=round(time.perf_counter() - start, 1))
         if save is not None:
             write_record(result, save)  # indented JSON through a temporary file: never half-written
 
-    result = compare_teaching(
-        workspace, preset, args.seeds, args.validation, args.transfer_jitter, not args.json, write
-    )
-    result.update(preset=args.preset, complete=True, command=args.command_line)
-    result.update(date=time.strftime("%Y-%m-%d"), torch=torch.__version__, torch_threads=torch.get_num_threads())
-    write(result)
+    try:
+        result = compare_teaching(
+            workspace,
+            preset,
+            args.seeds,
+            args.validation,
+            args.transfer_jitter,
+            progress=not args.json,
+            on_epoch=write,
+            arms=[ARM_FLAGS[arm] for arm in args.arms],
+            transfer_mixup=args.transfer_mixup,
+        )
+    except KeyboardInterrupt:
+        kept = f": every epoch finished so far is in {save} (complete: false)" if save and save.exists() else ""
+        raise KeyboardInterrupt(kept.removeprefix(": ")) from None
+    write(result, complete=True)
     if args.json:
         print(json.dumps(result))
         return
+    split = (
+        f"{result['n_train']:,} training and {result['n_validation']:,} validation images"
+        if result["n_validation"]
+        else f"all {result['n_train']:,} training images, no validation split"
+    )
     print(
         f"\n{args.preset} preset on {result['device']}: 784-{result['student_hidden']}x2-10 students, "
-        f"T={result['T']:g}, alpha={result['alpha']:g}, {result['epochs']} epochs, seeds {result['seeds']}; "
-        f"{result['n_train']} training and {result['n_validation']} validation images"
+        f"T={result['T']:g}, alpha={result['alpha']:g}, {result['epochs']} epochs, seeds {result['seeds']}; {split}"
     )
-    print(f"{'':<22}{'validation errors':>20}{'seconds':>10}")
-    for arm in (FIXED, CONSISTENT):
-        s = spread(result["arms"][arm]["val_errors"][-1])
-        print(f"{arm:<22}{s.text():>20}{result['arms'][arm]['seconds']:>10.0f}")
+    key, label = ("val_errors", "validation errors") if result["n_validation"] else ("test_errors", "test errors")
+    print(f"{'':<22}{label:>20}{'seconds':>10}")
+    for arm, curves in result["arms"].items():
+        print(f"{arm:<22}{spread(curves[key][-1]).text():>20}{curves['seconds']:>10.0f}")
     print(result["verdict"])
     print(choice_sentence(result))
     print("\nerrors against epochs (mean over seeds, seed range):\n" + errors_table(result))
@@ -600,17 +651,42 @@ def build_parser():
 
     consistency = commands.add_parser(
         "consistency",
-        help="fixed soft targets against consistent teaching, on a validation split",
+        help="fixed soft targets, consistent teaching and function matching, on a validation split",
         formatter_class=shown,
-        description="Trains --seeds students with fixed soft targets and as many with consistent teaching (the "
-        "teacher labels each jittered view), on the training images minus a validation split; the validation "
-        "errors choose, and the chosen recipe's test errors are printed.",
+        description="Trains --seeds students for each of --arms: fixed soft targets, consistent teaching (the "
+        "teacher labels each jittered view) and function matching (jittered views mixed, the teacher labelling "
+        "each mixed view), on the training images minus a validation split; the validation errors choose, and the "
+        "chosen recipe's test errors are printed. --validation 0 trains one arm, chosen before, on every image. "
+        "With --save, the errors so far are saved after every epoch, so a stopped run keeps its curve.",
     )
     students(consistency)
     consistency.add_argument("--T", type=temperature, help="temperature of the soft targets (default: the preset's)")
     consistency.add_argument("--alpha", type=weight, help="weight of the soft term, in [0, 1] (default: the preset's)")
     consistency.add_argument(
-        "--validation", type=count, default=10000, help="training images held out to choose between the two"
+        "--arms",
+        nargs="+",
+        choices=list(ARM_FLAGS),
+        help="the recipes to train, each with --seeds students, cheapest first: fixed soft targets, consistent "
+        "teaching, function matching (a teacher pass every step) (default: fixed consistent)",
+    )
+    consistency.add_argument(
+        "--transfer-mixup",
+        type=mixup_concentration,
+        metavar="A",
+        help="function matching: mix each jittered view with another, weights lambda ~ Beta(A, A) (default: 1, "
+        "lambda uniform in [0, 1], as in Beyer et al. 2022)",
+    )
+    consistency.add_argument(
+        "--images",
+        type=images,
+        metavar="N",
+        help="use the first N MNIST training images, the validation split included (default: the preset's)",
+    )
+    consistency.add_argument(
+        "--validation",
+        type=held_out,
+        default=10000,
+        help="training images held out to choose between the arms; 0: one arm, chosen before, trains on them all",
     )
     consistency.add_argument("--save", help="a new JSON file, rewritten after every epoch with the errors so far")
     consistency.set_defaults(run=_consistency, preset="patient")
@@ -746,8 +822,8 @@ def main(argv=None):
     except (ValueError, TypeError, RuntimeError, OSError, ArithmeticError) as err:
         report_error(_one_line(err))
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as stop:
+        print(f"interrupted{f': {stop}' if str(stop) else ''}", file=sys.stderr)
         return 130
     except Exception as err:  # anything else (MemoryError, ...) is still one line, never a traceback
         report_error(f"{type(err).__name__}: {_one_line(err)}")

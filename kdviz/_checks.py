@@ -995,3 +995,59 @@ def consistent_teaching(teacher, transfer_jitter, x):
     if shape != (len(x[:2]), 10):
         raise ValueError(f"the teacher must give 10 logits per image, got shape {shape} for {len(x[:2])}")
     return transfer_jitter
+
+
+def function_matching(transfer_mixup, transfer_jitter, alpha):
+    """``transfer_mixup``, the a of mixup's Beta(a, a) weights: 0 (off) or a finite number > 0, which needs the
+    shifts of consistent teaching (transfer_jitter >= 1) and every alpha 1, since a mixed image has no one label."""
+    mixup = number(transfer_mixup, "transfer_mixup (the a of mixup's Beta(a, a); 0: no mixup)", 0)
+    if not mixup:
+        return 0.0
+    if not transfer_jitter:
+        raise ValueError(
+            "transfer_mixup mixes the shifted views of consistent teaching (function matching): give transfer_jitter "
+            f"1..{MAX_SHIFT} and the teacher as well"
+        )
+    if (np.asarray(alpha) != 1).any():
+        raise ValueError(
+            "transfer_mixup mixes two images into one, which has no one label for the hard term: function matching "
+            f"trains the soft term alone, so every alpha must be 1; got {np.asarray(alpha).tolist()}"
+        )
+    return mixup
+
+
+def subset_of(values, choices, name):
+    """A non-empty selection from ``choices`` without repeats (a list or tuple), returned in the order of
+    ``choices``."""
+    if isinstance(values, str) or not isinstance(values, (list, tuple)):
+        raise TypeError(f"{name} must be a list of names from {', '.join(choices)}, got {values!r}")
+    unknown = [value for value in values if value not in choices]
+    if unknown or not values:
+        shown = f"{', '.join(map(repr, unknown))} unknown" if unknown else "none given"
+        raise ValueError(f"{name} must be one or more of {', '.join(choices)}: {shown}")
+    distinct_names(values, name)
+    return tuple(choice for choice in choices if choice in values)
+
+
+def mixup_arm(transfer_mixup, trained, default, transfer_jitter, alpha):
+    """The a of the function-matching arm's Beta(a, a) (``default`` for None), checked with the preset's alpha
+    before any arm trains; None when that arm is not ``trained`` (then transfer_mixup must be None)."""
+    if not trained:
+        if transfer_mixup is not None:
+            raise ValueError("transfer_mixup is for the function matching arm, which arms leaves out: add that arm")
+        return None
+    name = "transfer_mixup (the a of mixup's Beta(a, a))"
+    mixup = number(default if transfer_mixup is None else transfer_mixup, name, 0, low_open=True)
+    return function_matching(mixup, transfer_jitter, alpha)
+
+
+def validation_split(n_validation, n_images, n_arms):
+    """Validation images to hold out of ``n_images``: 1..n_images - 1, or 0 (train on every image) for one arm,
+    a recipe chosen before, since with nothing held out there is nothing to choose on."""
+    n_validation = count(n_validation, "n_validation (the rest is for training)", 0, n_images - 1)
+    if not n_validation and n_arms != 1:
+        raise ValueError(
+            f"n_validation=0 trains on every image and leaves nothing to choose on, so it takes one arm (the recipe "
+            f"chosen before on validation images), got {n_arms}"
+        )
+    return n_validation

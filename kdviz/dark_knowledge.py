@@ -7,6 +7,7 @@ the best temperature for small and large students, fixed soft targets against co
 
 import time
 import warnings
+from itertools import combinations
 
 import numpy as np
 import torch
@@ -273,43 +274,68 @@ def paper_temperature_finding(hidden, by_T, best, ties, beyond):
     return f"The paper reports no temperature finding for {hidden}-unit students (only for 30, and for 300 or more)."
 
 
-# ---- fixed soft targets against consistent teaching ----
+# ---- fixed soft targets, consistent teaching and function matching ----
 
 
-FIXED, CONSISTENT = "fixed targets", "consistent teaching"
+FIXED, CONSISTENT, MATCHING = "fixed targets", "consistent teaching", "function matching"
+ARMS = (FIXED, CONSISTENT, MATCHING)  # cheapest first: of recipes within noise of each other, the first is chosen
+FUNCTION_MATCHING_MIXUP = 1.0  # the a of mixup's Beta(a, a): lambda uniform in [0, 1], as in Beyer et al.'s configs
 
 
 def compare_teaching(
-    workspace, preset, n_seeds=3, n_validation=10000, transfer_jitter=None, progress=True, on_epoch=None
+    workspace,
+    preset,
+    n_seeds=3,
+    n_validation=10000,
+    transfer_jitter=None,
+    progress=True,
+    on_epoch=None,
+    arms=(FIXED, CONSISTENT),
+    transfer_mixup=None,
 ):
-    """Train ``n_seeds`` students with fixed soft targets, then as many with consistent teaching (shifts of up to
-    ``transfer_jitter`` pixels; default the preset's, else 2), on workspace's training images minus a validation
-    split of ``n_validation``; count validation and test errors after every epoch.
+    """Train ``n_seeds`` students for each of ``arms`` (from ARMS, trained cheapest first): fixed soft targets;
+    consistent teaching (shifts of up to ``transfer_jitter`` pixels; default the preset's, else 2); function
+    matching (those shifted views mixed, lambda ~ Beta(a, a), a = ``transfer_mixup``, default
+    FUNCTION_MATCHING_MIXUP; the teacher labels each mixed view). They train on workspace's training images minus a
+    validation split of ``n_validation``, and their validation and test errors are counted after every epoch.
+    ``n_validation=0`` trains one arm, a recipe chosen before, on all the images: its test errors chose nothing.
 
     ``on_epoch(result)`` is called after each epoch with the result so far. Returns a dict: per arm the
-    validation and test errors (epochs x seeds) and seconds; the validation verdict; the chosen arm (the better
-    beyond the seed spread, else fixed targets, the cheaper); its test errors.
+    validation and test errors (epochs x seeds) and seconds; the validation verdict; the chosen arm (choose_recipe);
+    its test errors.
     """
     _checks.instance_of(workspace, Workspace, "workspace", "kdviz.mnist.prepare(data, preset)")
     _checks.instance_of(preset, Preset, "preset", "get_preset('patient')")
+    arms = _checks.subset_of(arms, ARMS, "arms")
     jitter = (preset.transfer_jitter or 2) if transfer_jitter is None else transfer_jitter
     _checks.shift(jitter, "transfer_jitter (consistent teaching needs 1 or more)", low=1)
+    mixup = _checks.mixup_arm(transfer_mixup, MATCHING in arms, FUNCTION_MATCHING_MIXUP, jitter, preset.alpha)
     seeds = seed_list(preset.student, n_seeds)
-    train_idx, val_idx = workspace.split_validation(n_validation)
-    training, validation = workspace.select(train_idx), workspace.select(val_idx)
+    n_validation = _checks.validation_split(n_validation, len(workspace.x_train), len(arms))
+    if n_validation:
+        train_idx, val_idx = workspace.split_validation(n_validation)
+        training, validation = workspace.select(train_idx), workspace.select(val_idx)
+    else:
+        training, validation = workspace, None
     result = {
         "T": preset.T,
         "alpha": preset.alpha,
         "transfer_jitter": jitter,
+        "transfer_mixup": mixup,
         "student_hidden": preset.student.hidden,
         "epochs": preset.student.epochs,
         "seeds": seeds,
-        "n_train": len(train_idx),
-        "n_validation": len(val_idx),
+        "n_train": len(training.x_train),
+        "n_validation": n_validation,
         "device": str(workspace.device),
         "arms": {},
     }
-    for arm, shift in ((FIXED, 0), (CONSISTENT, jitter)):
+    teaching = {
+        FIXED: {},
+        CONSISTENT: {"transfer_jitter": jitter},
+        MATCHING: {"transfer_jitter": jitter, "transfer_mixup": mixup},
+    }
+    for arm in arms:
         start = time.perf_counter()
 
         def record(epoch, history, arm=arm, start=start):
@@ -322,9 +348,9 @@ def compare_teaching(
                 on_epoch(result)
 
         options = TrainingOptions(
-            transfer_jitter=shift,
+            **teaching[arm],
             test=workspace.test_set,
-            validation=(validation.x_train, validation.y_train),
+            validation=None if validation is None else (validation.x_train, validation.y_train),
             callback=record,
             description=f"{arm}, {n_seeds} seed{'s' if n_seeds > 1 else ''}",
         )
@@ -335,41 +361,64 @@ def compare_teaching(
         result["arms"][arm]["untrusted_students"] = untrusted  # each run's warning, kept for the verdict's caveat
         for w in caught:  # still shown, as they would have been
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    final_val = {arm: result["arms"][arm]["val_errors"][-1] for arm in (FIXED, CONSISTENT)}
-    result["verdict"] = compare(FIXED, final_val[FIXED], CONSISTENT, final_val[CONSISTENT], "validation errors")
-    result["chosen"] = choose_recipe(final_val[FIXED], final_val[CONSISTENT])
+    final_val = {arm: result["arms"][arm]["val_errors"][-1] for arm in arms} if n_validation else {}
+    result["verdict"] = teaching_verdict(final_val, arms[0], len(training.x_train))
+    result["chosen"] = choose_recipe(final_val) if n_validation else arms[0]
     result["chosen_test_errors"] = result["arms"][result["chosen"]]["test_errors"][-1]
     return result
 
 
-def choose_recipe(fixed_val_errors, consistent_val_errors):
-    """The arm with fewer validation errors (mean over seeds) when the gap exceeds both seed ranges; else fixed
-    targets, the cheaper recipe."""
-    if exceeds_noise(fixed_val_errors, consistent_val_errors):
-        return FIXED if spread(fixed_val_errors).mean < spread(consistent_val_errors).mean else CONSISTENT
-    return FIXED
+def choose_recipe(final_val_errors):
+    """Of {arm: validation errors per seed}, in order of cost (cheapest first): the cheapest arm that the arm with
+    the fewest errors (mean over seeds) does not beat beyond the seed spread (kdviz.noise.best_and_ties). Between
+    two arms: the better beyond the noise, else the cheaper."""
+    best, ties, _ = best_and_ties(final_val_errors)
+    return next(arm for arm in final_val_errors if arm == best or arm in ties)
+
+
+def teaching_verdict(final_val, arm, n_train):
+    """The validation verdict: each pair of arms compared by the seed rule; for one arm, what it was trained for
+    (``arm``, on ``n_train`` images, with validation errors or without a validation split)."""
+    if len(final_val) > 1:
+        return " ".join(
+            compare(a, final_val[a], b, final_val[b], "validation errors") for a, b in combinations(final_val, 2)
+        )
+    if final_val:
+        return f"{arm}: {spread(final_val[arm]).text()} validation errors; no other recipe was trained in this run."
+    return (
+        f"{arm} on all {n_train:,} training images, no validation split: the recipe was chosen before, on "
+        "validation images; the test errors below chose nothing."
+    )
 
 
 def choice_sentence(result):
-    """Which recipe the validation errors chose, and its test errors (read for that recipe only)."""
+    """Which recipe the validation errors chose and why, and its test errors (read for that recipe only); for a run
+    of one arm, that arm and its test errors."""
     chosen, test = result["chosen"], spread(result["chosen_test_errors"])
-    final_val = [result["arms"][arm]["val_errors"][-1] for arm in (FIXED, CONSISTENT)]
-    why = (
-        "fewer validation errors, beyond the seed spread"
-        if exceeds_noise(*final_val)
-        else "the cheaper of two recipes within noise of each other on the validation images"
-    )
-    return (
-        f"Chosen: {chosen} ({why}). Its test errors after {result['epochs']} epochs: {test.text()} "
-        f"out of 10,000 test images."
-    )
+    after = f"Its test errors after {result['epochs']} epochs: {test.text()} out of 10,000 test images."
+    if not result.get("n_validation", 1):
+        return (
+            f"Trained: {chosen} on all {result['n_train']:,} training images (no validation split; the recipe was "
+            f"chosen before, on validation images, never on these test errors). {after}"
+        )
+    final_val = {arm: curves["val_errors"][-1] for arm, curves in result["arms"].items()}
+    if len(final_val) == 1:
+        return f"Trained: {chosen} alone (nothing to choose between in this run). {after}"
+    tied = [arm for arm in final_val if arm != chosen and not exceeds_noise(final_val[arm], final_val[chosen])]
+    if not tied:
+        why = "fewer validation errors, beyond the seed spread"
+    elif len(final_val) == 2:
+        why = "the cheaper of two recipes within noise of each other on the validation images"
+    else:
+        why = f"the cheapest of {', '.join([chosen, *tied])}, within noise of each other on the validation images"
+    return f"Chosen: {chosen} ({why}). {after}"
 
 
 def teaching_report(result):
     """Section 5 in lines: the validation verdict, the choice with its test errors, and what makes them doubtful
     when it applies (students whose training warned it is not to be trusted; a quick-mode run)."""
     lines = [result["verdict"], choice_sentence(result)]
-    warned = {arm: len(result["arms"][arm].get("untrusted_students", [])) for arm in (FIXED, CONSISTENT)}
+    warned = {arm: len(curves.get("untrusted_students", [])) for arm, curves in result["arms"].items()}
     if any(warned.values()):
         n = len(result["seeds"])
         counts = " and ".join(f"{warned[arm]} of the {n} {arm} students" for arm in warned if warned[arm])
@@ -387,15 +436,19 @@ def epoch_marks(epochs, n=6):
 
 
 def errors_table(result, marks=None):
-    """A Markdown table of both arms' validation and test errors (mean, seed range) at the epochs ``marks``."""
-    marks = epoch_marks(len(result["arms"][FIXED]["val_errors"])) if marks is None else marks
-    header = ["epoch"] + [f"{arm}: {split}" for arm in (FIXED, CONSISTENT) for split in ("validation", "test")]
+    """A Markdown table of each arm's validation (where there are any) and test errors (mean, seed range) at the
+    epochs ``marks`` (default: epoch_marks of the longest arm); '-' where an arm stopped before that epoch."""
+    arms = result["arms"]
+    splits = [("validation", "val_errors")] * any(curves["val_errors"] for curves in arms.values())
+    splits += [("test", "test_errors")]
+    marks = epoch_marks(max(len(curves["test_errors"]) for curves in arms.values())) if marks is None else marks
+    header = ["epoch"] + [f"{arm}: {split}" for arm in arms for split, _ in splits]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for epoch in marks:
         cells = [
-            spread(result["arms"][arm][key][epoch - 1]).text(seeds=False)
-            for arm in (FIXED, CONSISTENT)
-            for key in ("val_errors", "test_errors")
+            spread(arms[arm][key][epoch - 1]).text(seeds=False) if epoch <= len(arms[arm][key]) else "-"
+            for arm in arms
+            for _, key in splits
         ]
         lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

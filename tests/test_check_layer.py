@@ -33,6 +33,7 @@ from kdviz.mnist.train import (
     History,
     StudentConfig,
     TeacherConfig,
+    TrainingOptions,
     count_errors,
     to_inputs,
     to_labels,
@@ -53,6 +54,10 @@ LABELS = torch.tensor([1, 0])
 
 def tiny_transfer_set():
     return torch.zeros(4, 784), torch.zeros(4, dtype=torch.int64), torch.zeros(4, 10)
+
+
+def function_matching(transfer_mixup):
+    return TrainingOptions(teacher=torch.nn.Linear(784, 10), transfer_jitter=1, transfer_mixup=transfer_mixup)
 
 
 # (entry point with one argument left open, words naming that argument, a value of the right kind out of range)
@@ -79,6 +84,13 @@ ENTRY_POINTS = {
     "transfer_indices fraction": (lambda v: transfer_indices(np.arange(10), fraction=v), "fraction", 0.0),
     "transfer_indices seed": (lambda v: transfer_indices(np.arange(10), fraction=0.5, seed=v), "seed", -1),
     "train_students T": (lambda v: train_students(*tiny_transfer_set(), v, 0.5, progress=False), "T", 0.0),
+    "train_students transfer_mixup": (
+        lambda v: train_students(
+            *tiny_transfer_set()[:2], None, 2.0, 1.0, options=function_matching(v), progress=False
+        ),
+        "transfer_mixup",
+        -1.0,
+    ),
     "Preset T": (lambda v: Preset(TeacherConfig(), StudentConfig(), T=v), "T", 0.0),
     "Preset alpha": (lambda v: Preset(TeacherConfig(), StudentConfig(), alpha=v), "alpha", 2.0),
     "format_seconds": (lambda v: format_seconds(v), "duration", -1.0),

@@ -61,6 +61,57 @@ def test_consistency_saves_both_arms_and_prints_the_choice(data_dir, tmp_path, c
     assert [path.name for path in tmp_path.iterdir()] == ["run.json"]  # no temporary file left behind
 
 
+@tiny_students
+def test_consistency_trains_function_matching_against_consistent_teaching(data_dir, tmp_path, capsys):
+    save = tmp_path / "run.json"
+    args = ["consistency", "--preset", "quick", "--hidden", "20", "--epochs", "1", "--seeds", "2", "--images", "2000"]
+    args += ["--arms", "matching", "consistent", "--transfer-mixup", "0.5", "--validation", "500", "--alpha", "1"]
+    assert main([*args, "--data-dir", data_dir, "--save", str(save)]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(save.read_text())
+    assert list(result["arms"]) == ["consistent teaching", "function matching"] and "fixed targets" not in out
+    assert (result["n_train"], result["n_validation"], result["transfer_mixup"]) == (1500, 500, 0.5)
+    assert result["complete"] and np.shape(result["arms"]["function matching"]["val_errors"]) == (1, 2)
+    assert result["verdict"] in out and f"Chosen: {result['chosen']}" in out
+
+
+@tiny_students
+def test_consistency_trains_one_chosen_arm_on_every_image_and_labels_its_test_errors(data_dir, tmp_path, capsys):
+    args = ["consistency", "--preset", "quick", "--alpha", "1", "--hidden", "20", "--epochs", "1", "--images", "2000"]
+    assert main([*args, "--arms", "matching", "--validation", "0", "--data-dir", data_dir, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["n_train"], result["n_validation"], result["chosen"]) == (2000, 0, "function matching")
+    assert result["arms"]["function matching"]["val_errors"] == [] and len(result["chosen_test_errors"]) == 1
+    assert "chose nothing" in result["verdict"]
+
+
+@tiny_students
+def test_a_stopped_consistency_run_keeps_every_finished_epoch_in_a_whole_file(data_dir, tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the third epoch's errors are being written: the file keeps the first two, whole, marked
+    incomplete; no temporary file is left; the command says where the curve is and exits 130."""
+    from kdviz import _files
+
+    real_replace, calls = _files.os.replace, []
+
+    def replace_then_stop(source, target):
+        calls.append(target)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        real_replace(source, target)
+
+    monkeypatch.setattr(_files.os, "replace", replace_then_stop)
+    save = tmp_path / "run.json"
+    args = ["consistency", "--preset", "quick", "--alpha", "1", "--hidden", "20", "--epochs", "3", "--images", "1000"]
+    assert (
+        main([*args, "--arms", "matching", "--validation", "500", "--data-dir", data_dir, "--save", str(save)]) == 130
+    )
+    assert f"interrupted: every epoch finished so far is in {save}" in capsys.readouterr().err
+    result = json.loads(save.read_text())
+    assert not result["complete"] and len(result["arms"]["function matching"]["val_errors"]) == 2
+    assert result["command"].startswith("python -m kdviz consistency") and result["torch"]
+    assert [path.name for path in tmp_path.iterdir()] == ["run.json"]
+
+
 TINY_TEACHER = TeacherConfig(hidden=100, epochs=4, n_train=500, batch_size=25)  # a few seconds on a CPU
 
 

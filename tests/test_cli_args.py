@@ -40,6 +40,11 @@ BAD = [
     (["fetch", "--dir", " "], "--dir"),
     (["distill", "--transfer-jitter", "14"], "--transfer-jitter"),
     (["sweep", "--transfer-jitter", "1.5"], "--transfer-jitter"),
+    (["consistency", "--transfer-mixup", "0"], "--transfer-mixup"),
+    (["consistency", "--transfer-mixup", "nan"], "--transfer-mixup"),
+    (["consistency", "--arms", "mixup"], "--arms"),
+    (["consistency", "--images", "60001"], "--images"),
+    (["consistency", "--validation", "-1"], "--validation"),
     (["nonsense"], "command"),
 ]
 if not torch.cuda.is_available():
@@ -193,6 +198,11 @@ def test_site_refuses_a_folder_that_holds_files_before_any_notebook_runs(tmp_pat
         (["--save", "/no/such/folder/run.json"], "is in no folder"),
         (["--validation", "10000", "--preset", "quick"], "leaves no training images"),
         (["--transfer-jitter", "0"], "--transfer-jitter 0 is fixed soft targets"),
+        (["--arms", "matching", "--alpha", "0.9"], "--arms matching trains the soft term alone"),
+        (["--transfer-mixup", "1"], "--transfer-mixup is for the matching arm"),
+        (["--validation", "0"], "--validation 0 trains on every image"),
+        (["--arms", "matching", "consistent", "matching"], "--arms names matching more than once"),
+        (["--images", "5000", "--validation", "5000"], "leaves no training images of the 5000"),
     ],
 )
 def test_consistency_refuses_bad_settings_before_loading_data(extra, message, tmp_path, capsys):
@@ -247,3 +257,26 @@ def test_consistency_refuses_a_save_folder_it_cannot_write_before_loading_data(u
     assert done.returncode == 2, done.stderr
     assert f"cannot write into {save.parent}" in done.stderr and "MNIST" not in done.stderr
     assert ".tmp" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_readmes_function_matching_commands_pass_every_check_and_reach_the_data(tmp_path, monkeypatch, capsys):
+    """The three runs the README gives for function matching are commands the CLI takes: each gets past every
+    check to the loading of MNIST (refused here), which comes after them."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("**Function matching (the run is pending).**", 1)[1].split("```bash\n", 1)[1]
+    commands = [line.split() for line in section.split("```", 1)[0].splitlines() if line.startswith("python -m kdviz")]
+    assert [command[command.index("--arms") + 1 :][:2] for command in commands] == [
+        ["consistent", "matching"],
+        ["matching", "--epochs"],
+        ["matching", "--epochs"],
+    ]
+    monkeypatch.chdir(tmp_path)  # the --save files are new files here
+    for command in commands:
+        assert main(command[3:]) == 1
+        assert "data was loaded before the arguments were checked" in capsys.readouterr().err
+
+
+def test_the_arm_flags_name_the_arms_compare_teaching_trains_in_its_order():
+    from kdviz.dark_knowledge import ARMS
+
+    assert tuple(cli.ARM_FLAGS.values()) == ARMS  # the parser names them without importing torch

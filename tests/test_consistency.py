@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 from kdviz import dark_knowledge as consistency
-from kdviz.dark_knowledge import CONSISTENT, FIXED, choice_sentence, choose_recipe, compare_teaching
+from kdviz.dark_knowledge import CONSISTENT, FIXED, MATCHING, choice_sentence, choose_recipe, compare_teaching
 from kdviz.mnist.train import StudentConfig, TeacherConfig, TrainingOptions, train_students
 from kdviz.mnist.workspace import Preset, Workspace
 
@@ -57,10 +58,18 @@ def test_both_arms_train_on_the_split_and_count_every_epoch():
 
 
 def test_the_choice_needs_a_gap_beyond_the_seed_spread():
-    assert choose_recipe([100, 104, 102], [90, 92, 91]) == CONSISTENT
-    assert choose_recipe([90, 92, 91], [100, 104, 102]) == FIXED
-    assert choose_recipe([100, 110, 105], [98, 102, 100]) == FIXED  # gap 5 within the range 10: the cheaper one
-    assert choose_recipe([100], [80]) == FIXED  # one seed measures no spread
+    def choose(fixed, consistent, matching=None):
+        arms = {FIXED: fixed, CONSISTENT: consistent} | ({MATCHING: matching} if matching else {})
+        return choose_recipe(arms)
+
+    assert choose([100, 104, 102], [90, 92, 91]) == CONSISTENT
+    assert choose([90, 92, 91], [100, 104, 102]) == FIXED
+    assert choose([100, 110, 105], [98, 102, 100]) == FIXED  # gap 5 within the range 10: the cheaper one
+    assert choose([100], [80]) == FIXED  # one seed measures no spread
+    assert choose([100, 104, 102], [90, 92, 91], [80, 81, 82]) == MATCHING  # beyond the noise of both
+    assert choose([100, 104, 102], [90, 92, 91], [89, 91, 90]) == CONSISTENT  # the best, but within noise: cheaper
+    assert choose([100, 104, 102], [80, 81, 82], [90, 92, 91]) == CONSISTENT
+    assert choose([90, 92, 91], [91, 93, 92], [89, 91, 90]) == FIXED  # all within noise: the cheapest
 
 
 def test_the_choice_sentence_says_why():
@@ -134,3 +143,85 @@ def test_each_arm_keeps_the_warnings_of_its_untrustworthy_students():
         untrusted = result["arms"][arm]["untrusted_students"]
         assert isinstance(untrusted, list) and all(isinstance(message, str) for message in untrusted)
     json.dumps(result)
+
+
+SOFT = replace(PRESET, alpha=1.0)  # function matching trains the soft term alone
+
+
+def test_function_matching_is_an_arm_trained_as_train_students_trains_it():
+    workspace, calls = toy_workspace(), []
+    arms = (MATCHING, CONSISTENT)  # trained cheapest first, whatever the order given
+    result = compare_teaching(workspace, SOFT, 2, 40, progress=False, on_epoch=calls.append, arms=arms)
+    assert list(result["arms"]) == [CONSISTENT, MATCHING] and len(calls) == 4
+    assert result["transfer_mixup"] == consistency.FUNCTION_MATCHING_MIXUP == 1.0
+    train_idx, val_idx = workspace.split_validation(40)
+    x, y, logits = workspace.x_train[train_idx], workspace.y_train[train_idx], workspace.teacher_logits[train_idx]
+    options = TrainingOptions(
+        teacher=workspace.teacher,
+        transfer_jitter=1,
+        transfer_mixup=1.0,
+        validation=(workspace.x_train[val_idx], workspace.y_train[val_idx]),
+        test=workspace.test_set,
+    )
+    _, history = train_students(x, y, logits, 4.0, 1.0, PRESET.student, [0, 1], options, progress=False)
+    assert result["arms"][MATCHING]["val_errors"] == np.array(history.val_errors).tolist()
+    assert result["arms"][MATCHING]["test_errors"] == np.array(history.test_errors).tolist()
+    assert result["verdict"].startswith("consistent teaching: ") and "; function matching: " in result["verdict"]
+    assert result["chosen"] == choose_recipe({arm: result["arms"][arm]["val_errors"][-1] for arm in result["arms"]})
+    other = compare_teaching(workspace, SOFT, 2, 40, progress=False, arms=[MATCHING], transfer_mixup=0.2)
+    assert other["transfer_mixup"] == 0.2 and other["arms"][MATCHING] != result["arms"][MATCHING]
+
+
+def test_without_a_validation_split_one_arm_trains_on_every_image_and_its_test_errors_choose_nothing():
+    workspace = toy_workspace()
+    result = compare_teaching(workspace, SOFT, n_seeds=2, n_validation=0, progress=False, arms=[MATCHING])
+    assert (result["n_train"], result["n_validation"], result["chosen"]) == (240, 0, MATCHING)
+    assert result["arms"][MATCHING]["val_errors"] == [] and np.shape(result["arms"][MATCHING]["test_errors"]) == (2, 2)
+    options = TrainingOptions(teacher=workspace.teacher, transfer_jitter=1, transfer_mixup=1.0, test=workspace.test_set)
+    _, history = workspace.train_students(4.0, 1.0, PRESET.student, [0, 1], options=options, progress=False)
+    assert result["chosen_test_errors"] == np.array(history.test_errors[-1]).tolist()  # all 240 images
+    sentence = choice_sentence(result)
+    assert sentence.startswith("Trained: function matching on all 240 training images (no validation split;")
+    assert "never on these test errors" in sentence and "no validation split" in result["verdict"]
+    assert consistency.errors_table(result).splitlines()[0] == "| epoch | function matching: test |"
+    json.dumps(result)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"arms": "function matching"}, TypeError, "arms must be a list of names"),
+        ({"arms": [MATCHING, "mixup"]}, ValueError, "'mixup' unknown"),
+        ({"arms": []}, ValueError, "arms must be one or more of"),
+        ({"arms": [FIXED, FIXED]}, ValueError, "more than once"),
+        ({"n_validation": 0}, ValueError, "n_validation=0 .* takes one arm"),
+        ({"n_validation": -1, "arms": [MATCHING]}, ValueError, "n_validation"),
+        ({"transfer_mixup": 1.0}, ValueError, "function matching arm, which arms leaves out"),
+        ({"arms": [MATCHING], "transfer_mixup": 0.0}, ValueError, "transfer_mixup.*> 0"),
+        ({"arms": [MATCHING], "transfer_mixup": True}, TypeError, "transfer_mixup"),
+        ({"arms": [FIXED, MATCHING], "preset": PRESET}, ValueError, "every alpha must be 1; got 0.7"),
+    ],
+)
+def test_bad_arms_and_mixup_are_refused_before_any_arm_trains(monkeypatch, kwargs, error, message):
+    monkeypatch.setattr("kdviz.mnist.workspace.train_students", lambda *a, **k: pytest.fail("training started"))
+    preset = kwargs.pop("preset", SOFT)
+    with pytest.raises(error, match=message):
+        compare_teaching(toy_workspace(), preset, progress=False, **{"n_validation": 40, **kwargs})
+
+
+def test_the_choice_sentence_and_table_read_any_arms():
+    arms = {
+        FIXED: {"val_errors": [[100, 104, 102]], "test_errors": [[110, 111, 112]]},
+        CONSISTENT: {"val_errors": [[90, 92, 91], [88, 90, 89]], "test_errors": [[99, 98, 97], [96, 95, 94]]},
+        MATCHING: {"val_errors": [[89, 91, 90], [87, 88, 89]], "test_errors": [[93, 94, 95], [91, 92, 93]]},
+    }
+    result = {"arms": arms, "chosen": CONSISTENT, "chosen_test_errors": [96, 95, 94], "epochs": 2, "n_validation": 9}
+    assert choice_sentence(result).startswith(
+        "Chosen: consistent teaching (the cheapest of consistent teaching, function matching, within noise of each "
+        "other on the validation images). Its test errors after 2 epochs: 95.0 (range 94-96, 3 seeds)"
+    )
+    lines = consistency.errors_table(result).splitlines()
+    assert lines[0].count("|") == 8 and "function matching: validation" in lines[0]
+    assert lines[-1].startswith("| 2 | - | - | 89.0 (range 88-90) |")  # the fixed arm stopped after epoch 1
+    alone = {**result, "arms": {MATCHING: arms[MATCHING]}, "chosen": MATCHING}
+    assert choice_sentence(alone).startswith("Trained: function matching alone (nothing to choose between")

@@ -77,3 +77,14 @@ def test_the_grid_shows_the_seed_range_the_verdict_uses():
     assert [text.get_text() for text in mnist_plots.plot_error_grid([20.0], [0.5], errors[:, :1, 0]).axes[0].texts] == [
         "150"
     ]
+
+
+def test_the_teaching_curves_show_every_arm_and_a_run_without_validation_images():
+    curve = [[30, 32], [20, 21]]
+    arms = {name: {"val_errors": curve, "test_errors": curve} for name in ("a", "b", "c")}
+    fig = mnist_plots.plot_teaching_curves({"arms": arms, "n_validation": 9, "seeds": [0, 1]})
+    assert [len(ax.lines) for ax in fig.axes] == [3, 3]
+    no_validation = {"arms": {"a": {"val_errors": [], "test_errors": curve}}, "n_validation": 0, "seeds": [0, 1]}
+    left, right = mnist_plots.plot_teaching_curves(no_validation).axes
+    assert not left.lines and left.get_legend() is None and left.get_title().startswith("no validation split")
+    assert len(right.lines) == 1

@@ -93,9 +93,15 @@ def page_text(path):
 
 
 def solution_line(name):
-    """The longest line of a worked solution as a page shows it: a sentence no question or hint repeats."""
-    lines = [normal(line.strip().removeprefix("- ")) for line in EXERCISES[name].solution.splitlines()]
-    return max(lines, key=len)
+    """The longest line of prose in a worked solution (code is left out: the lessons show code like it), as a
+    page shows it: a sentence no question, hint or lesson repeats."""
+    prose, in_code = [], False
+    for line in EXERCISES[name].solution.splitlines():
+        if line.strip().startswith("```"):
+            in_code = not in_code
+        elif not in_code:
+            prose.append(normal(line.strip().removeprefix("- ")))
+    return max(prose, key=len)
 
 
 @pytest.fixture(scope="module")

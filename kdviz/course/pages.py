@@ -6,7 +6,8 @@
 - No machine-specific time: where the record (a quiet, full-size run) quotes a cell and the cell printed the same
   text but for its durations, the page shows the record's durations; every other printed duration becomes
   TIME_LEFT_OUT; progress bars lose their elapsed-time part and time estimates their note on the machine's load.
-- The student edition shows no worked solution: an output holding an exercise's solution is left out.
+- The student edition shows no worked solution and no instructor notes: an output holding an exercise's solution
+  is left out, and so is a section headed "Instructor notes" (up to the next heading of its level or above).
 - An image's alt text says what the figure shows: the first sentence of the docstring of the kdviz figure or
   panel function the cell calls (myst-nb reads it from the cell's ``mystnb.image.alt`` metadata).
 - Given a ``kdviz.course.live.LiveOutputs``, widget panels that carry their frames, quizzes and the lab (where a
@@ -36,6 +37,8 @@ ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~>])/(?:[\w.+-]+/)+[\w.+-]*")  # /two/or/
 SOME_FOLDER = "<folder>"
 TEXT_TYPES = ("text/plain", "text/html", "text/markdown")
 FIGURE_MODULES = ("kdviz.figures", "kdviz.widgets")
+HEADING = re.compile(r"^(#{1,6}) +(.*?)\s*$")
+NOTES_HEADING = "instructor notes"
 
 
 class BuilderFolders:
@@ -169,9 +172,36 @@ def alt_text(cell, section, title, live=False):
     return f"A figure from section {section!r} of {title!r}."
 
 
+def without_instructor_notes(cells):
+    """``cells`` without the sections headed "Instructor notes": from that heading to the next heading of its
+    level or above, across cells; a cell left empty is dropped."""
+    kept, inside = [], None  # inside: the level of the notes' heading while in them
+    for cell in cells:
+        lines = source(cell).splitlines(keepends=True) if cell.cell_type == "markdown" else None
+        if lines is None:
+            if inside is None:
+                kept.append(cell)
+            continue
+        out = []
+        for line in lines:
+            heading = HEADING.match(line)
+            if heading and inside is not None and len(heading[1]) <= inside:
+                inside = None
+            if heading and inside is None and heading[2].lower() == NOTES_HEADING:
+                inside = len(heading[1])
+            if inside is None:
+                out.append(line)
+        if "".join(out).strip():
+            cell.source = "".join(out)
+            kept.append(cell)
+    return kept
+
+
 def lesson_page(notebook, stem, lecturer=False, record=None, folders=None, live=None):
     """A copy of the executed ``notebook`` as the site shows it (see the module's docstring)."""
     page = copy.deepcopy(notebook)
+    if not lecturer:
+        page.cells = without_instructor_notes(page.cells)
     folders = folders or BuilderFolders()
     recorded = recorded_cells(record, stem)
     titles, title = section_titles(page.cells), notebook_title(page.cells)

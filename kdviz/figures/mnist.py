@@ -276,11 +276,14 @@ def plot_lab_results(rows):
 
 def plot_teaching_curves(result):
     """Validation errors (left, where the recipe is chosen) and test errors (right) against epochs for each arm of
-    ``kdviz.dark_knowledge.compare_teaching``: the mean over seeds, the seed range shaded, on a log axis."""
+    ``kdviz.dark_knowledge.compare_teaching``: the mean over seeds, the seed range shaded, on a log axis. A run
+    without a validation split leaves the left panel empty, and says so."""
     fig, axes = new_figure(9, 3.4, ncols=2)
     for ax, key in zip(axes, ("val_errors", "test_errors"), strict=True):
         low, high = np.inf, 0.0
         for k, (arm, curves) in enumerate(result["arms"].items()):
+            if not curves[key]:
+                continue
             errors = np.asarray(curves[key], dtype=float).reshape(len(curves[key]), -1)
             epochs = np.arange(1, len(errors) + 1)
             ax.plot(epochs, errors.mean(1), color=f"C{k}", label=arm)
@@ -296,8 +299,11 @@ def plot_teaching_curves(result):
     n_val, seeds = result["n_validation"], len(result["seeds"])
     titles = ("validation: chooses the recipe", "test: read to report, never to choose")
     labels = (f"validation errors (of {n_val:,})", "test errors (of 10,000)")
+    if not n_val:
+        titles = ("no validation split: the recipe was chosen before", "test: read to report, never to choose")
     for ax, title, label in zip(axes, titles, labels, strict=True):
         ax.set(xlabel="epoch", ylabel=label)
         ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8, title=f"mean of {seeds} seeds, range shaded", title_fontsize=8)
+        if ax.lines:
+            ax.legend(fontsize=8, title=f"mean of {seeds} seeds, range shaded", title_fontsize=8)
     return fig

@@ -415,18 +415,23 @@ def initial_students(hidden, seeds):
 
 @dataclass(frozen=True)
 class TrainingOptions:
-    """What a training run does besides learning the transfer set's fixed soft targets: consistent teaching,
-    what it counts after every epoch, and what it tells the caller.
+    """What a training run does besides learning the transfer set's fixed soft targets: consistent teaching or
+    function matching, what it counts after every epoch, and what it tells the caller.
 
     Consistent teaching (Beyer et al. 2022): ``transfer_jitter=k`` shifts each transfer batch by up to k pixels,
-    and ``teacher`` (in eval mode, no gradient) labels exactly that shifted batch. ``test`` and ``validation``
-    are (images, labels) pairs whose errors are counted after every epoch (History.test_errors, .val_errors);
-    ``track_train_errors`` counts the transfer set's too. ``callback(epoch, history)`` runs after each epoch;
-    ``description`` names the run on its progress bar.
+    and ``teacher`` (in eval mode, no gradient) labels exactly that shifted batch. Function matching (the same
+    paper): ``transfer_mixup=a`` (> 0, with transfer_jitter >= 1) then mixes the shifted images, view i becoming
+    lambda_i v_i + (1 - lambda_i) v_(i-1) with lambda_i ~ Beta(a, a) drawn per image, and the teacher labels that
+    mixed view; a = 1 (lambda uniform in [0, 1]) is the paper's (big_vision's distillation configs: mixup p=1.0).
+    A mixed image has no one label, so function matching trains the soft term alone (every alpha 1). ``test``
+    and ``validation`` are (images, labels) pairs whose errors are counted after every epoch (History.test_errors,
+    .val_errors); ``track_train_errors`` counts the transfer set's too. ``callback(epoch, history)`` runs after
+    each epoch; ``description`` names the run on its progress bar.
     """
 
     teacher: object = None
     transfer_jitter: int = 0
+    transfer_mixup: float = 0.0
     test: tuple | None = None
     validation: tuple | None = None
     track_train_errors: bool = False
@@ -448,7 +453,9 @@ def train_students(x, y, teacher_logits, T, alpha, config=StudentConfig(), seeds
     teacher labels each shifted view and ``teacher_logits`` are not used; each seed draws its own shifts, so a
     student in a stack still equals the same student trained alone. When all (2k+1)^2 views of the transfer set
     fit in VIEW_TABLE_MAX_BYTES, the teacher labels each view once before training (teacher_view_logits) and
-    every step looks its targets up: the same numbers, without a teacher pass a step.
+    every step looks its targets up: the same numbers, without a teacher pass a step. With function matching
+    (``transfer_mixup=a``) the shifted views are mixed (each seed its own Beta(a, a) draws) and the teacher labels
+    every mixed batch as it comes: no table can hold mixed views.
 
     Returns (StackedStudents, History).
     """
@@ -465,6 +472,7 @@ def train_students(x, y, teacher_logits, T, alpha, config=StudentConfig(), seeds
     T, alpha, seeds = _checks.students(T, alpha, seeds, config.seed)
     _checks.stacked_size(len(T), config.hidden, mlp_weights(config.hidden))
     transfer_jitter = _checks.consistent_teaching(teacher, transfer_jitter, x)
+    mixup = _checks.function_matching(options.transfer_mixup, transfer_jitter, alpha)
     if transfer_jitter and teacher_logits is None:  # on the unshifted images: for the checks and the chance loss
         teacher_logits = logits_of(teacher, x)
     y, (x_test, y_test), (x_val, y_val) = _checks.transfer_set(x, y, teacher_logits, T, alpha, options)
@@ -474,15 +482,23 @@ def train_students(x, y, teacher_logits, T, alpha, config=StudentConfig(), seeds
     if teacher is not None:
         teacher.eval()
     view_logits = None
-    if transfer_jitter and (2 * transfer_jitter + 1) ** 2 * len(x) * N_CLASSES * 4 <= VIEW_TABLE_MAX_BYTES:
+    if (
+        transfer_jitter
+        and not mixup
+        and (2 * transfer_jitter + 1) ** 2 * len(x) * N_CLASSES * 4 <= VIEW_TABLE_MAX_BYTES
+    ):
         view_logits = teacher_view_logits(teacher, x, transfer_jitter)
-    chance = _chance_losses(None if (alpha == 0).all() else teacher_logits, y, T, alpha)
+    if mixup:  # uniform guessing scores less on mixed views (flatter targets): its loss on a draw of them
+        chance = _chance_losses(_mixed_view_logits(teacher, x, transfer_jitter, mixup), None, T, alpha)
+    else:
+        chance = _chance_losses(None if (alpha == 0).all() else teacher_logits, y, T, alpha)
     distinct = list(dict.fromkeys(seeds.tolist()))  # each seed's batch order, in order of first appearance
     seed_of_student = torch.as_tensor([distinct.index(s) for s in seeds], device=x.device)
     # one seed: one batch for every student, so the first layer is one wide GEMM; else (students, batch)
     pick = 0 if len(distinct) == 1 else seed_of_student
     generators = [torch.Generator().manual_seed(s) for s in distinct]
     shift_generators = [torch.Generator().manual_seed(s + JITTER_SEED_OFFSET) for s in distinct]
+    mix_generators = [np.random.default_rng(s + MIXUP_SEED_OFFSET) for s in distinct] if mixup else None
     model = initial_students(config.hidden, seeds).to(x.device)
     steps_per_epoch = -(-len(x) // config.batch_size)
     optimizer, schedule = _sgd_with_one_cycle(
@@ -502,12 +518,17 @@ def train_students(x, y, teacher_logits, T, alpha, config=StudentConfig(), seeds
         for start in range(0, len(x), config.batch_size):
             idx = orders[:, start : start + config.batch_size]  # (seeds, batch)
             rows = idx[pick]
-            if transfer_jitter:
+            if mixup:
+                views, targets = _matching_batches(
+                    x, idx, teacher, transfer_jitter, shift_generators, mix_generators, mixup
+                )
+                views, targets = views[pick], targets[pick]
+            elif transfer_jitter:
                 views, targets = _consistent_batches(x, idx, teacher, transfer_jitter, shift_generators, view_logits)
                 views, targets = views[pick], targets[pick]
             else:  # one gather straight from the transfer set
                 views, targets = x[rows], teacher_logits[rows]
-            labels = None if y is None else y[rows]
+            labels = None if y is None or mixup else y[rows]  # a mixed image has no one label (every alpha is 1)
             losses = distillation_loss(model(views), targets, labels, T_t, alpha_t)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
@@ -534,6 +555,7 @@ def train_students(x, y, teacher_logits, T, alpha, config=StudentConfig(), seeds
 
 
 JITTER_SEED_OFFSET = 1_000_003  # a seed's shifts come from their own generator, apart from its batch order
+MIXUP_SEED_OFFSET = 2_000_003  # and its mixing weights from a third, so they change neither order nor shifts
 
 
 @torch.no_grad()
@@ -550,4 +572,39 @@ def _consistent_batches(x, idx, teacher, max_shift, generators, view_logits=None
     views = torch.stack(views)
     if view_logits is not None:
         return views, torch.stack(looked_up)
+    return views, teacher(views.flatten(0, 1)).view(*views.shape[:2], N_CLASSES)
+
+
+def mixup_weights(n, concentration, rng):
+    """n mixing weights lambda ~ Beta(a, a) (a = ``concentration``), float32, drawn from the numpy Generator rng."""
+    return torch.from_numpy(rng.beta(concentration, concentration, n).astype(np.float32))
+
+
+def mix_views(views, weights):
+    """Mixup within a batch (N, 784): view i becomes weights[i] v_i + (1 - weights[i]) v_(i-1), the first view
+    mixing with the last (big_vision's pairing: the batch rolled by one; the batch order is already random)."""
+    w = weights.to(views.device).view(-1, 1)
+    return w * views + (1 - w) * views.roll(1, dims=0)
+
+
+def _mixed_view_logits(teacher, x, max_shift, concentration, n=10000):
+    """The teacher's logits of one draw of mixed views of (up to n of) the transfer images, from generators of its
+    own (seed 0), so the students' draws are left as they are: what the chance loss of function matching is
+    measured on."""
+    sample = x[:n]
+    shifted = jitter(sample, max_shift, torch.Generator().manual_seed(0))
+    return logits_of(teacher, mix_views(shifted, mixup_weights(len(sample), concentration, np.random.default_rng(0))))
+
+
+@torch.no_grad()
+def _matching_batches(x, idx, teacher, max_shift, shift_generators, mix_generators, concentration):
+    """Function matching: each seed's batch shifted as in consistent teaching (the same draws from the same
+    generator), then mixed (mix_views, Beta(a, a) weights from that seed's own numpy Generator), and the teacher's
+    logits of exactly those mixed views."""
+    views = torch.stack(
+        [
+            mix_views(jitter(x[rows], max_shift, shifts), mixup_weights(len(rows), concentration, mixing))
+            for rows, shifts, mixing in zip(idx, shift_generators, mix_generators, strict=True)
+        ]
+    )
     return views, teacher(views.flatten(0, 1)).view(*views.shape[:2], N_CLASSES)
