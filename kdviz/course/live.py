@@ -60,12 +60,12 @@ def control_html(entry):
     return f'<span class="kdviz-control">{name}: <code>{fixed}</code> <i>(fixed on this page)</i></span>'
 
 
-def live_html(controls, frames, start, alt, note="", caption=False):
-    """A live panel: ``controls`` (entries as ``render_frames`` describes them), ``frames`` (paths or {src, caption,
-    error}), the frame shown first, and the image's ``alt`` text."""
+def live_html(controls, frames, start, alt, note="", caption=False, kind="panel"):
+    """A live panel (``kind`` 'panel' or 'lab'): ``controls`` (entries as ``render_frames`` describes them),
+    ``frames`` (paths or {src, caption, error}), the frame shown first, and the image's ``alt`` text."""
     first = frames[start] if isinstance(frames[start], dict) else {"src": frames[start]}
     src = first.get("src") or next((f if isinstance(f, str) else f.get("src")) for f in frames if f)
-    parts = [f'<div class="kdviz-live" data-frames="{_attribute(frames)}">']
+    parts = [f'<div class="kdviz-live kdviz-{kind}" data-frames="{_attribute(frames)}">']
     parts += [f'<p class="kdviz-note">{note}</p>'] if note else []
     parts.append('<div class="kdviz-controls">' + "".join(control_html(entry) for entry in controls) + "</div>")
     parts += [f'<p class="kdviz-caption">{html.escape(first.get("caption", ""))}</p>'] if caption else []
@@ -181,7 +181,7 @@ class LiveOutputs:
         )
         alt = f"The teacher's probabilities for test digit {digit['index']}, a {digit['label']}, at the chosen T."
         self.counts["labs"] += 1
-        return live_html(controls, frames, start_index(controls), alt, note=note, caption=True)
+        return live_html(controls, frames, start_index(controls), alt, note=note, caption=True, kind="lab")
 
 
 def quiz_html(name):

@@ -12,8 +12,11 @@ state saved in the notebook.
 """
 
 import base64
+import functools
 import html
+import inspect
 import io
+import json
 
 import ipywidgets as widgets
 import numpy as np
@@ -70,6 +73,7 @@ class Panel(StaticPNG, widgets.VBox):
 
     def __init__(self, draw, controls, steps=None):
         self.draw, self.controls, self.steps = draw, controls, dict(steps or {})
+        self.recipe = None  # {function, arguments} of the panel function that made it (``remembered``)
         self.message = widgets.HTML()
         self.image = widgets.Image(format="png")
         self.figure, self.error = None, None
@@ -98,13 +102,42 @@ class Panel(StaticPNG, widgets.VBox):
 
     def frames(self):
         """The panel's figure over a grid of its control values (``kdviz.widgets.frames.render_frames``)."""
-        return render_frames(self.draw, self.controls, self.steps)
+        return {**render_frames(self.draw, self.controls, self.steps), "panel": self.recipe}
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = super()._repr_mimebundle_(**kwargs)
         if frames_wanted():
             bundle[FRAMES_MIME] = self.frames()
         return bundle
+
+
+def _plain(value):
+    """``value`` with numpy arrays and numbers as lists and Python numbers, as JSON holds them."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def remembered(make):
+    """Decorate a panel function: the panel it returns keeps ``recipe`` = {function, arguments}, the call that made
+    it (None where an argument is not plain data), so its frames can be redrawn elsewhere (a browser test)."""
+
+    @functools.wraps(make)
+    def made(*args, **kwargs):
+        panel = make(*args, **kwargs)
+        arguments = _plain(dict(inspect.signature(make).bind(*args, **kwargs).arguments))
+        try:
+            json.dumps(arguments, allow_nan=False)
+            panel.recipe = {"function": make.__name__, "arguments": arguments}
+        except (TypeError, ValueError):
+            panel.recipe = None
+        return panel
+
+    return made
 
 
 def parse_logits(text):
@@ -132,6 +165,7 @@ def temperature_slider(value=1.0, low=0.05, high=100.0, description="T"):
     )
 
 
+@remembered
 def temperature_panel(logits=(1.0, 3.0, 2.0), T=1.0):
     """Bar chart of q(T) with a log T slider (0.05 to 100) and an editable logits box."""
     controls = {
@@ -143,6 +177,7 @@ def temperature_panel(logits=(1.0, 3.0, 2.0), T=1.0):
     return Panel(lambda T, logits: plot_probabilities(parse_logits(logits), T), controls, steps={"T": 33})
 
 
+@remembered
 def curves_panel(n=7, seed=0, T_max=5.0, log_T=False):
     """q_i(T) curves for n random logits: sliders for n, seed, T range and a log-axis switch."""
     controls = {
@@ -168,6 +203,7 @@ def curves_panel(n=7, seed=0, T_max=5.0, log_T=False):
     return Panel(draw, controls, steps={"n": 4, "seed": 3, "T_max": 4})
 
 
+@remembered
 def turning_panel(logits, i=None):
     """Pick a class and see q_i(T), the sign of dq_i/dT and its turning temperature T*."""
     logits = logit_list(logits)
@@ -177,6 +213,7 @@ def turning_panel(logits, i=None):
     return Panel(lambda i: plot_turning_point(logits, i), controls)
 
 
+@remembered
 def soft_share_panel(student_logits, teacher_logits, label, T=5.0, alpha=0.5):
     """Sliders for T and alpha: how much of the blended gradient the soft term supplies, with and without T^2."""
     student_logits = logit_list(student_logits, "student_logits")
@@ -196,6 +233,7 @@ def soft_share_panel(student_logits, teacher_logits, label, T=5.0, alpha=0.5):
     return Panel(draw, controls, steps={"T": 17, "alpha": 5})
 
 
+@remembered
 def similarity_panel(teacher_logits, labels, T=20.0, show_diagonal=False):
     """Mean soft targets per true class as a heatmap, with a temperature slider and a switch that shows the
     diagonal (the mean probability of the correct class) or hides it, so the colour scale fits the wrong classes."""
@@ -210,6 +248,7 @@ def similarity_panel(teacher_logits, labels, T=20.0, show_diagonal=False):
     return Panel(draw, controls, steps={"T": 15})
 
 
+@remembered
 def kl_split_panel(teacher_logits, student_logits, targets, T=1.0):
     """The distillation KL split at the target class (kdviz.temperature.kl_decomposition) against T, averaged
     over a batch, with a temperature slider (0.5 to 50)."""
@@ -217,6 +256,7 @@ def kl_split_panel(teacher_logits, student_logits, targets, T=1.0):
     return Panel(lambda T: plot_kl_split(teacher_logits, student_logits, targets, T), controls, steps={"T": 17})
 
 
+@remembered
 def sampling_panel(teacher_logits, T=1.0, top_k=N_SYMBOLS, top_p=1.0):
     """The teacher's strings against the sampling T (0.05 to 5): entropy and valid share, and strings written at T,
     with sliders for T, top-k (1 to the number of symbols: all kept) and top-p (1: no cut)."""
@@ -236,6 +276,7 @@ def sampling_panel(teacher_logits, T=1.0, top_k=N_SYMBOLS, top_p=1.0):
     return Panel(draw, controls, steps={"T": 13, "top_k": 3, "top_p": 3})
 
 
+@remembered
 def two_modes_panel(separation=5.0, left_weight=0.5):
     """One Gaussian fitted to two modes by forward and by reverse KL, with sliders for the modes' distance (0 to 8)
     and the left mode's weight."""
@@ -255,6 +296,7 @@ def two_modes_panel(separation=5.0, left_weight=0.5):
     return Panel(draw, controls, steps={"separation": 17, "left_weight": 3})
 
 
+@remembered
 def next_symbol_panel(teacher_logits, student_logits, last_letter="a", seed=0):
     """Next-symbol distributions after one letter: the teacher's (one per letter before it) and each student's,
     with a menu for the letter and a slider for the seed. ``student_logits`` maps a recipe to one logit table per
@@ -275,6 +317,7 @@ def next_symbol_panel(teacher_logits, student_logits, last_letter="a", seed=0):
     return Panel(draw, controls, steps={"seed": n_seeds})
 
 
+@remembered
 def two_jobs_panel(teacher_logits, context="ba", T=1.0):
     """The teacher's next-symbol distribution in one context at T (0.1 to 20), as soft target and as sampling
     distribution, with a menu for the context and a temperature slider."""
