@@ -233,6 +233,48 @@ def pytest_configure(config):
     config.pluginmanager.register(MnistGate(), "kdviz-mnist-gate")
 
 
+# --- a recorded lab (kdviz.course.lab_record) of a small grid over random toy data --------------------------
+
+
+def toy_workspace(n=300):
+    """Random images labelled by a random, very confident teacher (its last layer scaled up)."""
+    import torch
+
+    from kdviz.mnist.models import teacher_mlp
+    from kdviz.mnist.workspace import Workspace
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 784, generator=g)
+    teacher = teacher_mlp(hidden=16).eval()
+    with torch.no_grad():
+        last = [m for m in teacher.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.weight.mul_(200.0)
+        teacher_logits = teacher(x)
+    y = teacher_logits.argmax(1)
+    return Workspace(x, y, x[:100], y[:100], teacher, teacher_logits, {"cached": True, "seconds": 0.0}, "cpu")
+
+
+@pytest.fixture(scope="session")
+def toy_lab_record(tmp_path_factory):
+    """The path of a lab record of T 2 and 20, alpha 0 and 0.5, 8 and 16 hidden units, trained once per session
+    as the lab's presses train (1 epoch on 200 random toy images) and written as `python -m kdviz record-lab` does."""
+    import warnings
+
+    import numpy as np
+
+    from kdviz.course.lab_record import record_lab, write_lab_record
+    from kdviz.mnist.train import TrainingWarning
+
+    test_images = np.random.default_rng(0).integers(0, 256, size=(100, 784), dtype=np.uint8)
+    grid = {"T": [2.0, 20.0], "alpha": [0.0, 0.5], "hidden": [8, 16]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainingWarning)  # random toy data: students cannot learn it
+        record = record_lab(toy_workspace(), test_images, grid, epochs=1, images=200, progress=lambda line: None)
+    path = tmp_path_factory.mktemp("lab") / "lab_run.json"
+    write_lab_record(record, path)
+    return path
+
+
 # --- the Chromium that the browser tests drive -------------------------------------------------
 
 CHROMIUM_NAMES = (  # on PATH (Linux), then where macOS and Windows install Chromium and Google Chrome

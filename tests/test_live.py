@@ -6,30 +6,23 @@ import json
 import re
 
 import ipywidgets as widgets
-import numpy as np
 import pytest
-import torch
 
 from kdviz.course.lab_record import (
     checked_grid,
     describe_machine,
     read_lab_record,
-    record_lab,
     result_of,
-    write_lab_record,
 )
 from kdviz.course.live import LiveOutputs, quiz_html
 from kdviz.exercises import EXERCISES, feedback
 from kdviz.exercises.quiz import QUIZ_MIME, quiz
 from kdviz.figures.softmax import plot_probabilities
-from kdviz.mnist.models import teacher_mlp
-from kdviz.mnist.workspace import Workspace
 from kdviz.noise import spread
 from kdviz.widgets import panels
 from kdviz.widgets.frames import FRAMES_MIME, render_frames
 from kdviz.widgets.lab import LAB_MIME
 
-pytestmark = pytest.mark.filterwarnings("ignore::kdviz.mnist.train.TrainingWarning")  # random toy data
 CHOICES = [name for name, exercise in EXERCISES.items() if hasattr(exercise, "options")]
 
 
@@ -74,28 +67,9 @@ def test_a_panels_frames_become_files_named_by_content_and_controls_over_grid_in
     assert live.counts["frames"] == 3 and live.counts["panels"] == 2
 
 
-def toy_workspace(n=300):
-    """Random images labelled by a random, very confident teacher (its last layer scaled up)."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, 784, generator=g)
-    teacher = teacher_mlp(hidden=16).eval()
-    with torch.no_grad():
-        last = [m for m in teacher.modules() if isinstance(m, torch.nn.Linear)][-1]
-        last.weight.mul_(200.0)
-        teacher_logits = teacher(x)
-    y = teacher_logits.argmax(1)
-    return Workspace(x, y, x[:100], y[:100], teacher, teacher_logits, {"cached": True, "seconds": 0.0}, "cpu")
-
-
 @pytest.fixture(scope="module")
-def lab_record(tmp_path_factory):
-    """A lab record of a small grid over a random toy workspace, written and read back."""
-    test_images = np.random.default_rng(0).integers(0, 256, size=(100, 784), dtype=np.uint8)
-    grid = {"T": [2.0, 20.0], "alpha": [0.0, 0.5], "hidden": [8, 16]}
-    record = record_lab(toy_workspace(), test_images, grid, epochs=1, images=200, progress=lambda line: None)
-    path = tmp_path_factory.mktemp("lab") / "lab_run.json"
-    write_lab_record(record, path)
-    return read_lab_record(path)
+def lab_record(toy_lab_record):
+    return read_lab_record(toy_lab_record)
 
 
 def test_the_lab_record_holds_every_setting_over_three_seeds_with_its_date_and_machine(lab_record):

@@ -225,7 +225,10 @@ def default_lab_record():
 
 def describe_live(counts):
     """What the site's pages do without a kernel, in a line."""
-    still = f"; {counts['still']} widget outputs stay still pictures (executed without KDVIZ_FRAMES=1)"
+    still = (
+        f"; {counts['still']} widget outputs stay still pictures (panels executed without KDVIZ_FRAMES=1, or the lab "
+        "without a recorded run)"
+    )
     return (
         f"live without a kernel: {counts['panels']} panels ({counts['frames']} frames, "
         f"{counts['frame_bytes'] / 1e6:.1f} MB), {counts['quizzes']} quizzes, {counts['labs']} recorded lab"
