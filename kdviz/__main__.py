@@ -17,7 +17,7 @@ import numpy as np
 from . import _checks
 from ._checks import MAX_HIDDEN, MAX_SEED
 from .course.documents import DOC_FILES
-from .course.lab_record import FULL_GRID
+from .course.lab_record import FULL_GRID, T_RANGE
 
 ROOT_NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -105,6 +105,10 @@ def hidden_units(text):
 def temperature(text):
     maximum = _checks.MAX_TEMPERATURE["float32"]
     return _checked(_checks.number, text, float, "a temperature", 0, maximum, True, False)
+
+
+def lab_temperature(text):
+    return _checked(_checks.number, text, float, "a temperature of the lab's slider", *T_RANGE)
 
 
 def images(text):
@@ -515,13 +519,13 @@ def _record_lab(args):
         _check_new_file(out, "--out")
     mnist = load_mnist(args.data_dir)
     workspace = prepare(mnist, get_preset(pick(full="paper", quick="quick")), args.device)
-    epochs = pick(full=PRESS_EPOCHS, quick=1)
+    epochs, images = pick(full=PRESS_EPOCHS, quick=1), pick(full=PRESS_IMAGES, quick=2000)
     n = len(grid["T"]) * (len(grid["alpha"]) - (0.0 in grid["alpha"])) + (0.0 in grid["alpha"])
     print(
         f"training {n} settings x 3 seeds for each of {len(grid['hidden'])} student sizes, {epochs} epochs on the "
-        f"first {min(PRESS_IMAGES, len(workspace.x_train)):,} transfer images, as the lab's presses do"
+        f"first {min(images, len(workspace.x_train)):,} transfer images, as the lab's presses do"
     )
-    recorded = record_lab(workspace, mnist.test_images, grid, epochs, PRESS_IMAGES)
+    recorded = record_lab(workspace, mnist.test_images, grid, epochs, images)
     recorded.update(mode="quick" if quick_mode() else "full", command=args.command_line)
     write_lab_record(recorded, out)
     print(f"wrote {out} ({recorded['seconds']:.0f} s of training and counting)")
@@ -731,7 +735,7 @@ def build_parser():
         "student size stacked, and writes the test errors with the date and the machine. The course site's lab "
         "shows them. The default grid takes about half an hour on a 2-core CPU.",
     )
-    lab.add_argument("--T", type=temperature, nargs="+", default=FULL_GRID["T"], help="temperatures, 1 to 50")
+    lab.add_argument("--T", type=lab_temperature, nargs="+", default=FULL_GRID["T"], help="temperatures, 1 to 50")
     lab.add_argument("--alpha", type=weight, nargs="+", default=FULL_GRID["alpha"], help="weights of the soft term")
     lab.add_argument("--hidden", type=hidden_units, nargs="+", default=FULL_GRID["hidden"], help="student sizes")
     lab.add_argument("--out", help="a new file (default: docs/lab_run.json of the checkout; required in quick mode)")

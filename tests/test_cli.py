@@ -45,6 +45,21 @@ def test_distill_reports_one_result_per_seed_and_a_verdict(data_dir, seeds, caps
 
 
 @tiny_students
+def test_record_lab_writes_every_setting_of_its_grid_with_the_date_and_machine(data_dir, tmp_path, capsys):
+    from kdviz.course.lab_record import read_lab_record, result_of
+
+    out = tmp_path / "lab_run.json"
+    args = ["record-lab", "--T", "20", "2", "--alpha", "0", "0.5", "--hidden", "30", "--out", str(out)]
+    assert main([*args, "--data-dir", data_dir]) == 0
+    record = read_lab_record(out)
+    assert record["grid"] == {"T": [2.0, 20.0], "alpha": [0.0, 0.5], "hidden": [30]}
+    assert record["mode"] == "quick" and record["epochs"] == 1 and record["command"].startswith("python -m kdviz")
+    errors = [result_of(record, T, 0.5, 30) for T in (2.0, 20.0)]
+    assert all(len(e) == 3 and all(0 <= n <= 10000 for n in e) for e in errors)
+    assert "3 settings x 3 seeds" in capsys.readouterr().out
+
+
+@tiny_students
 def test_consistency_saves_both_arms_and_prints_the_choice(data_dir, tmp_path, capsys):
     save = tmp_path / "run.json"
     args = ["consistency", "--preset", "quick", "--hidden", "20", "--epochs", "2", "--seeds", "2"]

@@ -45,6 +45,10 @@ BAD = [
     (["consistency", "--arms", "mixup"], "--arms"),
     (["consistency", "--images", "60001"], "--images"),
     (["consistency", "--validation", "-1"], "--validation"),
+    (["record-lab", "--T", "0.5"], "--T"),  # the lab's slider runs from 1 to 50
+    (["record-lab", "--T", "60"], "--T"),
+    (["record-lab", "--alpha", "-0.1"], "--alpha"),
+    (["record-lab", "--hidden", "0"], "--hidden"),
     (["nonsense"], "command"),
 ]
 if not torch.cuda.is_available():
@@ -97,7 +101,16 @@ def test_the_cli_seed_limit_is_the_training_seed_limit():
     assert __main__.MAX_SEED == train.MAX_SEED
 
 
-@pytest.mark.parametrize("command", ["fetch", "teacher", "distill", "sweep"])
+def test_record_lab_refuses_to_write_over_a_file_or_the_full_size_record_in_quick_mode(tmp_path, capsys):
+    taken = tmp_path / "lab_run.json"
+    taken.write_text("mine", encoding="utf-8")
+    assert main(["record-lab", "--out", str(taken)]) == 2
+    assert "exists" in capsys.readouterr().err and taken.read_text(encoding="utf-8") == "mine"
+    assert main(["record-lab"]) == 2  # under pytest: quick mode
+    assert "quick mode" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["fetch", "teacher", "distill", "sweep", "record-lab"])
 def test_help_shows_defaults_in_plain_text(command):
     run = subprocess.run([sys.executable, "-m", "kdviz", command, "--help"], capture_output=True, text=True)
     assert run.returncode == 0
