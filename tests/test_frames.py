@@ -49,7 +49,7 @@ def test_each_frame_is_the_figure_draw_makes_for_its_values_the_first_control_sl
         return plot_probabilities(panels.parse_logits(logits), T)
 
     controls = {"T": panels.temperature_slider(1.0), "logits": widgets.Text("1, 3, 2")}
-    made = render_frames(draw, controls, {"T": 3})
+    made = render_frames(draw, controls, panels.figure_png, {"T": 3})
     T = made["controls"][0]["values"]
     assert [entry["name"] for entry in made["controls"]] == ["T", "logits"] and len(made["frames"]) == len(T)
     for k, value in enumerate(T):
@@ -61,7 +61,8 @@ def test_each_frame_is_the_figure_draw_makes_for_its_values_the_first_control_sl
 
 def test_values_the_draw_function_refuses_become_its_message():
     controls = {"logits": widgets.Text("1, x"), "T": panels.temperature_slider(1.0)}
-    made = render_frames(lambda logits, T: plot_probabilities(panels.parse_logits(logits), T), controls, {"T": 2})
+    draw = lambda logits, T: plot_probabilities(panels.parse_logits(logits), T)  # noqa: E731
+    made = render_frames(draw, controls, panels.figure_png, {"T": 2})
     assert all("logits" in frame["error"] for frame in made["frames"])
 
 

@@ -52,7 +52,8 @@ def test_a_quiz_displayed_in_a_notebook_names_itself_for_the_site():
 
 def test_a_panels_frames_become_files_named_by_content_and_controls_over_grid_indices(tmp_path):
     controls = {"T": panels.temperature_slider(1.0), "logits": widgets.Text("1, 3, 2")}
-    payload = render_frames(lambda T, logits: plot_probabilities(panels.parse_logits(logits), T), controls, {"T": 3})
+    draw = lambda T, logits: plot_probabilities(panels.parse_logits(logits), T)  # noqa: E731
+    payload = render_frames(draw, controls, panels.figure_png, {"T": 3})
     live = LiveOutputs(tmp_path / "frames")
     output = {"output_type": "display_data", "data": {FRAMES_MIME: payload, "image/png": "..."}, "metadata": {}}
     assert live.convert(output, "An interactive panel")

@@ -76,13 +76,10 @@ def grid_steps(controls, steps=None):
     return counts
 
 
-def render_frames(draw, controls, steps=None, png=None):
+def render_frames(draw, controls, png, steps=None):
     """{controls: [{name, description, kind, values, labels, start}], frames: [...]}: ``draw(**values)`` over the
     product of the controls' grids, the first control slowest; each frame the PNG ``png(figure)`` makes, base64, or
     {"error": message} where draw refused those values with a ValueError (the widget shows that message too)."""
-    from .panels import figure_png
-
-    png = png or figure_png
     counts = grid_steps(controls, steps)
     described = []
     for name, control in controls.items():

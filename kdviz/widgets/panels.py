@@ -102,7 +102,7 @@ class Panel(StaticPNG, widgets.VBox):
 
     def frames(self):
         """The panel's figure over a grid of its control values (``kdviz.widgets.frames.render_frames``)."""
-        return {**render_frames(self.draw, self.controls, self.steps), "panel": self.recipe}
+        return {**render_frames(self.draw, self.controls, figure_png, self.steps), "panel": self.recipe}
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = super()._repr_mimebundle_(**kwargs)
