@@ -86,6 +86,8 @@ def test_a_panel_carries_its_frames_and_its_recipe_only_when_the_site_asks(monke
     values = {entry["name"]: entry["values"][-1] for entry in payload["controls"]}
     frame = base64.b64decode(payload["frames"][frame_index(payload, positions)])
     assert frame == panels.figure_png(again.draw(**values))
+    big = panels.soft_share_panel(np.linspace(0, 1, 2000), np.linspace(1, 0, 2000), label=0).recipe
+    assert set(big) == {"function", "arguments_sha256"}  # long arguments are kept as their digest
     monkeypatch.setenv("KDVIZ_FRAMES", "maybe")
     with pytest.raises(ValueError, match="KDVIZ_FRAMES"):
         panel._repr_mimebundle_()

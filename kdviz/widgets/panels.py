@@ -13,6 +13,7 @@ state saved in the notebook.
 
 import base64
 import functools
+import hashlib
 import html
 import inspect
 import io
@@ -122,19 +123,27 @@ def _plain(value):
     return value
 
 
+RECIPE_CHARS = 20000  # arguments longer than this as JSON (a test set's logits) are kept as their sha256
+
+
 def remembered(make):
-    """Decorate a panel function: the panel it returns keeps ``recipe`` = {function, arguments}, the call that made
-    it (None where an argument is not plain data), so its frames can be redrawn elsewhere (a browser test)."""
+    """Decorate a panel function: the panel it returns keeps ``recipe``, the call that made it: {function, arguments}
+    or, where the arguments are long, {function, arguments_sha256} (the sha256 of their JSON); None where an argument
+    is not plain data. A browser test redraws the panel's frames from it."""
 
     @functools.wraps(make)
     def made(*args, **kwargs):
         panel = make(*args, **kwargs)
         arguments = _plain(dict(inspect.signature(make).bind(*args, **kwargs).arguments))
         try:
-            json.dumps(arguments, allow_nan=False)
-            panel.recipe = {"function": make.__name__, "arguments": arguments}
+            text = json.dumps(arguments, allow_nan=False)
         except (TypeError, ValueError):
             panel.recipe = None
+            return panel
+        if len(text) > RECIPE_CHARS:
+            panel.recipe = {"function": make.__name__, "arguments_sha256": hashlib.sha256(text.encode()).hexdigest()}
+        else:
+            panel.recipe = {"function": make.__name__, "arguments": arguments}
         return panel
 
     return made
