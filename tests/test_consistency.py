@@ -1,4 +1,5 @@
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -134,6 +135,21 @@ def test_the_readme_quotes_the_saved_long_run():
     assert f"took {round(run['seconds_total'] / 60)} min" in readme
     seconds = [round(run["arms"][arm]["seconds"] / 60) for arm in (FIXED, CONSISTENT)]
     assert f"{seconds[0]} min for the fixed-target students, {seconds[1]} min for the consistent ones" in readme
+
+
+def test_the_readme_quotes_the_saved_function_matching_runs():
+    """README's function-matching sentences, tables, commands and times are what the saved runs in docs/ give."""
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    for name in ("function_matching_class_size.json",):
+        run = json.loads((root / "docs" / name).read_text())
+        assert run["complete"] and all(len(arm["test_errors"]) == run["epochs"] for arm in run["arms"].values())
+        assert f"> {run['verdict']}\n" in readme and f"> {choice_sentence(run)}\n" in readme
+        assert consistency.errors_table(run) in readme
+        assert re.sub(r"--save \S*/", "--save ", run["command"]) in readme
+        assert f"took {round(run['seconds_total'] / 60)} min" in readme
+        for arm, values in run["arms"].items():
+            assert f"{round(values['seconds'])} s for {arm}" in readme
 
 
 def test_each_arm_keeps_the_warnings_of_its_untrustworthy_students():
