@@ -731,7 +731,7 @@ def build_parser():
         help="train lesson 04's lab over a grid of settings once, for the course site (docs/lab_run.json)",
         formatter_class=shown,
         description="Trains every setting of the grid as one press of the lab's Train button does (3 seeds, "
-        "PRESS_EPOCHS epochs on the first PRESS_IMAGES transfer images of the paper preset), the settings of one "
+        "3 epochs on the first 15,000 transfer images of the paper preset), the settings of one "
         "student size stacked, and writes the test errors with the date and the machine. The course site's lab "
         "shows them. The default grid takes about half an hour on a 2-core CPU.",
     )

@@ -289,3 +289,12 @@ def test_the_arm_flags_name_the_arms_compare_teaching_trains_in_its_order():
     from kdviz.dark_knowledge import ARMS
 
     assert tuple(cli.ARM_FLAGS.values()) == ARMS  # the parser names them without importing torch
+
+
+def test_record_labs_help_gives_the_lab_presses_own_epochs_and_images(capsys):
+    """The parser stays free of torch, so its help writes the numbers out: they must be the lab's."""
+    from kdviz.widgets.lab import PRESS_EPOCHS, PRESS_IMAGES
+
+    assert main(["record-lab", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"{PRESS_EPOCHS} epochs on the first {PRESS_IMAGES:,} transfer images" in help_text
