@@ -545,6 +545,7 @@ def _site(args):
         record=args.record,
         lab_record=args.lab_record,
         timeout=args.timeout,
+        keep_executed=args.keep_executed,
     )
     size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
     edition = "the lecturer's edition" if args.lecturer else "the students' edition"
@@ -756,7 +757,7 @@ def build_parser():
     site.add_argument(
         "--executed",
         metavar="DIR",
-        help="the lessons already executed, every one (python -m kdviz record --keep-executed DIR); "
+        help="the lessons already executed, every one (python -m kdviz site or record --keep-executed DIR); "
         "without it the lessons are executed now",
     )
     site.add_argument("--quick", action="store_true", help="execute the lessons in quick mode (smaller runs)")
@@ -784,6 +785,11 @@ def build_parser():
         help="the recorded lab run the lab shows (default: docs/lab_run.json of the checkout, where there is one)",
     )
     site.add_argument("--timeout", type=count, default=3600, help="seconds any one cell may run")
+    site.add_argument(
+        "--keep-executed",
+        metavar="DIR",
+        help="a new or empty folder to save the lessons executed now in (frames drawn): the other edition's --executed",
+    )
     site.set_defaults(run=_site)
 
     assignment = commands.add_parser(

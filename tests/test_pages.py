@@ -3,6 +3,7 @@ builds anything (kdviz.course.site). No site is built here and no kernel is star
 The MNIST lessons' pages are checked on the executions nbmake shares (conftest's executed_notebook)."""
 
 import json
+import types
 from pathlib import Path
 
 import nbformat
@@ -232,3 +233,42 @@ def test_site_refuses_quick_with_executed_and_a_misspelt_repository(tmp_path, mo
     assert "give one of them" in capsys.readouterr().err
     assert run_site(tmp_path, "--binder-repo", "not a repo") == 2
     assert "not a GitHub repository: give OWNER/NAME" in capsys.readouterr().err
+
+
+def test_site_keeps_the_lessons_it_executes_for_the_other_edition_even_when_the_build_fails(
+    tmp_path, monkeypatch, capsys
+):
+    """--keep-executed saves each executed lesson (frames drawn) before the book is built: a build that fails
+    keeps minutes of executions; the kept folder then passes --executed's checks."""
+    calls = []
+
+    def execute(path, env, timeout):
+        calls.append(env)
+        notebook = nbformat.read(path, as_version=4)
+        notebook.cells[1].outputs, notebook.cells[1].execution_count = [stream("1\n")], 1
+        return types.SimpleNamespace(notebook=notebook)
+
+    def build_fails(source, staging):
+        raise RuntimeError("the book did not build")
+
+    monkeypatch.setattr(site, "run_notebook", execute)
+    monkeypatch.setattr(site, "jupyter_book", build_fails)
+    monkeypatch.setattr(site, "mathjax_folder", lambda: None)
+    kept = tmp_path / "kept"
+    assert run_site(tmp_path, "--quick", "--keep-executed", str(kept)) == 2
+    assert "the book did not build" in capsys.readouterr().err
+    assert sorted(p.name for p in kept.iterdir()) == ["01_one.ipynb", "02_two.ipynb"]
+    assert all(env["KDVIZ_FRAMES"] == "1" for env in calls) and len(calls) == 2
+    assert site.check_executed(kept, ["01_one.ipynb", "02_two.ipynb"]) == [kept / "01_one.ipynb", kept / "02_two.ipynb"]
+
+
+def test_site_refuses_keep_executed_with_executed_or_a_folder_that_holds_files(tmp_path, monkeypatch, capsys):
+    no_execution(monkeypatch)
+    executed = small_lessons(tmp_path / "executed", executed=True)
+    assert run_site(tmp_path, "--executed", str(executed), "--keep-executed", str(tmp_path / "kept")) == 2
+    assert "with --executed none is executed" in capsys.readouterr().err
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.ipynb").write_text("{}")
+    assert run_site(tmp_path, "--keep-executed", str(tmp_path / "full")) == 2
+    assert "is not an empty folder" in capsys.readouterr().err
+    assert (tmp_path / "full" / "mine.ipynb").read_text() == "{}" and not (tmp_path / "out").exists()

@@ -127,7 +127,10 @@ def check_executed(folder, names):
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"the folder of executed notebooks {folder} does not exist")
-    how = "make it with `python -m kdviz record --keep-executed DIR`, or build without --executed to execute now"
+    how = (
+        "make it with `python -m kdviz site --keep-executed DIR` (panels live) or `python -m kdviz record "
+        "--keep-executed DIR`, or build without --executed to execute now"
+    )
     present = [name for name in names if (folder / name).is_file()]
     if not present:
         raise ValueError(f"{folder} holds none of the lessons ({names[0]} ...): {how}")
@@ -247,6 +250,7 @@ def build_site(
     record=None,
     lab_record=None,
     timeout=3600,
+    keep_executed=None,
     progress=print,
 ):
     """Build the course site into ``out`` (a new or empty folder); return the path of its start page.
@@ -256,13 +260,18 @@ def build_site(
     every one). ``lecturer``: the lecturer's edition. ``binder_repo``: OWNER/NAME the Binder links launch
     (default: the git remote origin's). ``record``: the record whose quiet times the pages quote (default: the
     checkout's docs/full_run.json, where there is one). ``lab_record``: the recorded lab run the lab shows (default:
-    the checkout's docs/lab_run.json, where there is one; without one the lab is a picture).
+    the checkout's docs/lab_run.json, where there is one; without one the lab is a picture). ``keep_executed``: a
+    new or empty folder to save the lessons executed now in (frames drawn), for a second edition's ``executed``.
     """
     out = Path(out)
     check_out_folder(out)
     names = lesson_names(notebooks) if names is None else list(names)
     if executed is not None and quick:
         raise ValueError("--quick executes the lessons; with --executed nothing is executed: give one of them")
+    if executed is not None and keep_executed is not None:
+        raise ValueError("--keep-executed saves the lessons this command executes; with --executed none is executed")
+    if keep_executed is not None:
+        check_out_folder(keep_executed)
     sources = check_executed(executed, names) if executed is not None else None
     repository, why = choose_repository(binder_repo, ROOT)
     record = Path(record) if record is not None else default_record()
@@ -278,6 +287,9 @@ def build_site(
             ran.mkdir()
             execute_lessons(notebooks, names, ran, quick, timeout, progress)
             sources = [ran / name for name in names]
+            if keep_executed is not None:  # saved before the build, so a failed build keeps minutes of executions
+                shutil.copytree(ran, keep_executed, dirs_exist_ok=True)
+                progress(f"the executed lessons are in {keep_executed} (for --executed)")
         folders = BuilderFolders(extra=[(Path(executed or ran), "<executed notebooks>"), (Path(tmp), "<tmp>")])
         copy_live_files(source / "_static")
         live = LiveOutputs(source / "_static" / FRAMES_FOLDER, lab)
