@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from kdviz import dark_knowledge as consistency
+from kdviz import noise
 from kdviz.dark_knowledge import CONSISTENT, FIXED, MATCHING, choice_sentence, choose_recipe, compare_teaching
 from kdviz.mnist.train import StudentConfig, TeacherConfig, TrainingOptions, train_students
 from kdviz.mnist.workspace import Preset, Workspace
@@ -141,7 +142,7 @@ def test_the_readme_quotes_the_saved_function_matching_runs():
     """README's function-matching sentences, tables, commands and times are what the saved runs in docs/ give."""
     root = Path(__file__).resolve().parent.parent
     readme = (root / "README.md").read_text()
-    for name in ("function_matching_class_size.json",):
+    for name in ("function_matching_class_size.json", "consistent_200_epochs.json"):
         run = json.loads((root / "docs" / name).read_text())
         assert run["complete"] and all(len(arm["test_errors"]) == run["epochs"] for arm in run["arms"].values())
         assert f"> {run['verdict']}\n" in readme and f"> {choice_sentence(run)}\n" in readme
@@ -150,6 +151,20 @@ def test_the_readme_quotes_the_saved_function_matching_runs():
         assert f"took {round(run['seconds_total'] / 60)} min" in readme
         for arm, values in run["arms"].items():
             assert f"{round(values['seconds'])} s for {arm}" in readme
+
+
+def test_the_readme_compares_the_200_epoch_run_with_the_150_epoch_one_by_the_seed_rule():
+    """The longer schedule against the 150-epoch run (same recipe, seeds and split): the README's sentences are
+    noise.compare's on the two saved runs' last epochs."""
+    root = Path(__file__).resolve().parent.parent
+    readme = " ".join((root / "README.md").read_text().split())
+    longer = json.loads((root / "docs" / "consistent_200_epochs.json").read_text())
+    shorter = json.loads((root / "docs" / "patient_run.json").read_text())
+    for key in ("seeds", "n_train", "n_validation", "T", "alpha", "transfer_jitter", "student_hidden"):
+        assert longer[key] == shorter[key], key
+    for split, what in (("val_errors", "validation errors"), ("test_errors", "test errors")):
+        a, b = longer["arms"][CONSISTENT][split][-1], shorter["arms"][CONSISTENT][split][-1]
+        assert noise.compare("200 epochs", a, "150 epochs", b, what=what) in readme
 
 
 def test_each_arm_keeps_the_warnings_of_its_untrustworthy_students():
