@@ -27,6 +27,7 @@ from pathlib import Path
 
 import nbformat
 
+from .._files import write_atomically
 from .binder import binder_url, choose_repository
 from .documents import read_record
 from .lab_record import LAB_RECORD_FILE, read_lab_record
@@ -158,7 +159,7 @@ def execute_lessons(notebooks, names, target, quick, timeout, progress):
         progress(f"executing {name} ({size})")
         env = {"KDVIZ_FRAMES": "1"} | ({"KDVIZ_QUICK": "1"} if quick else {})
         run = run_notebook(Path(notebooks) / name, env, timeout)
-        nbformat.write(run.notebook, target / name)
+        write_atomically(target / name, nbformat.writes(run.notebook))  # a stopped run leaves no half notebook
 
 
 def solutions_page():
@@ -281,14 +282,14 @@ def build_site(
     mathjax_folder()  # say what is missing before any notebook runs
     progress(f"Binder links: {repository or 'none'} ({why})")
     with tempfile.TemporaryDirectory(prefix="kdviz-site-") as tmp:
-        source, ran = Path(tmp, "book"), Path(tmp, "executed")
+        # lessons executed now go straight into keep_executed: each one kept as it finishes, whatever fails later
+        source, ran = Path(tmp, "book"), Path(keep_executed or Path(tmp, "executed"))
         source.mkdir()
         if sources is None:
-            ran.mkdir()
+            ran.mkdir(parents=True, exist_ok=True)
             execute_lessons(notebooks, names, ran, quick, timeout, progress)
             sources = [ran / name for name in names]
-            if keep_executed is not None:  # saved before the build, so a failed build keeps minutes of executions
-                shutil.copytree(ran, keep_executed, dirs_exist_ok=True)
+            if keep_executed is not None:
                 progress(f"the executed lessons are in {keep_executed} (for --executed)")
         folders = BuilderFolders(extra=[(Path(executed or ran), "<executed notebooks>"), (Path(tmp), "<tmp>")])
         copy_live_files(source / "_static")
